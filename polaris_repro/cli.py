@@ -1,0 +1,93 @@
+"""``polaris-repro`` command line.
+
+    polaris-repro config --tier T [-o key=value ...]        print the resolved tier config
+    polaris-repro run SECTION --tier T [-p key value ...]   run one section notebook (papermill)
+    polaris-repro reproduce --tier T [--run DIR] [--fresh]  run all sections, resuming
+    polaris-repro grade FILE.parquet                        grade a file of responses
+    polaris-repro train --tier T --stage S [--dry-run]      verl training of one stage
+    polaris-repro claims check --run DIR                    recompute the README's numbers
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommands implemented in their own modules: each exposes cli(argv) -> int
+EXTERNAL = {
+    "grade": "polaris_repro.grading_cli",
+    "train": "polaris_repro.training.cli",
+    "claims": "polaris_repro.claims",
+}
+
+
+def _parse_params(pairs: list[list[str]] | None) -> dict:
+    import yaml
+
+    out = {}
+    for key, value in pairs or []:
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in EXTERNAL:
+        return int(importlib.import_module(EXTERNAL[argv[0]]).cli(argv[1:]) or 0)
+    p = argparse.ArgumentParser(prog="polaris-repro", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("config", help="print the resolved config of a tier")
+    c.add_argument("--tier", required=True)
+    c.add_argument("-o", "--override", action="append", default=[], help="key.path=value")
+    r = sub.add_parser("run", help="run one section notebook with papermill")
+    r.add_argument("section")
+    r.add_argument("--tier", required=True)
+    r.add_argument("--run", default=None, help="run folder (default: a new one)")
+    r.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"))
+    rp = sub.add_parser("reproduce", help="run all sections in order, resuming an unfinished run")
+    rp.add_argument("--tier", required=True)
+    rp.add_argument("--run", default=None)
+    rp.add_argument("--fresh", action="store_true", help="start a new run instead of resuming")
+    for name in EXTERNAL:
+        sub.add_parser(name, help=f"see polaris-repro {name} --help")
+    args = p.parse_args(argv)
+
+    from .config import ConfigError
+
+    try:
+        if args.cmd == "config":
+            from .config import dump, load_config
+
+            print(dump(load_config(args.tier, args.override)), end="")
+            return 0
+        if args.cmd == "run":
+            from .runner import SectionFailed, run_section
+
+            try:
+                nb = run_section(args.section, args.tier, args.run, _parse_params(args.param),
+                                 log_output=True)
+            except SectionFailed as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 1
+            print(f"executed notebook: {nb}")
+            return 0
+        if args.cmd == "reproduce":
+            from .runner import SectionFailed, reproduce
+
+            try:
+                reproduce(args.tier, args.run, resume=not args.fresh)
+            except SectionFailed:
+                return 1
+            return 0
+    except (ConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Tier configurations: one YAML per tier under ``polaris_repro/configs/``, each stating only
+what differs from ``base.yaml``.
+
+``load_config("smoke")`` returns the resolved configuration as a plain nested dict;
+``load_config("tiny", overrides=["training.lr=1e-3"])`` applies dotted overrides (values are
+parsed as YAML literals). Unknown keys and invalid values raise :class:`ConfigError` naming the key.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+TIERS = ("tiny", "smoke", "single-gpu", "paper-4b", "paper-7b", "paper-1.7b")
+CPU_TIERS = ("tiny", "smoke")
+
+# keys whose value is a free-form mapping (not checked against base)
+_FREE_KEYS = {
+    "model.context_extension.rope_scaling",
+    "evaluation.benchmarks",
+}
+# known context of the built-in models (their config.json values)
+BUILTIN_CONTEXT = {"builtin:tiny": 256, "builtin:smoke": 8192}
+STAGE_KEYS = {"name", "max_response_length", "token_budget", "temperature", "val_temperature",
+              "ulysses_sp", "steps"}
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid; the message names the key."""
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:  # pragma: no cover - message passthrough
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at top level, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict, delta: Mapping, prefix: str, source: str) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in delta.items():
+        dotted = f"{prefix}{key}"
+        if key not in out:
+            raise ConfigError(f"{source}: unknown key '{dotted}' (not in base.yaml)")
+        if (isinstance(out[key], dict) and isinstance(value, Mapping)
+                and dotted not in _FREE_KEYS):
+            out[key] = _merge(out[key], value, dotted + ".", source)
+        elif isinstance(out[key], dict) and value is not None and not isinstance(value, Mapping) \
+                and dotted not in _FREE_KEYS:
+            raise ConfigError(f"{source}: '{dotted}' must be a mapping, got {value!r}")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override '{item}': expected key.path=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def _nest(path: list[str], value: Any) -> dict:
+    out: Any = value
+    for part in reversed(path):
+        out = {part: out}
+    return out
+
+
+def tier_file(tier: str) -> Path:
+    path = CONFIG_DIR / f"{tier}.yaml"
+    if tier == "base" or not path.exists():
+        raise ConfigError(f"unknown tier '{tier}'; expected one of {', '.join(TIERS)}")
+    return path
+
+
+def load_config(tier: str, overrides: Iterable[str] | Mapping | None = None) -> dict:
+    """Resolve ``base.yaml`` + ``<tier>.yaml`` + overrides, validate, and return a dict."""
+    base = _read_yaml(CONFIG_DIR / "base.yaml")
+    path = tier_file(tier)
+    cfg = _merge(base, _read_yaml(path), "", path.name)
+    if overrides:
+        if isinstance(overrides, Mapping):
+            cfg = _merge(cfg, overrides, "", "overrides")
+        else:
+            for item in overrides:
+                keys, value = parse_override(item)
+                cfg = _merge(cfg, _nest(keys, value), "", f"override '{item}'")
+    cfg["tier"] = tier
+    validate(cfg)
+    return cfg
+
+
+def _positive(cfg: dict, dotted: str, allow_zero: bool = False, integer: bool = True) -> None:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    ok_type = isinstance(node, int) if integer else isinstance(node, (int, float))
+    if isinstance(node, bool) or not ok_type or node < 0 or (node == 0 and not allow_zero):
+        want = "a positive integer" if integer else "a positive number"
+        raise ConfigError(f"'{dotted}' must be {want}, got {node!r}")
+
+
+def _temperature(value: Any, dotted: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"'{dotted}' must be a temperature >= 0, got {value!r}")
+
+
+def model_context(cfg: dict) -> int | None:
+    """The context the model allows after any configured extension."""
+    m = cfg["model"]
+    native = m.get("max_position_embeddings") or BUILTIN_CONTEXT.get(str(m.get("path")))
+    ext = (m.get("context_extension") or {}).get("max_position_embeddings")
+    return max(x for x in (native, ext) if x) if (native or ext) else None
+
+
+def validate(cfg: dict) -> None:
+    for key in ("training.train_batch_size", "training.rollout_n", "training.ppo_mini_batch_size",
+                "training.ppo_epochs", "training.max_prompt_length", "training.val_n",
+                "difficulty.k", "difficulty.max_new_tokens", "temperature_search.n",
+                "temperature_search.max_new_tokens", "evaluation.max_new_tokens"):
+        _positive(cfg, key)
+    _positive(cfg, "training.lr", integer=False)
+    for key in ("difficulty.temperature", "evaluation.temperature"):
+        sect, name = key.split(".")
+        _temperature(cfg[sect][name], key)
+    for i, t in enumerate(cfg["temperature_search"]["grid"]):
+        _temperature(t, f"temperature_search.grid[{i}]")
+    if not 0 < cfg["difficulty"]["drop_easy_threshold"] <= 1:
+        raise ConfigError("'difficulty.drop_easy_threshold' must lie in (0, 1]")
+    f = str(cfg["difficulty"]["filter"])
+    if not (f in ("drop_perfect", "none") or (f.startswith("gt:") and f[3:].isdigit())):
+        raise ConfigError(f"'difficulty.filter' must be drop_perfect, none or gt:M, got {f!r}")
+    if cfg["sampling"]["engine"] not in ("vllm", "hf"):
+        raise ConfigError(f"'sampling.engine' must be vllm or hf, got {cfg['sampling']['engine']!r}")
+    if cfg["grading"]["answer_extraction"] not in ("boxed", "boxed_or_last_number"):
+        raise ConfigError("'grading.answer_extraction' must be boxed or boxed_or_last_number")
+    if cfg["training"]["substitution"] not in ("polaris", "released", "off"):
+        raise ConfigError("'training.substitution' must be polaris, released or off, "
+                          f"got {cfg['training']['substitution']!r}")
+    if cfg["training"]["train_batch_size"] % cfg["training"]["ppo_mini_batch_size"]:
+        raise ConfigError("'training.train_batch_size' must be a multiple of "
+                          "'training.ppo_mini_batch_size'")
+    for name, n in (cfg["evaluation"]["benchmarks"] or {}).items():
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+            raise ConfigError(f"'evaluation.benchmarks.{name}' must be a positive sample count, got {n!r}")
+    stages = cfg["training"]["stages"]
+    if not isinstance(stages, list):
+        raise ConfigError("'training.stages' must be a list")
+    ctx = model_context(cfg)
+    prompt = cfg["training"]["max_prompt_length"]
+    for i, st in enumerate(stages):
+        where = f"training.stages[{i}]"
+        if not isinstance(st, dict):
+            raise ConfigError(f"'{where}' must be a mapping")
+        unknown = set(st) - STAGE_KEYS
+        if unknown:
+            raise ConfigError(f"'{where}': unknown key(s) {sorted(unknown)}; expected {sorted(STAGE_KEYS)}")
+        missing = {"name", "max_response_length", "token_budget", "temperature"} - set(st)
+        if missing:
+            raise ConfigError(f"'{where}': missing key(s) {sorted(missing)}")
+        _temperature(st["temperature"], f"{where}.temperature")
+        if st.get("val_temperature") is not None:
+            _temperature(st["val_temperature"], f"{where}.val_temperature")
+        for k in ("max_response_length", "token_budget"):
+            v = st[k]
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ConfigError(f"'{where}.{k}' must be a positive integer, got {v!r}")
+        if st["max_response_length"] + prompt > st["token_budget"]:
+            raise ConfigError(f"'{where}': max_prompt_length {prompt} + max_response_length "
+                              f"{st['max_response_length']} exceeds token_budget {st['token_budget']}")
+        if ctx is not None and st["token_budget"] > ctx:
+            raise ConfigError(
+                f"'{where}.token_budget' = {st['token_budget']} exceeds the model's context "
+                f"{ctx} (model.max_position_embeddings); set model.context_extension."
+                f"max_position_embeddings (and optionally rope_scaling) to cover it")
+    ev = cfg["evaluation"]
+    if ctx is not None and ev["max_new_tokens"] + prompt > ctx and not ev["yarn"].get("enabled") \
+            and not cfg["model"]["context_extension"].get("max_position_embeddings"):
+        raise ConfigError(
+            f"'evaluation.max_new_tokens' = {ev['max_new_tokens']} + prompt {prompt} exceeds the "
+            f"model's context {ctx}; enable evaluation.yarn or set model.context_extension")
+
+
+def dump(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None, width=100)
+
+
+def tier_delta(tier: str) -> dict:
+    """What a tier file states (its difference from base)."""
+    return _read_yaml(tier_file(tier))
