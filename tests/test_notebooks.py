@@ -1,0 +1,77 @@
+"""Every section notebook runs at the tiny tier: papermill executes them in order into one run
+folder (each section feeds the next), then nbval (lax) re-executes each executed copy in a fresh
+kernel. Re-execution reuses the run folder, so finished work (sampling files, trained stages) is
+resumed rather than redone — which also exercises resume.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from polaris_repro.runner import NOTEBOOK_DIR, SECTIONS
+
+NOTEBOOKS = [*SECTIONS, "00_reproduce"]
+
+
+def _parameters_cells(nb):
+    return [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_has_one_literal_parameters_cell(name):
+    import ast
+
+    nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    cells = _parameters_cells(nb)
+    assert len(cells) == 1, f"{name}: expected exactly one cell tagged 'parameters', found {len(cells)}"
+    tree = ast.parse(cells[0].source)
+    names = set()
+    for node in tree.body:
+        assert isinstance(node, ast.Assign), f"{name}: parameters cell must hold assignments only"
+        ast.literal_eval(node.value)  # literals only
+        names |= {t.id for t in node.targets}
+    assert {"tier", "run_dir"} <= names
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nbrun")
+    os.environ["POLARIS_ARTIFACTS"] = str(root / "artifacts")
+    return root / "artifacts" / "tiny" / "nbtest"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_executes_at_tiny_tier_and_passes_nbval(name, tiny_run):
+    from polaris_repro.artifacts import Manifest
+    from polaris_repro.runner import run_section
+
+    if name == "00_reproduce":
+        # the master notebook over the same run folder: every section is already done, so it must
+        # resume (skip them all) and finish
+        import papermill as pm
+
+        executed = tiny_run / "notebooks" / "00_reproduce.ipynb"
+        pm.execute_notebook(str(NOTEBOOK_DIR / "00_reproduce.ipynb"), str(executed),
+                            parameters={"tier": "tiny", "run_dir": str(tiny_run)},
+                            kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False)
+    else:
+        idx = SECTIONS.index(name)
+        done = Manifest(tiny_run).data["sections"] if (tiny_run / "manifest.json").exists() else {}
+        missing = [s for s in SECTIONS[:idx] if done.get(s, {}).get("status") != "done"]
+        if missing:
+            pytest.fail(f"{name} needs the earlier sections, which failed: {missing}")
+        executed = run_section(name, "tiny", tiny_run)
+    nb = nbformat.read(executed, as_version=4)
+    assert any(o.get("output_type") in ("display_data", "execute_result", "stream")
+               for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])), \
+        f"{name} showed nothing"
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "--nbval-lax", str(executed)], capture_output=True, text=True,
+                         cwd=str(executed.parent), timeout=1200)
+    assert res.returncode == 0, f"nbval failed for {name}:\n{res.stdout[-4000:]}\n{res.stderr[-2000:]}"
