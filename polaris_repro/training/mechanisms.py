@@ -1,0 +1,503 @@
+"""The POLARIS mechanisms as plain functions over numpy arrays / torch tensors (no Ray, no verl).
+
+A training batch is handled as two dicts, exactly like verl's ``DataProto``: ``tensors``
+(name -> tensor with the rollout rows on dim 0: ``responses``, ``input_ids``, ``attention_mask``,
+``position_ids``, ``prompts``, ``response_mask``, ``rm_scores`` ...) and ``non_tensors``
+(name -> numpy object array: ``uid``, ``reward_model``, ``extra_info``, ``data_source``, the
+reward's extra keys ``score``/``acc``/``pred``...). Rows of one prompt share a ``uid`` (a group).
+The reward of a rollout is ``rm_scores.sum(-1)`` (verl writes it on the last response token).
+
+Per training batch, :func:`process_batch` runs, in the order of the recipe (reference 5.2-5.5):
+
+1. **accuracy record** -- each prompt's dataset index and mean reward over its n rollouts, taken
+   *before* rescue and substitution; the trainer appends it to the stage's ``accuracy_log.jsonl``
+   (:class:`AccuracyLog`, flushed and fsynced; truncated to the resumed step on resume);
+2. **rollout rescue** (optional) -- :class:`RescueBuffer` keeps the latest correct rollout of every
+   prompt; a prompt whose n rollouts all fail gets one failed rollout replaced by it (reward 1);
+3. **intra-batch informative substitution** -- :func:`plan_substitution` / :func:`apply_substitution`:
+   every group whose rollouts all succeed or all fail is replaced by a copy of a random informative
+   group. ``polaris`` mode copies every field of the donor rows (tokens, rewards, ground truth, reward
+   extras) except the group id, so the copy is its own group with the donor's rewards and therefore
+   the donor's advantages. ``released`` mode reproduces the official code (reference 5.4): only the
+   token tensors are copied, then the reward is recomputed against the *replaced* prompt's ground
+   truth (``rescore``), so copies mostly score 0 and carry no signal. ``off`` does nothing. In
+   ``polaris``/``released`` mode a batch with at most one third informative groups is skipped.
+
+``correct`` means reward >= ``correct_threshold`` (0.5; POLARIS rewards are 0/1).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..artifacts import append_jsonl, atomic_path, read_jsonl
+
+MODES = ("polaris", "released", "off")
+# tensor fields the released code overwrites (responses, input ids, attention mask, position ids,
+# prompts) plus the masks/log-probs verl 0.9.1 derives from them
+TOKEN_FIELDS = ("responses", "input_ids", "attention_mask", "position_ids", "prompts", "response_mask",
+                "rollout_log_probs", "loss_mask")
+REWARD_FIELDS = ("rm_scores", "token_level_scores", "token_level_rewards")
+GROUP_KEY = "uid"
+
+
+# --------------------------------------------------------------------------------------------
+# groups and rewards
+
+def group_rows(uids: Sequence) -> list[np.ndarray]:
+    """Row indices of each group, groups in order of first appearance."""
+    order: dict[Any, list[int]] = {}
+    for i, u in enumerate(uids):
+        order.setdefault(u, []).append(i)
+    return [np.asarray(v, dtype=np.int64) for v in order.values()]
+
+
+def row_rewards(tensors: Mapping[str, Any]) -> np.ndarray:
+    """Scalar reward of every row: ``rm_scores`` summed over the response."""
+    if "rm_scores" not in tensors:
+        raise KeyError("batch has no 'rm_scores' tensor (rewards must be computed before the "
+                       "POLARIS mechanisms run)")
+    return _np(tensors["rm_scores"]).reshape(len(_np(tensors["rm_scores"])), -1).sum(-1).astype(np.float64)
+
+
+def _np(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def dataset_indices(non_tensors: Mapping[str, np.ndarray], n_rows: int) -> list[Any]:
+    """The dataset index of every row: ``extra_info['index']``, else the ``index`` column."""
+    if "extra_info" in non_tensors:
+        out = []
+        for ei in non_tensors["extra_info"]:
+            idx = ei.get("index") if isinstance(ei, Mapping) else None
+            out.append(idx)
+        if all(i is not None for i in out):
+            return [_plain(i) for i in out]
+    if "index" in non_tensors:
+        return [_plain(i) for i in non_tensors["index"]]
+    raise KeyError("batch rows carry no dataset index (extra_info.index or index)")
+
+
+def _plain(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+@dataclass
+class GroupStats:
+    groups: list[np.ndarray]          # row indices per group
+    rewards: list[np.ndarray]         # rewards per group
+    index: list[Any]                  # dataset index per group
+    threshold: float = 0.5
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.array([r.mean() for r in self.rewards], dtype=np.float64)
+
+    @property
+    def n_correct(self) -> np.ndarray:
+        return np.array([(r >= self.threshold).sum() for r in self.rewards], dtype=np.int64)
+
+    @property
+    def solve_none(self) -> np.ndarray:
+        return self.n_correct == 0
+
+    @property
+    def solve_all(self) -> np.ndarray:
+        return np.array([(r >= self.threshold).all() for r in self.rewards])
+
+    @property
+    def informative(self) -> np.ndarray:
+        return ~(self.solve_none | self.solve_all)
+
+
+def group_stats(tensors: Mapping, non_tensors: Mapping, threshold: float = 0.5) -> GroupStats:
+    rewards = row_rewards(tensors)
+    groups = group_rows(non_tensors[GROUP_KEY])
+    idx = dataset_indices(non_tensors, len(rewards))
+    return GroupStats(groups, [rewards[g] for g in groups], [idx[g[0]] for g in groups], threshold)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. per-prompt accuracy log
+
+def accuracy_record(step: int, stats: GroupStats, **extra: Any) -> dict:
+    """One accuracy-log line: parallel lists ``index`` and ``score`` (mean reward over n)."""
+    rec = {"step": int(step), "index": [_plain(i) for i in stats.index],
+           "score": [round(float(s), 6) for s in stats.mean]}
+    rec.update(extra)
+    return rec
+
+
+class AccuracyLog:
+    """The stage's ``accuracy_log.jsonl``: one line per generated batch (skipped ones included).
+
+    Lines carry the global step they were generated at. A step's lines are final once that step's
+    checkpoint is saved; on resume from the checkpoint of step ``N`` :meth:`truncate_after(N)`
+    removes the lines of steps > N (work the crash threw away and the resumed run redoes), so no
+    line is lost or duplicated. The rewrite is atomic; appends are flushed and fsynced.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def append(self, record: Mapping) -> None:
+        if "step" not in record or "index" not in record or "score" not in record:
+            raise ValueError(f"{self.path}: an accuracy record needs step, index and score")
+        if len(record["index"]) != len(record["score"]):
+            raise ValueError(f"{self.path}: index and score lists differ in length")
+        append_jsonl(self.path, dict(record))
+
+    def read(self) -> list[dict]:
+        return read_accuracy_log(self.path)
+
+    def truncate_after(self, step: int) -> int:
+        """Keep lines with ``step <= step`` (and drop a torn last line); returns lines removed."""
+        if not self.path.exists():
+            return 0
+        kept, removed = [], 0
+        for rec in read_jsonl(self.path):
+            if int(rec.get("step", 0)) <= step:
+                kept.append(rec)
+            else:
+                removed += 1
+        raw_lines = [ln for ln in self.path.read_text().splitlines() if ln.strip()]
+        if removed or len(raw_lines) != len(kept):
+            with atomic_path(self.path) as tmp:
+                with open(tmp, "w") as f:
+                    for rec in kept:
+                        f.write(json.dumps(rec) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+            removed = len(raw_lines) - len(kept)
+        return removed
+
+
+def read_accuracy_log(path: str | os.PathLike) -> list[dict]:
+    """All records of an accuracy log (a torn last line is ignored)."""
+    recs = read_jsonl(path)
+    for i, r in enumerate(recs):
+        if "index" not in r or "score" not in r:
+            raise ValueError(f"{path}: line {i + 1} lacks index/score")
+    return recs
+
+
+def per_prompt_accuracy(records: Iterable[Mapping], *, include_skipped: bool = True) -> dict[Any, float]:
+    """Mean logged accuracy of every dataset index over all its appearances (reference 3.6)."""
+    sums: dict[Any, float] = {}
+    counts: dict[Any, int] = {}
+    for rec in records:
+        if not include_skipped and rec.get("skipped"):
+            continue
+        for i, s in zip(rec["index"], rec["score"]):
+            sums[i] = sums.get(i, 0.0) + float(s)
+            counts[i] = counts.get(i, 0) + 1
+    return {i: sums[i] / counts[i] for i in sums}
+
+
+# --------------------------------------------------------------------------------------------
+# row operations on a {name: tensor} / {name: array} batch
+
+def _gather(x, rows: np.ndarray):
+    if hasattr(x, "index_select"):
+        import torch
+
+        return x.index_select(0, torch.as_tensor(rows, dtype=torch.long, device=x.device))
+    return np.asarray(x)[rows]
+
+
+def _set_rows(x, dst: np.ndarray, values):
+    """Return ``x`` with rows ``dst`` set to ``values`` (a copy; x is not modified)."""
+    if hasattr(x, "clone"):
+        import torch
+
+        y = x.clone()
+        y[torch.as_tensor(dst, dtype=torch.long, device=x.device)] = values.to(y.dtype)
+        return y
+    y = np.asarray(x).copy()
+    for k, d in enumerate(dst):
+        y[d] = values[k]
+    return y
+
+
+def last_token_positions(tensors: Mapping) -> np.ndarray:
+    """Position of the last valid response token of each row (where verl writes the reward)."""
+    if "response_mask" in tensors:
+        mask = _np(tensors["response_mask"])
+        # the last 1 of an agent-loop response mask; attention-mask based like verl when absent
+        lengths = mask.sum(-1)
+    else:
+        resp = _np(tensors["responses"])
+        att = _np(tensors["attention_mask"])
+        lengths = att[:, -resp.shape[1]:].sum(-1)
+    return np.maximum(lengths.astype(np.int64) - 1, 0)
+
+
+def _write_scalar_rewards(tensors: dict, rows: np.ndarray, values: Sequence[float]) -> None:
+    import torch
+
+    rm = tensors["rm_scores"].clone()
+    pos = last_token_positions({k: _gather(v, rows) for k, v in tensors.items()
+                                if k in ("response_mask", "responses", "attention_mask")})
+    for r, p, v in zip(rows, pos, values):
+        rm[int(r)] = 0
+        rm[int(r), int(p)] = float(v)
+    tensors["rm_scores"] = rm
+    for key in REWARD_FIELDS[1:]:
+        if key in tensors:
+            tensors[key] = rm.clone().to(tensors[key].dtype) if isinstance(tensors[key], torch.Tensor) else rm
+
+
+# --------------------------------------------------------------------------------------------
+# 2. rollout rescue
+
+class RescueBuffer:
+    """Per-prompt sink of the latest correct rollout (reference 5.5, as the blog's figure shows:
+    store if correct at epoch i, retrieve if all wrong at epoch j).
+
+    A stored entry is a snapshot of one row: every tensor row and every non-tensor value except the
+    group id. The rescued rollout was sampled by an older policy and is treated as on-policy (the
+    blog describes no correction).
+    """
+
+    def __init__(self, seed: int = 0, threshold: float = 0.5):
+        self.store: dict[Any, dict] = {}
+        self.rng = np.random.default_rng(seed)
+        self.threshold = threshold
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def update(self, tensors: Mapping, non_tensors: Mapping, stats: GroupStats) -> int:
+        """Store one correct rollout (chosen at random) of every group that has one."""
+        stored = 0
+        for g, r, idx in zip(stats.groups, stats.rewards, stats.index):
+            ok = np.flatnonzero(r >= self.threshold)
+            if len(ok) == 0:
+                continue
+            row = int(g[int(self.rng.choice(ok))])
+            self.store[idx] = {
+                "tensors": {k: _gather(v, np.array([row]))[0] for k, v in tensors.items()},
+                "non_tensors": {k: v[row] for k, v in non_tensors.items() if k != GROUP_KEY},
+                "reward": float(r[int(np.flatnonzero(g == row)[0])]),
+            }
+            stored += 1
+        return stored
+
+    def rescue(self, tensors: dict, non_tensors: dict, stats: GroupStats) -> list[int]:
+        """Replace one random failed rollout of every all-fail group whose prompt has a stored
+        correct rollout; modifies ``tensors``/``non_tensors`` in place; returns the rows replaced."""
+        rows = []
+        for g, r, idx in zip(stats.groups, stats.rewards, stats.index):
+            if (r >= self.threshold).any() or idx not in self.store:
+                continue
+            entry = self.store[idx]
+            row = int(g[int(self.rng.integers(len(g)))])
+            for k, v in entry["tensors"].items():
+                if k in tensors:
+                    if tuple(tensors[k].shape[1:]) != tuple(v.shape):
+                        raise ValueError(f"rescue: stored field {k!r} has shape {tuple(v.shape)}, batch "
+                                         f"rows have {tuple(tensors[k].shape[1:])} (stage lengths changed?)")
+                    tensors[k] = _set_rows(tensors[k], np.array([row]), v.unsqueeze(0) if hasattr(v, "unsqueeze") else [v])
+            for k, v in entry["non_tensors"].items():
+                if k in non_tensors:
+                    non_tensors[k] = _set_rows(non_tensors[k], np.array([row]), [v])
+            rows.append(row)
+        return rows
+
+
+# --------------------------------------------------------------------------------------------
+# 3. intra-batch informative substitution
+
+@dataclass
+class SubstitutionPlan:
+    mode: str
+    n_groups: int
+    solve_none: int
+    solve_all: int
+    informative: int
+    skip: bool
+    donors: dict[int, int] = field(default_factory=dict)   # dead group -> donor group (positions)
+
+    @property
+    def informative_fraction(self) -> float:
+        return self.informative / self.n_groups if self.n_groups else 0.0
+
+    @property
+    def substituted(self) -> int:
+        return len(self.donors)
+
+
+def skip_batch(n_informative: int, n_groups: int) -> bool:
+    """The released rule: skip when at most one third of the groups are informative
+    (``n_informative <= floor(n_groups / 3)``, i.e. 42 of 128)."""
+    return n_informative <= n_groups // 3
+
+
+def plan_substitution(stats: GroupStats, mode: str, rng: np.random.Generator) -> SubstitutionPlan:
+    """Choose a donor (random informative group) for every dead group; decide the skip.
+
+    Donors are drawn without replacement when there are at least as many informative groups as
+    dead ones, otherwise with replacement (reference 5.2)."""
+    if mode not in MODES:
+        raise ValueError(f"substitution mode must be one of {MODES}, got {mode!r}")
+    inf = stats.informative
+    plan = SubstitutionPlan(mode, len(stats.groups), int(stats.solve_none.sum()),
+                            int(stats.solve_all.sum()), int(inf.sum()), skip=False)
+    if mode == "off":
+        return plan
+    plan.skip = skip_batch(plan.informative, plan.n_groups)
+    if plan.skip:
+        return plan
+    dead = np.flatnonzero(~inf)
+    live = np.flatnonzero(inf)
+    if len(dead) == 0:
+        return plan
+    donors = rng.choice(live, size=len(dead), replace=len(live) < len(dead))
+    plan.donors = {int(d): int(s) for d, s in zip(dead, donors)}
+    return plan
+
+
+def row_map(stats: GroupStats, plan: SubstitutionPlan) -> tuple[np.ndarray, np.ndarray]:
+    """(dst rows, src rows): row k of a dead group takes row k of its donor group."""
+    dst, src = [], []
+    for d, s in plan.donors.items():
+        gd, gs = stats.groups[d], stats.groups[s]
+        if len(gd) != len(gs):
+            raise ValueError(f"groups {d} and {s} differ in size ({len(gd)} vs {len(gs)})")
+        dst.extend(gd.tolist())
+        src.extend(gs.tolist())
+    return np.asarray(dst, dtype=np.int64), np.asarray(src, dtype=np.int64)
+
+
+RescoreFn = Callable[[int, int, dict, dict], "float | Mapping[str, Any]"]
+
+
+def apply_substitution(tensors: dict, non_tensors: dict, stats: GroupStats, plan: SubstitutionPlan,
+                       rescore: RescoreFn | None = None) -> tuple[dict, dict]:
+    """Return new (tensors, non_tensors) with the plan applied.
+
+    ``polaris``: every tensor and non-tensor field of the donor rows is copied except the group
+    id, so rewards, ground truth and reward extras travel with the tokens. ``released``: only the
+    token tensors are copied; ``rescore(dst_row, src_row, tensors, non_tensors)`` (called on the
+    already-substituted batch) re-grades each copied row against the replaced prompt's ground
+    truth, as the official code's second reward call does; it returns the reward or a dict with
+    ``score`` and other reward-extra fields."""
+    if plan.skip or not plan.donors or plan.mode == "off":
+        return dict(tensors), dict(non_tensors)
+    dst, src = row_map(stats, plan)
+    t = dict(tensors)
+    nt = dict(non_tensors)
+    if plan.mode == "polaris":
+        for k, v in tensors.items():
+            t[k] = _set_rows(v, dst, _gather(v, src))
+        for k, v in non_tensors.items():
+            if k == GROUP_KEY:
+                continue
+            nt[k] = _set_rows(v, dst, [v[s] for s in src])
+        return t, nt
+    # released
+    for k, v in tensors.items():
+        if k in TOKEN_FIELDS:
+            t[k] = _set_rows(v, dst, _gather(v, src))
+    if rescore is None:
+        raise ValueError("released-mode substitution needs a rescore function")
+    values = []
+    for d, s in zip(dst, src):
+        out = rescore(int(d), int(s), t, nt)
+        if isinstance(out, Mapping):
+            for key, val in out.items():
+                if key in nt and key != GROUP_KEY:
+                    nt[key] = _set_rows(nt[key], np.array([d]), [val])
+            out = out["score"]
+        values.append(float(out))
+    _write_scalar_rewards(t, dst, values)
+    return t, nt
+
+
+# --------------------------------------------------------------------------------------------
+# the whole per-batch procedure
+
+@dataclass
+class BatchResult:
+    tensors: dict
+    non_tensors: dict
+    record: dict                      # the accuracy-log line (pre-rescue, pre-substitution)
+    plan: SubstitutionPlan
+    rescued: int
+    metrics: dict
+
+    @property
+    def skip(self) -> bool:
+        return self.plan.skip
+
+
+def process_batch(tensors: Mapping, non_tensors: Mapping, *, step: int, mode: str,
+                  rng: np.random.Generator, rescue: RescueBuffer | None = None,
+                  rescore: RescoreFn | None = None, threshold: float = 0.5,
+                  attempt: int = 0) -> BatchResult:
+    """Accuracy record, then rescue, then substitution/skip (reference 5.2, 5.5)."""
+    t, nt = dict(tensors), dict(non_tensors)
+    stats = group_stats(t, nt, threshold)
+    pre_mean = float(np.concatenate(stats.rewards).mean()) if stats.rewards else 0.0
+    n_rescued = 0
+    if rescue is not None:
+        rescue.update(t, nt, stats)
+        rows = rescue.rescue(t, nt, stats)
+        n_rescued = len(rows)
+        if rows:
+            stats = group_stats(t, nt, threshold)
+    plan = plan_substitution(stats, mode, rng)
+    record_stats = group_stats(tensors, non_tensors, threshold)  # before rescue and substitution
+    record = accuracy_record(step, record_stats, skipped=bool(plan.skip), attempt=int(attempt))
+    t, nt = apply_substitution(t, nt, stats, plan, rescore)
+    post = row_rewards(t)
+    metrics = {
+        "batch/solve_none": int(record_stats.solve_none.sum()),
+        "batch/solve_all": int(record_stats.solve_all.sum()),
+        "polaris/solve_none_frac": float(record_stats.solve_none.mean()) if stats.groups else 0.0,
+        "polaris/solve_all_frac": float(record_stats.solve_all.mean()) if stats.groups else 0.0,
+        "polaris/informative_frac": plan.informative_fraction,
+        "polaris/substituted": plan.substituted,
+        "polaris/skipped": int(plan.skip),
+        "polaris/rescued": n_rescued,
+        "polaris/score_pre_substitution": pre_mean,
+        "polaris/score_post_substitution": float(post.mean()) if len(post) else 0.0,
+    }
+    return BatchResult(t, nt, record, plan, n_rescued, metrics)
+
+
+def grpo_advantages(rewards: np.ndarray, uids: Sequence, eps: float = 1e-6) -> np.ndarray:
+    """Scalar GRPO advantages (r - mean_g) / (std_g + eps), unbiased std (reference 5.1); a
+    single-member group gets mean 0, std 1. Used for checks; training uses verl's estimator."""
+    rewards = np.asarray(rewards, dtype=np.float64)
+    out = np.zeros_like(rewards)
+    for g in group_rows(uids):
+        r = rewards[g]
+        if len(g) == 1:
+            out[g] = r
+            continue
+        out[g] = (r - r.mean()) / (r.std(ddof=1) + eps)
+    return out
+
+
+def merge_attempt_logs(paths: Sequence[str | os.PathLike]) -> list[dict]:
+    """Merge per-launch metric logs (verl's file logger writes one per launch): a later launch
+    that resumed at step N supersedes the earlier launches' records of steps >= N."""
+    merged: list[dict] = []
+    for p in paths:
+        recs = read_jsonl(p)
+        if not recs:
+            continue
+        first = min(int(r.get("step", 0)) for r in recs)
+        merged = [r for r in merged if int(r.get("step", 0)) < first] + recs
+    return merged

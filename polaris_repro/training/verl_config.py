@@ -1,0 +1,316 @@
+"""The verl 0.9.1 configuration of one POLARIS stage, as Hydra overrides.
+
+``stage_overrides(cfg, i, train_files=..., val_files=..., model_path=..., output_dir=...)`` turns
+the tier config (``cfg["training"]`` and its ``stages`` list) into the complete list of Hydra
+overrides for ``python -m polaris_repro.training.main_polaris``. For ``paper-4b`` it carries every
+value of the official stage scripts (reference polaris-recipe.md section 9); key names follow
+verl 0.9.1's schema (``verl/trainer/config/_generated_ppo_trainer.yaml``), and
+:func:`compose` checks them by composing the config with Hydra against verl's own config folder
+(no Ray, no GPU).
+
+Script values with no verl 0.9.1 key are noted where they would go: ``rollout.min_p = 0.0`` (no
+key; 0 is vLLM's default), ``rollout.mode = sync`` (0.9.1 only has async rollout servers),
+``load_format = dummy_dtensor`` (now ``dummy``, the default), ``trainer.dyn_sampling_polaris``
+(our ``+polaris.substitution``).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..artifacts import REPO_ROOT
+
+REWARD_PATH = REPO_ROOT / "polaris_repro" / "reward.py"
+POLARIS_PREFIX = "polaris."
+
+# Script names of the POLARIS tiers (wandb project of the official scripts, reference 9.1)
+PROJECT_NAMES = {"paper-4b": "Polaris-Reproduce-4B", "paper-7b": "Polaris-Reproduce-R1-distill-7B",
+                 "paper-1.7b": "Polaris-Reproduce-1.7B"}
+
+
+class StageError(ValueError):
+    """A stage name/number or a stage value is invalid; the message names it."""
+
+
+def resolve_stage(cfg: dict, stage: int | str) -> int:
+    """0-based index of a stage given as its name (``stage2``), a 1-based number (``2``/``"2"``)."""
+    stages = cfg["training"]["stages"]
+    if not stages:
+        raise StageError(f"tier {cfg.get('tier')!r} defines no training.stages")
+    names = [s["name"] for s in stages]
+    if isinstance(stage, str) and stage in names:
+        return names.index(stage)
+    try:
+        k = int(stage)
+    except (TypeError, ValueError):
+        raise StageError(f"unknown stage {stage!r}; expected one of {names} or 1..{len(stages)}") from None
+    if not 1 <= k <= len(stages):
+        raise StageError(f"stage number {k} out of range 1..{len(stages)} (stages: {names})")
+    return k - 1
+
+
+def _fmt(value: Any) -> str:
+    """A Hydra override value: booleans lower-case, lists in brackets, risky strings quoted."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_fmt(v) for v in value) + "]"
+    s = str(value)
+    if s == "" or re.search(r"[\s,=\[\]{}()'\"\\:$*?]", s):
+        return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return s
+
+
+def override_key(item: str) -> str:
+    """The config key of an override, without Hydra's ``+``/``++``/``~`` prefixes."""
+    return item.split("=", 1)[0].lstrip("+~")
+
+
+def merge_overrides(*groups: Iterable[str]) -> list[str]:
+    """Concatenate override lists; a later entry for the same key replaces an earlier one (in
+    place of the earlier one, so the order of first appearance is kept)."""
+    out: dict[str, str] = {}
+    for group in groups:
+        for item in group:
+            if "=" not in item:
+                raise StageError(f"override {item!r}: expected key=value")
+            key = override_key(item)
+            if key in out:
+                prev = out[key]
+                # keep the '+' (append) form if the earlier entry needed it
+                if prev.startswith("+") and not item.startswith("+"):
+                    item = "+" + item if not prev.startswith("++") else "++" + item
+            out[key] = item
+    return list(out.values())
+
+
+def overrides_to_dict(overrides: Sequence[str]) -> dict[str, str]:
+    """``{key: raw value}`` of an override list (last one wins)."""
+    out = {}
+    for item in overrides:
+        key = override_key(item)
+        out[key] = item.split("=", 1)[1]
+    return out
+
+
+def project_name(cfg: dict) -> str:
+    return PROJECT_NAMES.get(cfg.get("tier"), f"polaris-repro-{cfg.get('tier')}")
+
+
+def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLike,
+                    val_files: str | os.PathLike, model_path: str | os.PathLike,
+                    output_dir: str | os.PathLike, temperature: float | None = None,
+                    val_temperature: float | None = None, total_training_steps: int | None = None,
+                    accuracy_log: str | os.PathLike | None = None,
+                    metrics_file: str | os.PathLike | None = None,
+                    substitution: str | None = None, rescue: bool | None = None,
+                    resume_mode: str = "auto", logger: Sequence[str] | None = None,
+                    cpu: bool | None = None, extra: Iterable[str] = ()) -> list[str]:
+    """The complete Hydra overrides of stage ``stage_index`` (0-based) of the tier config ``cfg``.
+
+    ``temperature`` overrides the stage's configured rollout temperature (e.g. the temperature
+    section's choice); ``cpu`` (default: the tier is a CPU tier, ``training.rollout_name == hf``)
+    appends ``polaris_repro.verl_cpu.cpu_overrides()``; ``extra`` is appended last.
+    """
+    tr = cfg["training"]
+    stages = tr["stages"]
+    if not 0 <= stage_index < len(stages):
+        raise StageError(f"stage index {stage_index} out of range for {len(stages)} stage(s)")
+    st = stages[stage_index]
+    T = st["temperature"] if temperature is None else float(temperature)
+    val_T = st.get("val_temperature")
+    val_T = (T if val_T is None else val_T) if val_temperature is None else float(val_temperature)
+    budget = int(st["token_budget"])
+    resp = int(st["max_response_length"])
+    sp = int(st.get("ulysses_sp") or 1)
+    steps = total_training_steps if total_training_steps is not None else st.get("steps")
+    output_dir = Path(output_dir)
+    grading = cfg["grading"]
+    rollout_name = tr["rollout_name"]
+    if cpu is None:
+        cpu = rollout_name == "hf"
+    save_contents = ["model", "optimizer", "extra"] + (["hf_model"] if tr["save_hf_model"] else [])
+    loggers = list(logger if logger is not None else tr["logger"])
+    mb = int(tr["micro_batch_size_per_gpu"])
+
+    a = "actor_rollout_ref.actor."
+    r = "actor_rollout_ref.rollout."
+    m = "actor_rollout_ref.model."
+    o: list[tuple[str, Any]] = [
+        # --- algorithm (reference 5.1, 9.2)
+        ("algorithm.adv_estimator", tr["adv_estimator"]),
+        ("algorithm.norm_adv_by_std_in_grpo", tr["norm_adv_by_std_in_grpo"]),
+        ("algorithm.gamma", 1.0),
+        ("algorithm.lam", 1.0),
+        ("algorithm.use_kl_in_reward", tr["use_kl_in_reward"]),
+        ("algorithm.kl_ctrl.kl_coef", 0.001),  # inert (no KL in reward), as in the scripts
+        # --- data
+        ("data.train_files", str(train_files)),
+        ("data.val_files", str(val_files)),
+        ("data.train_batch_size", tr["train_batch_size"]),
+        ("data.val_batch_size", tr["val_batch_size"]),
+        ("data.max_prompt_length", tr["max_prompt_length"]),
+        ("data.max_response_length", resp),
+        ("data.filter_overlong_prompts", True),
+        ("data.truncation", "error"),
+        ("data.shuffle", tr["shuffle"]),
+        ("data.seed", cfg.get("seed", 1)),
+        # --- model
+        (m + "path", str(model_path)),
+        (m + "use_remove_padding", tr["use_remove_padding"]),
+        (m + "enable_gradient_checkpointing", tr["gradient_checkpointing"]),
+        # --- actor: optimiser, PPO loss, batch sizes
+        (a + "strategy", "fsdp"),
+        (a + "optim.lr", float(tr["lr"])),
+        (a + "optim.weight_decay", float(tr["weight_decay"])),
+        (a + "optim.betas", [0.9, 0.999]),
+        (a + "optim.lr_warmup_steps_ratio", float(tr["lr_warmup_steps_ratio"])),
+        (a + "optim.lr_scheduler_type", "constant"),
+        (a + "optim.clip_grad", float(tr["grad_clip"])),
+        (a + "grad_clip", float(tr["grad_clip"])),
+        (a + "ppo_mini_batch_size", tr["ppo_mini_batch_size"]),
+        (a + "ppo_epochs", tr["ppo_epochs"]),
+        (a + "ppo_micro_batch_size_per_gpu", mb),
+        (a + "use_dynamic_bsz", tr["use_dynamic_bsz"]),
+        (a + "ppo_max_token_len_per_gpu", budget),
+        (a + "clip_ratio_low", float(tr["clip_ratio_low"])),
+        (a + "clip_ratio_high", float(tr["clip_ratio_high"])),
+        (a + "clip_ratio_c", float(tr["clip_ratio_c"])),
+        (a + "loss_agg_mode", tr["loss_agg_mode"]),
+        (a + "entropy_coeff", float(tr["entropy_coeff"])),
+        (a + "use_kl_loss", tr["use_kl_loss"]),
+        (a + "kl_loss_coef", float(tr["kl_loss_coef"])),
+        (a + "ulysses_sequence_parallel_size", sp),
+        (a + "fsdp_config.param_offload", tr["param_offload"]),
+        (a + "fsdp_config.optimizer_offload", tr["optimizer_offload"]),
+        (a + "checkpoint.save_contents", save_contents),
+        (a + "checkpoint.load_contents", ["model", "optimizer", "extra"]),
+        # --- rollout
+        (r + "name", rollout_name),
+        (r + "n", tr["rollout_n"]),
+        (r + "temperature", float(T)),
+        (r + "top_p", float(tr["top_p"])),
+        (r + "top_k", int(tr["top_k"])),
+        (r + "do_sample", True),
+        (r + "dtype", cfg["model"]["dtype"]),
+        (r + "tensor_model_parallel_size", int(cfg["sampling"]["tensor_parallel_size"])),
+        (r + "gpu_memory_utilization", float(tr["gpu_memory_utilization"])),
+        (r + "enable_chunked_prefill", tr["enable_chunked_prefill"]),
+        (r + "enforce_eager", True),
+        (r + "free_cache_engine", True),
+        (r + "max_num_seqs", 1024),
+        (r + "enable_prefix_caching", True),
+        (r + "max_num_batched_tokens", budget),
+        (r + "max_model_len", budget),
+        (r + "log_prob_micro_batch_size_per_gpu", mb),
+        (r + "log_prob_use_dynamic_bsz", tr["use_dynamic_bsz"]),
+        (r + "log_prob_max_token_len_per_gpu", budget),
+        # validation sampling (AIME24 avg@n in the paper tiers)
+        (r + "val_kwargs.n", tr["val_n"]),
+        (r + "val_kwargs.temperature", float(val_T)),
+        (r + "val_kwargs.top_p", float(tr["val_top_p"])),
+        (r + "val_kwargs.top_k", int(tr["val_top_k"])),
+        (r + "val_kwargs.do_sample", True),
+        # --- reward: our grader (reference 4), kwargs from cfg["grading"]
+        ("reward.custom_reward_function.path", str(REWARD_PATH)),
+        ("reward.custom_reward_function.name", "compute_score"),
+        ("+reward.custom_reward_function.reward_kwargs.require_think", bool(grading["require_think"])),
+        ("+reward.custom_reward_function.reward_kwargs.mode", grading["answer_extraction"]),
+        # --- trainer
+        ("trainer.project_name", project_name(cfg)),
+        ("trainer.experiment_name", f"{cfg.get('tier')}-{st['name']}"),
+        ("trainer.logger", loggers),
+        ("trainer.n_gpus_per_node", int(tr["n_gpus_per_node"])),
+        ("trainer.nnodes", int(tr["nnodes"])),
+        ("trainer.total_epochs", int(tr["total_epochs"])),
+        ("trainer.total_training_steps", None if steps is None else int(steps)),
+        ("trainer.save_freq", int(tr["save_freq"])),
+        ("trainer.test_freq", int(tr["test_freq"])),
+        ("trainer.val_before_train", bool(tr["val_before_train"])),
+        ("trainer.critic_warmup", 0),
+        ("trainer.balance_batch", True),  # POLARIS default; our mechanisms hook in here (trainer.py)
+        ("trainer.default_local_dir", str(output_dir / "checkpoints")),
+        ("trainer.resume_mode", resume_mode),
+        # the POLARIS trainer (trainer.py) runs on verl's legacy loop; see trainer.py for why
+        ("trainer.use_v1", False),
+        # --- POLARIS mechanisms (read by polaris_repro.training.main_polaris)
+        ("+polaris.substitution", substitution if substitution is not None else tr["substitution"]),
+        ("+polaris.rescue", bool(tr["rescue"] if rescue is None else rescue)),
+        ("+polaris.accuracy_log", str(accuracy_log or output_dir / "accuracy_log.jsonl")),
+        ("+polaris.metrics_file", str(metrics_file or output_dir / "metrics.jsonl")),
+        ("+polaris.stage", st["name"]),
+        ("+polaris.seed", int(cfg.get("seed", 1))),
+    ]
+    if resp + int(tr["max_prompt_length"]) > budget:
+        raise StageError(f"stage {st['name']}: max_prompt_length + max_response_length exceeds "
+                         f"token_budget {budget}")
+    out = [f"{k}={_fmt(v)}" for k, v in o]
+    groups: list[Iterable[str]] = [out]
+    if cpu:
+        from ..verl_cpu import cpu_overrides  # helper-3's plugin: CPU platform + hf rollout
+
+        groups.append(cpu_overrides())
+    groups.append(list(extra))
+    return merge_overrides(*groups)
+
+
+def verl_config_dir() -> str:
+    import verl
+
+    return str(Path(verl.__file__).parent / "trainer" / "config")
+
+
+def compose(overrides: Sequence[str], *, polaris_keys: bool = True):
+    """Compose verl's ``ppo_trainer`` config with ``overrides`` through Hydra (no launch).
+
+    Raises Hydra's error if an override names a key that verl 0.9.1 does not have (without a
+    ``+``) or has a value of the wrong type."""
+    from hydra import compose as _compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=verl_config_dir(), version_base=None):
+        conf = _compose(config_name="ppo_trainer", overrides=list(overrides))
+    return conf
+
+
+def check_with_verl(conf) -> None:
+    """Run verl's own config validation and dataclass conversion on a composed config (what
+    ``main_ppo`` does before starting Ray), so a dry run fails the way a launch would."""
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import omega_conf_to_dataclass, validate_config
+
+    validate_config(config=conf, use_reference_policy=need_reference_policy(conf),
+                    use_critic=need_critic(conf))
+    omega_conf_to_dataclass(conf.actor_rollout_ref.actor)
+    omega_conf_to_dataclass(conf.actor_rollout_ref.rollout)
+    omega_conf_to_dataclass(conf.algorithm)
+
+
+def summary_row(cfg: dict, stage_index: int, overrides: Sequence[str]) -> dict:
+    """One row of the per-stage configuration table (notebook / dry-run)."""
+    d = overrides_to_dict(overrides)
+    st = cfg["training"]["stages"][stage_index]
+    keys = {
+        "rollout T": "actor_rollout_ref.rollout.temperature",
+        "val T": "actor_rollout_ref.rollout.val_kwargs.temperature",
+        "max response": "data.max_response_length",
+        "token budget": "actor_rollout_ref.actor.ppo_max_token_len_per_gpu",
+        "ulysses SP": "actor_rollout_ref.actor.ulysses_sequence_parallel_size",
+        "batch": "data.train_batch_size",
+        "n": "actor_rollout_ref.rollout.n",
+        "lr": "actor_rollout_ref.actor.optim.lr",
+        "steps": "trainer.total_training_steps",
+        "substitution": "polaris.substitution",
+        "rescue": "polaris.rescue",
+    }
+    row = {"stage": st["name"]}
+    row.update({k: d.get(v) for k, v in keys.items()})
+    return row

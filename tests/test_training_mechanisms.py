@@ -1,0 +1,224 @@
+"""POLARIS mechanisms on hand-made batches (no Ray): accuracy log, substitution, skip, rescue."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from polaris_repro.training import mechanisms as M
+
+P, R = 3, 4  # prompt / response widths
+
+
+def make_batch(answers_per_group, gts, n=None, index_base=100):
+    """Rows: group g, rollout k. A response is [answer token, 7, 0, 0]; reward 1 iff answer == gt.
+
+    ``answers_per_group[g]`` lists the answer token of each of the group's rollouts."""
+    rows_prompt, rows_resp, rows_rm, uids, ei, rm, ds, score = [], [], [], [], [], [], [], []
+    for g, (answers, gt) in enumerate(zip(answers_per_group, gts)):
+        for a in answers:
+            rows_prompt.append([0, 50 + g, 60 + g])
+            rows_resp.append([a, 7, 0, 0])
+            s = float(a == gt)
+            rows_rm.append([0.0, s, 0.0, 0.0])  # reward on the last valid token (position 1)
+            uids.append(f"u{g}")
+            ei.append({"index": index_base + g, "split": "train"})
+            rm.append({"ground_truth": str(gt), "style": "rule"})
+            ds.append("synthetic")
+            score.append(s)
+    prompts = torch.tensor(rows_prompt)
+    responses = torch.tensor(rows_resp)
+    attn = torch.cat([torch.tensor([[0, 1, 1]] * len(rows_prompt)), (responses != 0).long()], 1)
+    tensors = {
+        "prompts": prompts, "responses": responses, "input_ids": torch.cat([prompts, responses], 1),
+        "attention_mask": attn, "position_ids": torch.cumsum(attn, 1) - 1,
+        "response_mask": (responses != 0).long(), "rm_scores": torch.tensor(rows_rm),
+    }
+    nt = {"uid": np.array(uids, dtype=object), "extra_info": np.array(ei, dtype=object),
+          "reward_model": np.array(rm, dtype=object), "data_source": np.array(ds, dtype=object),
+          "score": np.array(score)}
+    return tensors, nt
+
+
+def grade_rescore(dst, src, tensors, non_tensors):
+    """What the official second reward call does: the (copied) response against the row's own
+    (i.e. the replaced prompt's) ground truth."""
+    ans = int(tensors["responses"][dst, 0])
+    gt = int(non_tensors["reward_model"][dst]["ground_truth"])
+    return {"score": float(ans == gt)}
+
+
+# groups: 0 all right, 1 mixed, 2 all wrong, 3 mixed (n = 4)
+GROUPS = [[1, 1, 1, 1], [2, 9, 2, 9], [9, 9, 9, 9], [4, 4, 9, 9]]
+GTS = [1, 2, 3, 4]
+
+
+def test_group_stats_and_accuracy_record():
+    t, nt = make_batch(GROUPS, GTS)
+    st = M.group_stats(t, nt)
+    assert st.index == [100, 101, 102, 103]
+    np.testing.assert_allclose(st.mean, [1.0, 0.5, 0.0, 0.5])
+    assert st.solve_all.tolist() == [True, False, False, False]
+    assert st.solve_none.tolist() == [False, False, True, False]
+    rec = M.accuracy_record(5, st)
+    assert rec == {"step": 5, "index": [100, 101, 102, 103], "score": [1.0, 0.5, 0.0, 0.5]}
+
+
+def test_polaris_substitution_carries_rewards_ground_truth_and_tokens():
+    t, nt = make_batch(GROUPS, GTS)
+    res = M.process_batch(t, nt, step=1, mode="polaris", rng=np.random.default_rng(0))
+    assert not res.skip
+    # the record is taken before substitution: the real batch accuracy
+    assert res.record["score"] == [1.0, 0.5, 0.0, 0.5] and res.record["skipped"] is False
+    assert set(res.plan.donors) == {0, 2} and set(res.plan.donors.values()) <= {1, 3}
+    # without replacement: 2 informative groups for 2 dead ones -> distinct donors
+    assert len(set(res.plan.donors.values())) == 2
+    stats = M.group_stats(t, nt)
+    for dead, donor in res.plan.donors.items():
+        gd, gs = stats.groups[dead], stats.groups[donor]
+        for key in ("responses", "input_ids", "attention_mask", "rm_scores", "prompts"):
+            assert torch.equal(res.tensors[key][gd], t[key][gs]), key
+        # its own ground truth, index and reward extras travel with it; the group id does not
+        assert [x["ground_truth"] for x in res.non_tensors["reward_model"][gd]] == \
+               [x["ground_truth"] for x in nt["reward_model"][gs]]
+        assert list(res.non_tensors["score"][gd]) == list(nt["score"][gs])
+        assert set(res.non_tensors["uid"][gd]) == {f"u{dead}"}
+    # advantages of every copy equal its donor's, and every row now carries signal
+    r = M.row_rewards(res.tensors)
+    adv = M.grpo_advantages(r, res.non_tensors["uid"])
+    for dead, donor in res.plan.donors.items():
+        np.testing.assert_allclose(adv[stats.groups[dead]], adv[stats.groups[donor]])
+    assert np.all(np.abs(adv) > 0.1)
+    m = res.metrics
+    assert (m["batch/solve_none"], m["batch/solve_all"], m["polaris/substituted"], m["polaris/skipped"]) == (1, 1, 2, 0)
+    assert m["polaris/informative_frac"] == 0.5
+    assert m["polaris/score_pre_substitution"] == pytest.approx(0.5)
+    # inputs were not modified
+    assert t["rm_scores"].sum() == 8
+
+
+def test_advantages_match_verl_grpo_estimator():
+    core_algos = pytest.importorskip("verl.trainer.ppo.core_algos")
+    t, nt = make_batch(GROUPS, GTS)
+    res = M.process_batch(t, nt, step=1, mode="polaris", rng=np.random.default_rng(1))
+    adv, _ = core_algos.compute_grpo_outcome_advantage(
+        token_level_rewards=res.tensors["rm_scores"], response_mask=res.tensors["response_mask"],
+        index=res.non_tensors["uid"], norm_adv_by_std_in_grpo=True)
+    stats = M.group_stats(t, nt)
+    for dead, donor in res.plan.donors.items():
+        assert torch.allclose(adv[stats.groups[dead]], adv[stats.groups[donor]])
+    np.testing.assert_allclose(adv[:, 0].numpy(), M.grpo_advantages(M.row_rewards(res.tensors),
+                                                                      res.non_tensors["uid"]), atol=1e-5)
+
+
+def test_released_mode_reproduces_the_official_bug():
+    t, nt = make_batch(GROUPS, GTS)
+    res = M.process_batch(t, nt, step=1, mode="released", rng=np.random.default_rng(0),
+                          rescore=grade_rescore)
+    stats = M.group_stats(t, nt)
+    r = M.row_rewards(res.tensors)
+    adv = M.grpo_advantages(r, res.non_tensors["uid"])
+    for dead, donor in res.plan.donors.items():
+        gd, gs = stats.groups[dead], stats.groups[donor]
+        assert torch.equal(res.tensors["responses"][gd], t["responses"][gs])   # tokens copied
+        # ground truth stays the replaced prompt's; rewards are re-graded against it -> 0
+        assert [x["ground_truth"] for x in res.non_tensors["reward_model"][gd]] == [str(GTS[dead])] * 4
+        assert r[gd].tolist() == [0.0] * 4
+        assert np.all(adv[gd] == 0)                                           # no signal
+        assert list(res.non_tensors["score"][gd]) == [0.0] * 4
+    # untouched informative groups keep their rewards; the skip rule still applies
+    assert r[stats.groups[1]].tolist() == [1, 0, 1, 0]
+    assert res.metrics["polaris/score_post_substitution"] < res.metrics["polaris/score_pre_substitution"]
+    with pytest.raises(ValueError, match="rescore"):
+        M.process_batch(t, nt, step=1, mode="released", rng=np.random.default_rng(0))
+
+
+def test_released_mode_shared_answer_gives_spurious_positive():
+    # the only way a copy scores in released mode: the two problems share an answer
+    t, nt = make_batch([[5, 5, 5, 5], [5, 9, 5, 9]], [5, 5])
+    # 1 informative of 2 groups: 1 <= 2 // 3 = 0 is false -> no skip
+    res = M.process_batch(t, nt, step=1, mode="released", rng=np.random.default_rng(0), rescore=grade_rescore)
+    assert M.row_rewards(res.tensors)[:4].tolist() == [1, 0, 1, 0]
+
+
+@pytest.mark.parametrize("n_groups,n_inf,skip", [(4, 1, True), (4, 2, False), (128, 42, True),
+                                                 (128, 43, False), (3, 1, True), (6, 3, False)])
+def test_skip_rule(n_groups, n_inf, skip):
+    groups = [[1, 2, 1, 2]] * n_inf + [[9, 9, 9, 9]] * (n_groups - n_inf)
+    t, nt = make_batch(groups, [1] * n_groups)
+    for mode in ("polaris", "released"):
+        res = M.process_batch(t, nt, step=3, mode=mode, rng=np.random.default_rng(0), rescore=grade_rescore)
+        assert res.skip is skip and res.metrics["polaris/skipped"] == int(skip)
+        assert res.record["skipped"] is skip and res.record["step"] == 3
+        if skip:  # a skipped batch is left as it was (the trainer discards it)
+            assert torch.equal(res.tensors["rm_scores"], t["rm_scores"]) and res.plan.substituted == 0
+    off = M.process_batch(t, nt, step=3, mode="off", rng=np.random.default_rng(0))
+    assert not off.skip and off.plan.substituted == 0 and torch.equal(off.tensors["responses"], t["responses"])
+
+
+def test_donors_with_replacement_when_few_informative():
+    groups = [[1, 2, 1, 2]] * 3 + [[9, 9, 9, 9]] * 5
+    t, nt = make_batch(groups, [1] * 8)
+    plan = M.plan_substitution(M.group_stats(t, nt), "polaris", np.random.default_rng(3))
+    assert sorted(plan.donors) == [3, 4, 5, 6, 7] and set(plan.donors.values()) <= {0, 1, 2}
+    with pytest.raises(ValueError, match="substitution mode"):
+        M.plan_substitution(M.group_stats(t, nt), "bogus", np.random.default_rng(0))
+
+
+def test_rollout_rescue():
+    buf = M.RescueBuffer(seed=0)
+    # step 1: prompt 100 solved 2/4 -> a correct rollout is stored; prompt 101 never solved
+    t1, nt1 = make_batch([[1, 9, 1, 9], [8, 8, 8, 8], [3, 9, 9, 9]], [1, 2, 3])
+    r1 = M.process_batch(t1, nt1, step=1, mode="off", rng=np.random.default_rng(0), rescue=buf)
+    assert r1.rescued == 0 and set(buf.store) == {100, 102}
+    # step 2: prompt 100 fails 4/4 -> one rollout replaced by the stored one (reward 1);
+    # prompt 101 fails 4/4 with nothing stored -> unchanged
+    t2, nt2 = make_batch([[9, 9, 9, 9], [8, 8, 8, 8], [3, 3, 3, 9]], [1, 2, 3])
+    r2 = M.process_batch(t2, nt2, step=2, mode="off", rng=np.random.default_rng(0), rescue=buf)
+    assert r2.rescued == 1 and r2.metrics["polaris/rescued"] == 1
+    rew = M.row_rewards(r2.tensors)
+    assert rew[:4].sum() == 1 and rew[4:8].sum() == 0
+    row = int(np.flatnonzero(rew[:4] == 1)[0])
+    assert r2.tensors["responses"][row].tolist() == [1, 7, 0, 0]
+    assert r2.non_tensors["uid"][row] == "u0"            # it joins the failing prompt's group
+    assert r2.non_tensors["score"][row] == 1.0
+    # the accuracy record is the real (pre-rescue) accuracy
+    assert r2.record["score"] == [0.0, 0.0, 0.75]
+    # with substitution on, the rescued group is now informative and can be a donor
+    buf2 = M.RescueBuffer(seed=0)
+    M.process_batch(t1, nt1, step=1, mode="off", rng=np.random.default_rng(0), rescue=buf2)
+    r3 = M.process_batch(t2, nt2, step=2, mode="polaris", rng=np.random.default_rng(0), rescue=buf2)
+    assert r3.metrics["polaris/informative_frac"] == pytest.approx(2 / 3) and not r3.skip
+    # rescue off: nothing replaced
+    r4 = M.process_batch(t2, nt2, step=2, mode="off", rng=np.random.default_rng(0), rescue=None)
+    assert r4.rescued == 0 and M.row_rewards(r4.tensors)[:4].sum() == 0
+
+
+def test_accuracy_log_append_truncate_and_torn_line(tmp_path):
+    log = M.AccuracyLog(tmp_path / "acc.jsonl")
+    for step in (1, 2, 2, 3, 4):
+        log.append({"step": step, "index": [1, 2], "score": [0.5, step / 4]})
+    with open(log.path, "a") as f:
+        f.write('{"step": 5, "index": [1')          # a writer killed mid-line
+    assert [r["step"] for r in log.read()] == [1, 2, 2, 3, 4]
+    # resume from the checkpoint of step 2: lines of steps 3, 4 (and the torn one) go
+    assert log.truncate_after(2) == 3
+    assert [r["step"] for r in log.read()] == [1, 2, 2]
+    assert log.truncate_after(2) == 0
+    log.append({"step": 3, "index": [1, 2], "score": [1.0, 1.0]})
+    acc = M.per_prompt_accuracy(log.read())
+    assert acc == {1: pytest.approx((0.5 * 3 + 1) / 4), 2: pytest.approx((0.25 + 0.5 + 0.5 + 1) / 4)}
+    with pytest.raises(ValueError, match="differ in length"):
+        log.append({"step": 4, "index": [1], "score": [0.1, 0.2]})
+    lines = log.path.read_text().splitlines()
+    assert all(json.loads(x) for x in lines)
+
+
+def test_merge_attempt_logs(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("".join(json.dumps({"step": s, "data": {"x": s}}) + "\n" for s in (1, 2, 3)))
+    b.write_text("".join(json.dumps({"step": s, "data": {"x": 10 * s}}) + "\n" for s in (3, 4)))
+    merged = M.merge_attempt_logs([a, b])
+    assert [(r["step"], r["data"]["x"]) for r in merged] == [(1, 1), (2, 2), (3, 30), (4, 40)]
