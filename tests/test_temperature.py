@@ -1,0 +1,183 @@
+"""Temperature search: the rules reproduce the authors' choices from the authors' own curves
+(figure values from polaris-recipe.md §6.2, encoded here independently of the package), zones on
+synthetic curves, and the sweep on the tiny model (resume, seed)."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from polaris_repro import temperature as T
+from polaris_repro.config import load_config
+
+# ---- the report's figure readings (percent) --------------------------------------------------
+FIG3_T = [0.1, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6]
+FIG3_DIV_QWEN3_4B = [28, 37.5, 42, 45, 47, 55, 63, 84]
+FIG5_T = [0.1, 0.6, 0.8, 1.4, 1.45, 1.5, 1.55, 1.6, 1.7]
+FIG5_ACC_QWEN3_4B = [70.0, 73.8, 74.2, 74.0, 73.2, 70.2, 67.8, 50.0, 32.7]
+FIG8_T = [0.4, 0.6, 0.7, 0.8, 1.0, 1.2]
+FIG8 = {
+    "before": ([52, 55, 56, 53, 47, 11], [48, 58, 59, 62, 80, 91]),
+    "after400": ([57, 61, 60, 58, 55, 38], [45, 50, 52, 55, 64, 83]),
+    "after800": ([61, 64.5, 66, 63, 62, 54], [40, 44, 47, 50, 54, 70]),
+}
+TOL_STAGE1, TOL_LATER = 0.05 + 1e-9, 0.1 + 1e-9
+
+
+def qwen3_4b_curve():
+    """Figure 5 accuracy on its finer grid, Figure 3 diversity interpolated onto it."""
+    div = np.interp(FIG5_T, FIG3_T, FIG3_DIV_QWEN3_4B)
+    return pd.DataFrame({"temperature": FIG5_T, "accuracy": np.array(FIG5_ACC_QWEN3_4B) / 100,
+                         "diversity": div / 100})
+
+
+def r1_7b_curve(which):
+    acc, div = FIG8[which]
+    return pd.DataFrame({"temperature": FIG8_T, "accuracy": np.array(acc) / 100,
+                         "diversity": np.array(div) / 100})
+
+
+def test_stage1_qwen3_4b_picks_1_4():
+    assert abs(T.choose_initial(qwen3_4b_curve()) - 1.4) <= TOL_STAGE1
+
+
+def test_stage1_r1_distill_7b_picks_0_7():
+    assert abs(T.choose_initial(r1_7b_curve("before")) - 0.7) <= TOL_STAGE1
+
+
+def test_stage1_uses_the_configured_thresholds():
+    cfg = load_config("paper-4b")["temperature_search"]
+    t = T.choose_initial(qwen3_4b_curve(), plateau_drop=cfg["plateau_drop"],
+                         collapse_drop=cfg["collapse_drop"])
+    assert abs(t - 1.4) <= TOL_STAGE1
+    cfg7 = load_config("paper-7b")["temperature_search"]
+    t7 = T.choose_initial(r1_7b_curve("before"), plateau_drop=cfg7["plateau_drop"],
+                          collapse_drop=cfg7["collapse_drop"])
+    assert abs(t7 - 0.7) <= TOL_STAGE1
+
+
+def test_stage2_7b_after_400_steps_picks_1_0():
+    target = 0.59  # the diversity stage 1 trained at (T = 0.7, before training)
+    t = T.choose_matching(r1_7b_curve("after400"), target, step=0.05)
+    assert abs(t - 1.0) <= TOL_LATER
+    assert round(t / 0.05) * 0.05 == pytest.approx(t)  # on the 0.05 grid
+
+
+def test_stage3_7b_after_800_steps_picks_1_1():
+    after400 = r1_7b_curve("after400")
+    target = float(np.interp(1.0, after400["temperature"], after400["diversity"]))  # stage 2 at T=1.0
+    t = T.choose_matching(r1_7b_curve("after800"), target, step=0.05)
+    assert abs(t - 1.1) <= TOL_LATER
+
+
+def test_the_package_copy_of_the_figures_matches_these_readings():
+    pd.testing.assert_frame_equal(T.reported_curve("Qwen3-4B fig5")[["temperature", "accuracy", "diversity"]],
+                                  qwen3_4b_curve(), check_dtype=False)
+    for key, name in (("before", "before"), ("after400", "after 400 steps"), ("after800", "after 800 steps")):
+        got = T.reported_curve(f"R1-Distill-7B fig8 {name}")[["temperature", "accuracy", "diversity"]]
+        pd.testing.assert_frame_equal(got, r1_7b_curve(key), check_dtype=False)
+
+
+# ---- zones on synthetic curves ----------------------------------------------------------------
+def synth(acc, t=None, div=None):
+    t = t or [0.2 * (i + 1) for i in range(len(acc))]
+    div = div or list(np.linspace(0.3, 0.95, len(acc)))
+    return pd.DataFrame({"temperature": t, "accuracy": acc, "diversity": div})
+
+
+def test_zones_plateau_then_dip_then_collapse():
+    c = synth([0.40, 0.60, 0.60, 0.598, 0.55, 0.50, 0.30, 0.10])
+    z = T.zones(c, plateau_drop=0.01, collapse_drop=0.2)
+    # 0.40 is 33 % below the peak -> Low; 0.6, 0.6, 0.598 robust; 0.55 (8 %) and 0.5 (17 %)
+    # exploration; 0.3 collapse and everything after stays collapse
+    assert z == ["Low Temperature", "Robust Generation", "Robust Generation", "Robust Generation",
+                 "Controlled Exploration", "Controlled Exploration", "Performance Collapse",
+                 "Performance Collapse"]
+    assert T.choose_initial(c, plateau_drop=0.01, collapse_drop=0.2) == pytest.approx(0.8)
+
+
+def test_zones_never_return_from_collapse_and_follow_input_order():
+    c = synth([0.5, 0.5, 0.2, 0.5, 0.49])  # recovery after collapse is still collapse
+    z = T.zones(c, plateau_drop=0.05, collapse_drop=0.3)
+    assert z[2:] == ["Performance Collapse"] * 3
+    shuffled = c.iloc[[3, 0, 4, 2, 1]]
+    assert T.zones(shuffled, plateau_drop=0.05, collapse_drop=0.3) == [z[i] for i in [3, 0, 4, 2, 1]]
+
+
+def test_wider_thresholds_move_the_choice_up():
+    c = synth([0.50, 0.52, 0.51, 0.49, 0.45, 0.30])
+    assert T.choose_initial(c, plateau_drop=0.01) == pytest.approx(0.4)
+    assert T.choose_initial(c, plateau_drop=0.03) == pytest.approx(0.6)
+    assert T.choose_initial(c, plateau_drop=0.1, collapse_drop=0.2) == pytest.approx(0.8)
+    assert T.choose_initial(c, plateau_drop=0.15, collapse_drop=0.2) == pytest.approx(1.0)
+
+
+def test_choice_prefers_diversity_within_the_robust_band():
+    # diversity not monotone: the robust point with the highest diversity wins
+    c = synth([0.5, 0.5, 0.5, 0.2], div=[0.3, 0.8, 0.6, 0.9])
+    assert T.choose_initial(c, plateau_drop=0.01) == pytest.approx(0.4)
+
+
+def test_matching_interpolates_onto_the_grid_and_reports_out_of_range():
+    c = pd.DataFrame({"temperature": [0.5, 1.0], "accuracy": [0.5, 0.4], "diversity": [0.4, 0.9]})
+    m = T.match_diversity(c, 0.62)  # crossing at 0.72 -> 0.7
+    assert m["reached"] == "crossing" and m["exact"] == pytest.approx(0.72)
+    assert m["temperature"] == pytest.approx(0.7)
+    assert T.choose_matching(c, 0.95) == pytest.approx(1.0)
+    assert T.match_diversity(c, 0.95)["reached"] == "above_range"
+    assert T.choose_matching(c, 0.1) == pytest.approx(0.5)
+    assert T.choose_matching(c, 0.62, step=0.1) == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize("bad", [
+    {"temperature": [0.5, 0.5], "accuracy": [0.1, 0.2], "diversity": [0.1, 0.2]},
+    {"temperature": [0.5, 0.6], "accuracy": [0.0, 0.0], "diversity": [0.1, 0.2]},
+    {"temperature": [0.5, 0.6], "diversity": [0.1, 0.2]},
+])
+def test_bad_curves_raise_clear_errors(bad):
+    with pytest.raises(ValueError, match="curve"):
+        T.choose_initial(bad)
+
+
+def test_choose_record_for_choice_json():
+    rec = T.choose(qwen3_4b_curve())
+    assert rec["temperature"] == pytest.approx(1.4)
+    assert rec["diversity"] == pytest.approx(0.63) and rec["measured"]
+    assert rec["zones"]["1.4"] == "Robust Generation" and rec["zones"]["1.45"] == "Controlled Exploration"
+    json.dumps(rec)
+    rec2 = T.choose(r1_7b_curve("after400"), 0.59)
+    assert rec2["target_diversity"] == 0.59 and rec2["reached"] == "crossing"
+
+
+# ---- sweep on the tiny model --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny():
+    cfg = load_config("tiny")
+    problems = T.load_problems(cfg, num_problems=3)
+    return cfg, problems
+
+
+def test_sweep_on_tiny_model_resumes_and_is_seed_deterministic(tiny, tmp_path):
+    cfg, problems = tiny
+    out = tmp_path / "sweep.jsonl"
+    a = T.sweep(cfg, problems, [0.5, 1.5], n=3, max_new_tokens=24, out_file=out, seed=3)
+    assert list(a["temperature"]) == [0.5, 1.5]
+    for col in ("accuracy", "diversity", "truncation_rate"):
+        assert a[col].between(0, 1).all(), col
+    assert (a["mean_length"] > 0).all() and (a["mean_length"] <= 24).all()
+    assert (a["num_samples"] == 9).all()
+    assert len(out.read_text().splitlines()) == 2
+
+    class Boom:
+        def generate(self, *a, **k):
+            raise AssertionError("finished temperatures must not be sampled again")
+
+    b = T.sweep(cfg, problems, [1.5, 0.5], n=3, max_new_tokens=24, out_file=out, seed=3, sampler=Boom())
+    pd.testing.assert_frame_equal(a, b)
+
+    # a fresh file with the same seed gives the same numbers (the resumed temperature too)
+    c = T.sweep(cfg, problems, [0.5, 1.5], n=3, max_new_tokens=24, out_file=tmp_path / "again.jsonl", seed=3)
+    pd.testing.assert_frame_equal(a, c)
+    # a changed setting is not served from the cache
+    d = T.sweep(cfg, problems, [0.5], n=2, max_new_tokens=24, out_file=out, seed=3)
+    assert d["num_samples"].iat[0] == 6
