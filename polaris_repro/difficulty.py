@@ -324,14 +324,16 @@ def write_training_set(df: pd.DataFrame, path: str | os.PathLike) -> Path:
 def read_accuracy_log(path: str | os.PathLike) -> list[dict]:
     """The trainer's per-prompt accuracy log: JSON lines ``{step, index: [...], score: [...]}``.
 
-    Lines repeated for a step (a resumed run replays steps) are de-duplicated keeping the last
-    occurrence; the result is sorted by step. A torn last line is ignored; anything else malformed
-    raises an error naming the file and line.
+    Lines repeated for a batch (a resumed run replays steps) are de-duplicated keeping the last
+    occurrence. A batch is identified by ``(step, attempt)``: the trainer logs skipped batches too
+    (the recipe logs before the skip decision) and they share the step of the next update, told
+    apart by ``attempt``; a log without ``attempt`` is keyed by step alone. The result is sorted.
+    A torn last line is ignored; anything else malformed raises an error naming the file and line.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: accuracy log not found")
-    by_step: dict[int, dict] = {}
+    by_step: dict[tuple[int, int], dict] = {}
     for n, rec in enumerate(read_jsonl(path), 1):
         where = f"{path}: record {n}"
         if not isinstance(rec, dict) or not {"step", "index", "score"} <= set(rec):
@@ -348,7 +350,12 @@ def read_accuracy_log(path: str | os.PathLike) -> list[dict]:
         bad = [s for s in score if not (0.0 <= s <= 1.0)]
         if bad:
             raise ValueError(f"{where}: scores must be accuracies in [0, 1], got {bad[:3]}")
-        by_step[step] = {"step": step, "index": idx, "score": score}
+        try:
+            attempt = int(rec.get("attempt") or 0)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: non-numeric attempt ({e})") from e
+        by_step[(step, attempt)] = {"step": step, "attempt": attempt, "index": idx, "score": score,
+                                    "skipped": bool(rec.get("skipped", False))}
     return [by_step[s] for s in sorted(by_step)]
 
 
@@ -421,7 +428,8 @@ def drop_easy(train_parquet: str | os.PathLike, accuracy_log_jsonl: str | os.Pat
             "threshold": threshold, "initial_difficulty": initial_difficulty,
             "before": int(len(df)), "after": int(len(out)), "dropped": int(drop.sum()),
             "seen": int(seen.sum()), "never_seen": int((~seen).sum()),
-            "log_lines": raw_lines, "steps": len(records), "duplicate_step_lines": raw_lines - len(records),
+            "log_lines": raw_lines, "batches": len(records), "steps": len({r["step"] for r in records}),
+            "duplicate_lines": raw_lines - len(records),
             "unknown_indices": len(unknown),
             "dropped_indices": [int(i) for i, d in zip(ids, drop) if d][:1000]}
 
