@@ -1,0 +1,109 @@
+"""The monkeypatches the CPU platform needs in verl 0.9.1 (applied only when VERL_PLATFORM=cpu).
+
+Each one answers a failure of stock verl on a CPU (verl-on-cpu.md §2):
+
+(a) gloo twice: ``verl.utils.distributed`` builds the backend string
+    ``f"cpu:gloo,{device}:{backend}"``, which is ``cpu:gloo,cpu:gloo`` here and torch rejects the
+    duplicate device. We wrap ``torch.distributed.init_process_group`` to drop repeated devices.
+(b) engine lookup: the FSDP engine is registered for devices ``cuda``/``npu`` only;
+    ``EngineRegistry.get_engine_cls`` honours ``VERL_ENGINE_DEVICE``, which we set to ``cuda``.
+(c) pinned memory: FSDP2 forward-only engines (the reference model) are built with
+    ``CPUOffloadPolicy(pin_memory=True)`` and pinning needs an accelerator. We swap in a subclass
+    that always passes ``pin_memory=False`` wherever verl imports the policy.
+(d) flops counter / device queries: handled by the platform's device shim (``platform_cpu``).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+
+from . import _import_hooks
+
+logger = logging.getLogger(__name__)
+
+_applied: set[str] = set()
+
+
+def applied() -> frozenset[str]:
+    """Names of the patches applied in this process."""
+    return frozenset(_applied)
+
+
+# (a) ------------------------------------------------------------------------------------------
+def dedupe_backend(backend):
+    """``"cpu:gloo,cpu:gloo"`` -> ``"cpu:gloo"``; anything else unchanged."""
+    if not isinstance(backend, str) or "," not in backend:
+        return backend
+    seen, parts = set(), []
+    for part in (p.strip() for p in backend.split(",")):
+        if not part:
+            continue
+        device = part.split(":", 1)[0] if ":" in part else part
+        if device in seen:
+            continue
+        seen.add(device)
+        parts.append(part)
+    return ",".join(parts)
+
+
+def _patch_init_process_group(dist) -> None:
+    original = dist.init_process_group
+    if getattr(original, "_polaris_cpu_patched", False):
+        return
+
+    @functools.wraps(original)
+    def init_process_group(*args, **kwargs):
+        if "backend" in kwargs:
+            kwargs["backend"] = dedupe_backend(kwargs["backend"])
+        elif args:
+            args = (dedupe_backend(args[0]),) + tuple(args[1:])
+        return original(*args, **kwargs)
+
+    init_process_group._polaris_cpu_patched = True
+    dist.init_process_group = init_process_group
+    _applied.add("gloo_backend")
+
+
+# (c) ------------------------------------------------------------------------------------------
+_unpinned_cls = None
+
+
+def unpinned_offload_policy_cls(base):
+    """A ``CPUOffloadPolicy`` subclass whose ``pin_memory`` is always False."""
+    global _unpinned_cls
+    if _unpinned_cls is not None and issubclass(_unpinned_cls, base):
+        return _unpinned_cls
+
+    class UnpinnedCPUOffloadPolicy(base):
+        def __init__(self, pin_memory: bool = False):  # pin_memory is the dataclass's only field
+            super().__init__(pin_memory=False)
+
+    UnpinnedCPUOffloadPolicy.__name__ = "CPUOffloadPolicy"
+    UnpinnedCPUOffloadPolicy.__qualname__ = "CPUOffloadPolicy"
+    UnpinnedCPUOffloadPolicy._polaris_unpinned = True
+    _unpinned_cls = UnpinnedCPUOffloadPolicy
+    return UnpinnedCPUOffloadPolicy
+
+
+def _swap_offload_policy(module) -> None:
+    base = getattr(module, "CPUOffloadPolicy", None)
+    if base is None or getattr(base, "_polaris_unpinned", False):
+        return
+    module.CPUOffloadPolicy = unpinned_offload_policy_cls(base)
+    _applied.add("unpinned_offload_policy")
+
+
+# ---------------------------------------------------------------------------------------------
+def apply_all() -> None:
+    """Apply (a)-(c); idempotent. Modules not imported yet are patched when they are."""
+    # (b) engine selection: only an env var, read at lookup time; respect an explicit choice.
+    os.environ.setdefault("VERL_ENGINE_DEVICE", "cuda")
+    _applied.add("engine_device")
+
+    # (a) torch.distributed is imported by verl before plugins load, but do not rely on it.
+    _import_hooks.when_imported("torch.distributed", _patch_init_process_group)
+
+    # (c) verl imports CPUOffloadPolicy by name into these modules.
+    for name in ("verl.utils.fsdp_utils", "verl.workers.engine.fsdp.transformer_impl"):
+        _import_hooks.when_imported(name, _swap_offload_policy)
