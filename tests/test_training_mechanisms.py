@@ -62,8 +62,8 @@ def test_group_stats_and_accuracy_record():
     np.testing.assert_allclose(st.mean, [1.0, 0.5, 0.0, 0.5])
     assert st.solve_all.tolist() == [True, False, False, False]
     assert st.solve_none.tolist() == [False, False, True, False]
-    rec = M.accuracy_record(5, st)
-    assert rec == {"step": 5, "index": [100, 101, 102, 103], "score": [1.0, 0.5, 0.0, 0.5]}
+    rec = M.accuracy_record(5, st, global_step=3)
+    assert rec == {"step": 5, "global_step": 3, "index": [100, 101, 102, 103], "score": [1.0, 0.5, 0.0, 0.5]}
 
 
 def test_polaris_substitution_carries_rewards_ground_truth_and_tokens():
@@ -149,9 +149,11 @@ def test_skip_rule(n_groups, n_inf, skip):
     groups = [[1, 2, 1, 2]] * n_inf + [[9, 9, 9, 9]] * (n_groups - n_inf)
     t, nt = make_batch(groups, [1] * n_groups)
     for mode in ("polaris", "released"):
-        res = M.process_batch(t, nt, step=3, mode=mode, rng=np.random.default_rng(0), rescore=grade_rescore)
+        res = M.process_batch(t, nt, step=7, global_step=3, attempt=1, mode=mode,
+                              rng=np.random.default_rng(0), rescore=grade_rescore)
         assert res.skip is skip and res.metrics["polaris/skipped"] == int(skip)
-        assert res.record["skipped"] is skip and res.record["step"] == 3
+        assert res.record["skipped"] is skip and (res.record["step"], res.record["global_step"]) == (7, 3)
+        assert res.record["attempt"] == 1
         if skip:  # a skipped batch is left as it was (the trainer discards it)
             assert torch.equal(res.tensors["rm_scores"], t["rm_scores"]) and res.plan.substituted == 0
     off = M.process_batch(t, nt, step=3, mode="off", rng=np.random.default_rng(0))
@@ -198,16 +200,18 @@ def test_rollout_rescue():
 
 def test_accuracy_log_append_truncate_and_torn_line(tmp_path):
     log = M.AccuracyLog(tmp_path / "acc.jsonl")
-    for step in (1, 2, 2, 3, 4):
-        log.append({"step": step, "index": [1, 2], "score": [0.5, step / 4]})
+    assert log.next_step() == 1 and log.truncate_after(0) == 0
+    # batch 3 was skipped: batches 2 and 3 both belong to optimiser step 2
+    for batch, gstep in ((1, 1), (2, 2), (3, 2), (4, 3), (5, 4)):
+        log.append({"step": batch, "global_step": gstep, "index": [1, 2], "score": [0.5, gstep / 4]})
     with open(log.path, "a") as f:
-        f.write('{"step": 5, "index": [1')          # a writer killed mid-line
-    assert [r["step"] for r in log.read()] == [1, 2, 2, 3, 4]
+        f.write('{"step": 6, "global_step": 5, "index": [1')          # a writer killed mid-line
+    assert [r["step"] for r in log.read()] == [1, 2, 3, 4, 5]
     # resume from the checkpoint of step 2: lines of steps 3, 4 (and the torn one) go
     assert log.truncate_after(2) == 3
-    assert [r["step"] for r in log.read()] == [1, 2, 2]
-    assert log.truncate_after(2) == 0
-    log.append({"step": 3, "index": [1, 2], "score": [1.0, 1.0]})
+    assert [r["global_step"] for r in log.read()] == [1, 2, 2]
+    assert log.truncate_after(2) == 0 and log.next_step() == 4
+    log.append({"step": 4, "global_step": 3, "index": [1, 2], "score": [1.0, 1.0]})
     acc = M.per_prompt_accuracy(log.read())
     assert acc == {1: pytest.approx((0.5 * 3 + 1) / 4), 2: pytest.approx((0.25 + 0.5 + 0.5 + 1) / 4)}
     with pytest.raises(ValueError, match="differ in length"):

@@ -11,7 +11,10 @@ Per training batch, :func:`process_batch` runs, in the order of the recipe (refe
 
 1. **accuracy record** -- each prompt's dataset index and mean reward over its n rollouts, taken
    *before* rescue and substitution; the trainer appends it to the stage's ``accuracy_log.jsonl``
-   (:class:`AccuracyLog`, flushed and fsynced; truncated to the resumed step on resume);
+   (:class:`AccuracyLog`, flushed and fsynced; truncated to the resumed step on resume). Every
+   generated batch gets a line, skipped ones included: ``step`` numbers the batches of the stage
+   (unique, increasing), ``global_step`` is the optimiser step the batch belongs to (a skipped
+   batch shares it with the batch that replaced it);
 2. **rollout rescue** (optional) -- :class:`RescueBuffer` keeps the latest correct rollout of every
    prompt; a prompt whose n rollouts all fail gets one failed rollout replaced by it (reward 1);
 3. **intra-batch informative substitution** -- :func:`plan_substitution` / :func:`apply_substitution`:
@@ -130,9 +133,12 @@ def group_stats(tensors: Mapping, non_tensors: Mapping, threshold: float = 0.5) 
 # --------------------------------------------------------------------------------------------
 # 1. per-prompt accuracy log
 
-def accuracy_record(step: int, stats: GroupStats, **extra: Any) -> dict:
-    """One accuracy-log line: parallel lists ``index`` and ``score`` (mean reward over n)."""
-    rec = {"step": int(step), "index": [_plain(i) for i in stats.index],
+def accuracy_record(step: int, stats: GroupStats, *, global_step: int | None = None,
+                    **extra: Any) -> dict:
+    """One accuracy-log line: batch number ``step``, optimiser step ``global_step``, and the
+    parallel lists ``index`` and ``score`` (mean reward over the n rollouts)."""
+    rec = {"step": int(step), "global_step": int(step if global_step is None else global_step),
+           "index": [_plain(i) for i in stats.index],
            "score": [round(float(s), 6) for s in stats.mean]}
     rec.update(extra)
     return rec
@@ -141,10 +147,11 @@ def accuracy_record(step: int, stats: GroupStats, **extra: Any) -> dict:
 class AccuracyLog:
     """The stage's ``accuracy_log.jsonl``: one line per generated batch (skipped ones included).
 
-    Lines carry the global step they were generated at. A step's lines are final once that step's
-    checkpoint is saved; on resume from the checkpoint of step ``N`` :meth:`truncate_after(N)`
-    removes the lines of steps > N (work the crash threw away and the resumed run redoes), so no
-    line is lost or duplicated. The rewrite is atomic; appends are flushed and fsynced.
+    Lines carry the optimiser step they were generated at (``global_step``). A step's lines are
+    final once that step's checkpoint is saved; on resume from the checkpoint of step ``N``
+    :meth:`truncate_after(N)` removes the lines of steps > N (work the crash threw away and the
+    resumed run redoes), so no line is lost or duplicated; :meth:`next_step` continues the batch
+    numbering. The rewrite is atomic; appends are flushed and fsynced.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -160,13 +167,19 @@ class AccuracyLog:
     def read(self) -> list[dict]:
         return read_accuracy_log(self.path)
 
-    def truncate_after(self, step: int) -> int:
-        """Keep lines with ``step <= step`` (and drop a torn last line); returns lines removed."""
+    def next_step(self) -> int:
+        """The batch number for the next line (1 + the largest logged)."""
+        recs = read_jsonl(self.path) if self.path.exists() else []
+        return 1 + max((int(r["step"]) for r in recs), default=0)
+
+    def truncate_after(self, global_step: int) -> int:
+        """Keep lines with ``global_step <= global_step`` (and drop a torn last line); returns the
+        number of lines removed."""
         if not self.path.exists():
             return 0
         kept, removed = [], 0
         for rec in read_jsonl(self.path):
-            if int(rec.get("step", 0)) <= step:
+            if int(rec.get("global_step", rec.get("step", 0))) <= global_step:
                 kept.append(rec)
             else:
                 removed += 1
@@ -444,8 +457,11 @@ class BatchResult:
 def process_batch(tensors: Mapping, non_tensors: Mapping, *, step: int, mode: str,
                   rng: np.random.Generator, rescue: RescueBuffer | None = None,
                   rescore: RescoreFn | None = None, threshold: float = 0.5,
-                  attempt: int = 0) -> BatchResult:
-    """Accuracy record, then rescue, then substitution/skip (reference 5.2, 5.5)."""
+                  global_step: int | None = None, attempt: int = 0) -> BatchResult:
+    """Accuracy record, then rescue, then substitution/skip (reference 5.2, 5.5).
+
+    ``step`` is the batch number written to the accuracy log, ``global_step`` the optimiser step
+    (default: ``step``), ``attempt`` how many batches of this optimiser step were skipped before."""
     t, nt = dict(tensors), dict(non_tensors)
     stats = group_stats(t, nt, threshold)
     pre_mean = float(np.concatenate(stats.rewards).mean()) if stats.rewards else 0.0
@@ -458,7 +474,8 @@ def process_batch(tensors: Mapping, non_tensors: Mapping, *, step: int, mode: st
             stats = group_stats(t, nt, threshold)
     plan = plan_substitution(stats, mode, rng)
     record_stats = group_stats(tensors, non_tensors, threshold)  # before rescue and substitution
-    record = accuracy_record(step, record_stats, skipped=bool(plan.skip), attempt=int(attempt))
+    record = accuracy_record(step, record_stats, global_step=global_step, skipped=bool(plan.skip),
+                             attempt=int(attempt))
     t, nt = apply_substitution(t, nt, stats, plan, rescore)
     post = row_rewards(t)
     metrics = {

@@ -1,0 +1,113 @@
+"""``polaris-repro train``: verl training of POLARIS stages.
+
+    polaris-repro train --tier paper-4b --stage 1 --dry-run      print the stage's verl overrides
+                                                                 (composed and validated by verl)
+    polaris-repro train --tier smoke --run DIR                   run every stage (resumes)
+    polaris-repro train --tier tiny --stage 2 --run DIR          run one stage
+    polaris-repro train --tier paper-4b --render-launch OUT      write SLURM / ray-job templates
+
+A stage is a name (``stage2``) or a 1-based number. Without ``--run`` a new run folder is made.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import ConfigError, load_config
+from . import verl_config as vc
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="polaris-repro train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tier", required=True)
+    p.add_argument("--stage", action="append", default=None,
+                   help="stage name or 1-based number (repeatable; default: all stages)")
+    p.add_argument("--run", default=None, help="run folder (default: a new one under artifacts/)")
+    p.add_argument("--dry-run", action="store_true", help="print the verl overrides, do not train")
+    p.add_argument("--print-config", action="store_true", help="with --dry-run: print the composed config")
+    p.add_argument("--no-compose", action="store_true", help="with --dry-run: skip the Hydra check")
+    p.add_argument("--substitution", choices=("polaris", "released", "off"), default=None)
+    p.add_argument("--rescue", dest="rescue", action="store_true", default=None)
+    p.add_argument("--no-rescue", dest="rescue", action="store_false")
+    p.add_argument("--temperature", type=float, default=None, help="override the rollout temperature")
+    p.add_argument("--temperature-mode", choices=("config", "search"), default="config",
+                   help="later stages: configured temperature or a search on the previous model")
+    p.add_argument("--fresh", action="store_true", help="discard the stage folders and start over")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per verl launch")
+    p.add_argument("-o", "--override", action="append", default=[], help="tier config key.path=value")
+    p.add_argument("--verl", action="append", default=[], help="extra verl Hydra override (appended last)")
+    p.add_argument("--render-launch", metavar="OUT_DIR", default=None,
+                   help="render the SLURM batch script and ray job submit command into OUT_DIR")
+    return p
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cfg = load_config(args.tier, args.override)
+        if args.render_launch:
+            from .launch import render_all
+
+            for path in render_all(cfg, args.render_launch, run_dir=args.run):
+                print(path)
+            return 0
+        stages = [vc.resolve_stage(cfg, s) for s in args.stage] if args.stage else \
+            list(range(len(cfg["training"]["stages"])))
+        if args.dry_run:
+            return _dry_run(cfg, stages, args)
+        from ..artifacts import Manifest, run_dir as make_run_dir
+        from . import stages as S
+
+        rdir = Path(args.run) if args.run else make_run_dir(cfg["tier"])
+        rdir.mkdir(parents=True, exist_ok=True)
+        Manifest(rdir, cfg)
+        print(f"run folder: {rdir}", flush=True)
+        S.run_stages(cfg, rdir, stages, substitution=args.substitution, rescue=args.rescue,
+                     temperature=args.temperature, temperature_mode=args.temperature_mode,
+                     resume=not args.fresh, timeout=args.timeout, extra_overrides=args.verl,
+                     log=lambda s: print(s, flush=True))
+        return 0
+    except (ConfigError, vc.StageError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a failed launch: the message names the log
+        from .stages import LaunchFailed
+
+        if isinstance(e, LaunchFailed):
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _dry_run(cfg: dict, stages: list[int], args) -> int:
+    from . import stages as S
+
+    run_dir = Path(args.run) if args.run else Path("RUN_DIR")
+    for i in stages:
+        plan = S.plan_stage(cfg, run_dir, i, substitution=args.substitution, rescue=args.rescue,
+                            temperature=args.temperature, dry_run=True, log=lambda s: None)
+        ov = S.overrides_for(cfg, plan, extra=args.verl)
+        print(f"# tier {cfg['tier']} {plan.name}: rollout T={plan.temperature} ({plan.temperature_source}); "
+              f"train data: {plan.data_report.get('source')}; model: {plan.model_path}")
+        if plan.context:
+            print(f"# context: the model's max_position_embeddings {plan.context['from']} < token budget; "
+                  f"raised to {plan.context['to']} before launch (yarn.extend_context)")
+        print("python -m polaris_repro.training.main_polaris \\")
+        for k, item in enumerate(ov):
+            print(f"    {item}" + (" \\" if k < len(ov) - 1 else ""))
+        if not args.no_compose:
+            conf = vc.compose(ov)
+            vc.check_with_verl(conf)
+            print(f"# composed with verl's Hydra config and validated by verl: OK ({len(ov)} overrides)")
+            if args.print_config:
+                from omegaconf import OmegaConf
+
+                print(OmegaConf.to_yaml(conf))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,245 @@
+"""The POLARIS trainer: verl 0.9.1's PPO trainer with the POLARIS mechanisms wired in.
+
+Imported only inside verl's TaskRunner (a Ray actor), through :mod:`.main_polaris`.
+
+**Why verl's legacy trainer (``RayPPOTrainer``, ``trainer.use_v1=False``) and not the v1 trainer.**
+
+* It is the path the CPU plugin (:mod:`polaris_repro.verl_cpu`, ``cpu_overrides()`` default
+  ``trainer="v0"``) runs and tests on 2 cores; v1 additionally needs TransferQueue actors (more
+  processes, ~12 s more start-up per launch, and twice the logical CPUs) on a machine where each
+  verl launch already costs ~50 s.
+* The mechanisms rewrite whole rollout rows (tokens, rewards, ground truth) and may *discard* a
+  batch without advancing the step counter. In v0 the batch is one ``DataProto`` in the driver,
+  so a row copy is an index operation; in v1 the rows live in TransferQueue as jagged tensors
+  keyed by ``uid_session``, and a substitution would mean re-putting every field under other
+  keys and editing the replay buffer's bookkeeping; its ``fit`` loop also advances
+  ``global_steps`` after every ``step()``.
+* The GPU path is the same code: only the tier's overrides differ (``rollout.name=vllm``).
+
+**Where the mechanisms hook in.** v0's ``fit`` has no hooks, and copying its ~400 lines would
+vendor verl. One overridable method sits exactly where POLARIS needs it: ``_balance_batch``
+is called on the fully assembled batch right after generation (the agent loop has already
+written ``rm_scores`` and the reward extras), before ``extract_reward``, old log-probs, the
+advantage and the update; and it mutates the batch in place (its return value is ignored). So
+:meth:`PolarisTrainer._balance_batch` runs, per batch: the accuracy log line, rollout rescue,
+and substitution (``polaris`` / ``released`` / ``off``); then verl's own balancing.
+
+**Skip rule.** When at most one third of the groups are informative the batch is discarded and
+the next batch is drawn *within the same step* (from the same dataloader iterator, see
+:class:`SharedIterLoader`), generated and processed, until an informative-enough batch arrives;
+so the step counter does not advance and no update, checkpoint, validation or metrics line is
+produced for the skipped batch, exactly as the released ``continue`` does. Every generated
+batch gets its accuracy-log line (``skipped: true`` for discarded ones). If the epoch runs out
+while skipping, the last batch is trained on as it is (``polaris/skip_unavailable = 1``).
+
+**Resume.** ``trainer.resume_mode=auto`` restores the latest checkpoint (model, optimiser,
+dataloader position); :meth:`_load_checkpoint` then truncates the accuracy log to the resumed
+step. Metrics go through verl's ``file`` logger into one file per launch (``<metrics_dir>/
+launch-NNN.jsonl``; verl's FileLogger truncates its file on open), merged by
+:func:`polaris_repro.training.mechanisms.merge_attempt_logs`. The rescue buffer lives in memory
+for the launch (a resumed stage starts it empty).
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from verl import DataProto
+from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_response_mask
+
+from . import mechanisms as M
+
+
+class SharedIterLoader:
+    """Wraps the train dataloader so that ``fit``'s ``for batch in loader`` and the skip rule
+    draw from one iterator (a skipped batch is consumed, as in the released code). State dict,
+    length and attributes are the wrapped ``StatefulDataLoader``'s."""
+
+    def __init__(self, loader):
+        self._loader = loader
+        self._it = None
+
+    def __iter__(self):
+        self._it = iter(self._loader)
+        return self
+
+    def __next__(self):
+        if self._it is None:
+            self._it = iter(self._loader)
+        return next(self._it)
+
+    def next_batch(self):
+        """The next batch of the current epoch (``StopIteration`` at its end)."""
+        return self.__next__()
+
+    def __len__(self):
+        return len(self._loader)
+
+    def state_dict(self):
+        return self._loader.state_dict()
+
+    def load_state_dict(self, state):
+        return self._loader.load_state_dict(state)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+def polaris_settings(config) -> dict:
+    pol = OmegaConf.to_container(config.polaris, resolve=True) if "polaris" in config else {}
+    mode = pol.get("substitution", "polaris")
+    if mode not in M.MODES:
+        raise ValueError(f"polaris.substitution must be one of {M.MODES}, got {mode!r}")
+    if not pol.get("accuracy_log"):
+        raise ValueError("polaris.accuracy_log is not set (the stage's accuracy_log.jsonl)")
+    return {
+        "substitution": mode,
+        "rescue": bool(pol.get("rescue", False)),
+        "accuracy_log": str(pol["accuracy_log"]),
+        "metrics_file": pol.get("metrics_file"),
+        "seed": int(pol.get("seed", 1)),
+        "max_resample": pol.get("max_resample"),  # None = until the epoch ends
+        "threshold": float(pol.get("correct_threshold", 0.5)),
+        "stage": pol.get("stage"),
+    }
+
+
+def metrics_launch_path(metrics_file: str | os.PathLike) -> Path:
+    """``metrics.jsonl`` -> ``metrics/launch-NNN.jsonl`` with the next free NNN."""
+    base = Path(metrics_file)
+    d = base.with_suffix("")
+    d.mkdir(parents=True, exist_ok=True)
+    k = 1 + max((int(p.stem.split("-")[-1]) for p in d.glob("launch-*.jsonl")
+                 if p.stem.split("-")[-1].isdigit()), default=0)
+    return d / f"launch-{k:03d}.jsonl"
+
+
+class PolarisTrainer(RayPPOTrainer):
+    """``RayPPOTrainer`` + accuracy log, rollout rescue, intra-batch substitution and skip."""
+
+    def __init__(self, config, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        self.polaris = polaris_settings(config)
+        self.train_dataloader = SharedIterLoader(self.train_dataloader)
+        self.pol_rng = np.random.default_rng(self.polaris["seed"])
+        self.pol_rescue = M.RescueBuffer(seed=self.polaris["seed"] + 1,
+                                         threshold=self.polaris["threshold"]) if self.polaris["rescue"] else None
+        self.pol_log = M.AccuracyLog(self.polaris["accuracy_log"])
+        self.pol_batch_no = 0
+        self._pol_reward_fn = None
+        print(f"[polaris] substitution={self.polaris['substitution']} rescue={self.polaris['rescue']} "
+              f"accuracy_log={self.polaris['accuracy_log']}", flush=True)
+
+    # ------------------------------------------------------------------ run / resume
+    def fit(self):
+        if self.polaris.get("metrics_file"):
+            path = metrics_launch_path(self.polaris["metrics_file"])
+            os.environ["VERL_FILE_LOGGER_PATH"] = str(path)
+            print(f"[polaris] metrics of this launch: {path}", flush=True)
+        return super().fit()
+
+    def _load_checkpoint(self):
+        out = super()._load_checkpoint()
+        resumed = int(self.global_steps or 0)
+        removed = self.pol_log.truncate_after(resumed)
+        self.pol_batch_no = self.pol_log.next_step() - 1
+        print(f"[polaris] resumed at step {resumed}; accuracy log: {removed} line(s) of later steps "
+              f"removed, next batch number {self.pol_batch_no + 1}", flush=True)
+        return out
+
+    # ------------------------------------------------------------------ the hook
+    def _balance_batch(self, batch: DataProto, metrics, logging_prefix="global_seqlen", keep_minibatch=False):
+        if logging_prefix == "global_seqlen":
+            self._polaris_process(batch, metrics)
+        return super()._balance_batch(batch, metrics, logging_prefix=logging_prefix,
+                                      keep_minibatch=keep_minibatch)
+
+    def _polaris_process(self, batch: DataProto, metrics: dict) -> None:
+        if "rm_scores" not in batch.batch.keys():
+            raise RuntimeError("POLARIS mechanisms need rewards computed during rollout (rm_scores); "
+                               "a colocated reward model is not supported")
+        mode = self.polaris["substitution"]
+        rescore = self._rescore if mode == "released" else None
+        skipped, t0, fallback = 0, time.time(), 0
+        max_resample = self.polaris["max_resample"]
+        while True:
+            self.pol_batch_no += 1
+            tensors = {k: batch.batch[k] for k in batch.batch.keys()}
+            res = M.process_batch(tensors, dict(batch.non_tensor_batch), step=self.pol_batch_no,
+                                  global_step=self.global_steps, mode=mode, rng=self.pol_rng,
+                                  rescue=self.pol_rescue, rescore=rescore,
+                                  threshold=self.polaris["threshold"], attempt=skipped)
+            self.pol_log.append(res.record)
+            if not res.skip:
+                break
+            print(f"[polaris] step {self.global_steps}: only {res.plan.informative}/{res.plan.n_groups} "
+                  f"groups informative -> batch skipped", flush=True)
+            if max_resample is not None and skipped >= int(max_resample):
+                fallback = 1
+                break
+            try:
+                batch_dict = self.train_dataloader.next_batch()
+            except StopIteration:
+                fallback = 1
+                break
+            skipped += 1
+            new = self._polaris_generate(batch_dict)
+            batch.batch, batch.non_tensor_batch, batch.meta_info = new.batch, new.non_tensor_batch, new.meta_info
+        for k, v in res.tensors.items():
+            batch.batch[k] = v
+        batch.non_tensor_batch.update(res.non_tensors)
+        metrics.update(res.metrics)
+        metrics["polaris/skipped"] = skipped
+        metrics["polaris/skip_unavailable"] = fallback
+        metrics["polaris/batches_generated"] = skipped + 1
+        metrics["polaris/resample_s"] = round(time.time() - t0, 3) if skipped else 0.0
+        if self.pol_rescue is not None:
+            metrics["polaris/rescue_buffer"] = len(self.pol_rescue)
+
+    # ------------------------------------------------------------------ helpers
+    def _polaris_generate(self, batch_dict) -> DataProto:
+        """Generate rollouts for a replacement batch, as ``fit`` does for its own batches."""
+        # fit put the rollout replicas to sleep after its generation; wake them with the current
+        # (unchanged) weights
+        self.checkpoint_manager.update_weights(self.global_steps)
+        batch = DataProto.from_single_dict(batch_dict)
+        batch.meta_info["temperature"] = self.config.actor_rollout_ref.rollout.temperature
+        batch.non_tensor_batch["uid"] = np.array([str(uuid.uuid4()) for _ in range(len(batch.batch))],
+                                                 dtype=object)
+        gen_batch = self._get_gen_batch(batch)
+        gen_batch.meta_info["global_steps"] = self.global_steps
+        n = self.config.actor_rollout_ref.rollout.n
+        gen_out = self.async_rollout_manager.generate_sequences(gen_batch.repeat(repeat_times=n, interleave=True))
+        self.checkpoint_manager.sleep_replicas()
+        gen_out.meta_info.pop("timing", None)
+        batch = batch.repeat(repeat_times=n, interleave=True).union(gen_out)
+        if "response_mask" not in batch.batch.keys():
+            batch.batch["response_mask"] = compute_response_mask(batch)
+        return batch
+
+    def _reward_fn(self):
+        if self._pol_reward_fn is None:
+            from verl.trainer.ppo.reward import get_custom_reward_fn
+
+            fn = get_custom_reward_fn(self.config)
+            if fn is None:
+                from verl.utils.reward_score import default_compute_score as fn
+            self._pol_reward_fn = fn
+        return self._pol_reward_fn
+
+    def _rescore(self, dst: int, src: int, tensors: dict, non_tensors: dict) -> Any:
+        """``released`` mode: grade the copied response against the row's own (the replaced
+        prompt's) ground truth, as the official second reward call did (reference 5.4)."""
+        resp = tensors["responses"][dst]
+        valid = int(tensors["attention_mask"][dst][-resp.shape[-1]:].sum())
+        text = self.tokenizer.decode(resp[:valid], skip_special_tokens=True)
+        out = self._reward_fn()(data_source=non_tensors["data_source"][dst], solution_str=text,
+                                ground_truth=non_tensors["reward_model"][dst]["ground_truth"],
+                                extra_info=dict(non_tensors["extra_info"][dst] or {}))
+        return out if isinstance(out, dict) else {"score": float(out)}
