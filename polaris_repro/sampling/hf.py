@@ -1,0 +1,158 @@
+"""The transformers engine (CPU tiers): batched ``generate`` with left padding and a KV cache.
+
+* Every prompt is repeated n times as rows of one batch (transformers 5 refuses greedy decoding
+  with ``num_return_sequences > 1``; repeating the inputs works for both). Greedy (temperature 0)
+  decodes one row per prompt and copies it n times: the n samples would be identical anyway.
+* Batch size: an int, or "auto" = as many rows as fit the memory budget (weights + per-row KV cache,
+  logits and sampling buffers, prefill activations, estimated from the model config and the
+  longest prompt + max_new_tokens), capped at ``MAX_AUTO_BATCH`` where CPU throughput stops rising.
+* Sampling: temperature / top-p / top-k exactly as asked; the model's own generation_config
+  defaults are not applied (transformers would otherwise add top_k=50 or a model's preferred
+  temperature). top_k -1 is passed as 0 = off.
+* Deterministic for a seed: each generate call seeds torch from (seed, its first row), and the
+  chunking depends only on the inputs, so a resumed run reproduces an uninterrupted one.
+* Stops at EOS or the chat end token; rows that did not stop report finish_reason "length".
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from .base import Completion, Sampler, SamplingParams, iter_batches
+
+# CPU decode throughput stops improving well before memory runs out (cpu-tiers.md: SmolLM2 batch
+# 8 ~80 tok/s, 32 ~150 tok/s); larger batches mostly wait for their longest row.
+MAX_AUTO_BATCH = 64
+_DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
+
+
+def _dims(config: Mapping) -> dict:
+    cfg = dict(config)
+    if isinstance(cfg.get("text_config"), Mapping):
+        cfg = {**cfg, **cfg["text_config"]}
+    heads = int(cfg.get("num_attention_heads") or 1)
+    hidden = int(cfg.get("hidden_size") or 0)
+    return {
+        "layers": int(cfg.get("num_hidden_layers") or 1),
+        "heads": heads,
+        "kv_heads": int(cfg.get("num_key_value_heads") or heads),
+        "head_dim": int(cfg.get("head_dim") or (hidden // heads if hidden else 64)),
+        "hidden": hidden,
+        "intermediate": int(cfg.get("intermediate_size") or 4 * hidden),
+        "vocab": int(cfg.get("vocab_size") or 32000),
+    }
+
+
+def sequence_bytes(config: Mapping, prompt_len: int, max_len: int, dtype_bytes: int = 4) -> int:
+    """Estimated peak memory one generated row needs beyond the weights."""
+    d = _dims(config)
+    kv = 2 * d["layers"] * d["kv_heads"] * d["head_dim"] * max_len * dtype_bytes
+    kv = int(kv * 1.25)                      # the cache grows by concatenation: transient copies
+    logits = d["vocab"] * 4 * 8              # fp32 logits + processor copies, softmax, top-p sort
+    prefill = prompt_len * (6 * d["hidden"] + 3 * d["intermediate"]) * dtype_bytes \
+        + d["heads"] * prompt_len * prompt_len * 4
+    return kv + logits + prefill
+
+
+def auto_batch_size(config: Mapping, prompt_len: int, max_len: int, budget_gb: float, *,
+                    dtype_bytes: int = 4, weight_bytes: int = 0, cap: int = MAX_AUTO_BATCH) -> int:
+    """Rows per generate call that fit ``budget_gb`` (weights included), between 1 and ``cap``."""
+    free = budget_gb * 1024 ** 3 - weight_bytes
+    per = sequence_bytes(config, prompt_len, max_len, dtype_bytes)
+    return int(max(1, min(cap, free // per if free > 0 else 1)))
+
+
+def _mix_seed(seed: int, index: int, part: int) -> int:
+    return (seed * 1_000_003 + index * 7_919 + part * 104_729) % (2 ** 63 - 1)
+
+
+class HFSampler(Sampler):
+    engine = "hf"
+
+    def __init__(self, model_path: str, *, thinking: bool = True, dtype: str = "float32",
+                 batch_size: int | str = "auto", memory_budget_gb: float = 4.0,
+                 rope_scaling: Mapping | None = None, max_position_embeddings: int | None = None,
+                 device: str = "cpu", progress: bool = True, max_auto_batch: int = MAX_AUTO_BATCH):
+        super().__init__(model_path, thinking=thinking, rope_scaling=rope_scaling,
+                         max_position_embeddings=max_position_embeddings, progress=progress)
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
+
+        if dtype not in _DTYPE_BYTES:
+            raise ValueError(f"model.dtype: expected one of {sorted(_DTYPE_BYTES)}, got {dtype!r}")
+        if batch_size != "auto" and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                     or batch_size < 1):
+            raise ValueError(f"sampling.batch_size: expected a positive int or 'auto', got {batch_size!r}")
+        if not isinstance(memory_budget_gb, (int, float)) or memory_budget_gb <= 0:
+            raise ValueError(f"sampling.memory_budget_gb: expected a positive number, got {memory_budget_gb!r}")
+        self.torch = torch
+        self.dtype_bytes = _DTYPE_BYTES[dtype]
+        self.batch_size = batch_size
+        self.memory_budget_gb = float(memory_budget_gb)
+        self.max_auto_batch = int(max_auto_batch)
+        self.device = device
+        config = AutoConfig.from_pretrained(self.model_path, **self.config_overrides)
+        torch_dtype = {4: torch.float32}.get(self.dtype_bytes) or (
+            torch.bfloat16 if dtype in ("bfloat16", "bf16") else torch.float16)
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_path, config=config,
+                                                          dtype=torch_dtype).to(device).eval()
+        # only what we pass applies: no top_k=50, no model-preferred temperature or penalties
+        self.model.generation_config = GenerationConfig()
+        self.weight_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        pad = self.tokenizer.pad_token_id
+        self.pad_token_id = pad if pad is not None else self.stop_token_ids[0]
+        self._GenerationConfig = GenerationConfig
+
+    # ------------------------------------------------------------------ batching
+    def rows_per_call(self, prompt_len: int, max_new_tokens: int) -> int:
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        return auto_batch_size(self.model_config, prompt_len, prompt_len + max_new_tokens,
+                               self.memory_budget_gb, dtype_bytes=self.dtype_bytes,
+                               weight_bytes=self.weight_bytes, cap=self.max_auto_batch)
+
+    def _plan_chunks(self, num_prompts, prompt_lens, params: SamplingParams):
+        rows = self.rows_per_call(max(prompt_lens), params.max_new_tokens)
+        self.last_batch_size = rows
+        per_prompt = 1 if params.greedy else params.n
+        prompts_per_chunk = max(1, rows // per_prompt)
+        return list(iter_batches(list(range(num_prompts)), prompts_per_chunk))
+
+    def _generate_chunk(self, chunk, token_ids, params: SamplingParams):
+        per_prompt = 1 if params.greedy else params.n
+        rows = [(i, r) for i in chunk for r in range(per_prompt)]
+        batch = self.last_batch_size
+        outs: dict[int, list[Completion]] = {i: [] for i in chunk}
+        for call in iter_batches(rows, batch):
+            seqs = self._generate_rows([token_ids[i] for i, _ in call], params,
+                                       seed=_mix_seed(params.seed, call[0][0], call[0][1]))
+            for (i, _r), toks in zip(call, seqs):
+                outs[i].append(self.completion_from_tokens(toks, params.max_new_tokens))
+        if params.greedy:
+            outs = {i: [Completion(c[0].text, c[0].num_tokens, c[0].finish_reason)
+                        for _ in range(params.n)] for i, c in outs.items()}
+        return outs
+
+    def _generate_rows(self, inputs: Sequence[Sequence[int]], params: SamplingParams,
+                       seed: int) -> list[list[int]]:
+        torch = self.torch
+        width = max(len(x) for x in inputs)
+        ids = torch.full((len(inputs), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(inputs), width), dtype=torch.long)
+        for row, x in enumerate(inputs):       # left padding
+            ids[row, width - len(x):] = torch.tensor(list(x), dtype=torch.long)
+            mask[row, width - len(x):] = 1
+        sampling = {} if params.greedy else {
+            "temperature": params.temperature, "top_p": params.top_p,
+            "top_k": 0 if params.top_k < 1 else params.top_k}     # 0 = off (None would mean 50)
+        gen = self._GenerationConfig(
+            max_new_tokens=params.max_new_tokens, do_sample=not params.greedy, **sampling,
+            eos_token_id=list(self.stop_token_ids), pad_token_id=self.pad_token_id,
+            use_cache=True, num_return_sequences=1)
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids.to(self.device),
+                                      attention_mask=mask.to(self.device), generation_config=gen)
+        return out[:, width:].tolist()
+
+    def close(self) -> None:
+        self.model = None
