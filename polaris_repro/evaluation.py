@@ -95,8 +95,11 @@ def protocol(cfg: dict, *, benchmarks: Mapping[str, int] | None = None,
         "length_buckets": [int(x) for x in ev.get("length_buckets") or []],
         "budgets": [int(x) for x in ev.get("budgets") or []],
         "bootstrap": int(ev.get("bootstrap") or 1000),
+        "overlong_prompts": str(ev.get("overlong_prompts") or "error"),
         "tier": cfg.get("tier"),
     }
+    if proto["overlong_prompts"] not in ("error", "skip"):
+        raise EvaluationError(f"evaluation.overlong_prompts must be error or skip, got {proto['overlong_prompts']!r}")
     for name, n in proto["benchmarks"].items():
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
             raise EvaluationError(f"benchmarks[{name!r}]: the sample count must be a positive integer, "
@@ -127,7 +130,9 @@ def protocol_mismatches(proto: Mapping, reference: Mapping | None = None) -> lis
     ours_b, want_b = dict(proto.get("benchmarks") or {}), dict(want["benchmarks"])
     for name in sorted(set(ours_b) | set(want_b)):
         if ours_b.get(name) != want_b.get(name):
-            out.append(f"benchmarks.{name}: ours avg@{ours_b.get(name)}, report avg@{want_b.get(name)}")
+            o = f"avg@{ours_b[name]}" if name in ours_b else "not evaluated"
+            w = f"avg@{want_b[name]}" if name in want_b else "not in the report"
+            out.append(f"benchmarks.{name}: ours {o}, report {w}")
     if proto.get("num_problems") is not None:
         out.append(f"num_problems: ours {proto['num_problems']}, report all problems")
     g = proto.get("grading", {})
@@ -292,39 +297,78 @@ def _check_resume(path: Path, settings: dict) -> None:
             + "; ".join(diff) + "). Use another model label or run folder, or delete the folder.")
 
 
-def yarn_model_path(spec: ModelSpec, proto: Mapping, cfg: dict, work_dir: Path) -> str:
-    """The model folder to sample from: the resolved model, with the YaRN rope-scaling entry
-    applied (as a new folder under ``work_dir``) when the spec asks for YaRN."""
+def local_model_path(path: str) -> str:
+    """A local folder for a model: builtin models are built/cached, local folders pass through,
+    hub ids are downloaded into the Hugging Face cache (``snapshot_download``)."""
     from .models import resolve_model_path
 
-    path = resolve_model_path(spec.path)
-    if not spec.yarn:
-        return path
-    from . import yarn as yarn_mod
-
-    y = proto["yarn"]
-    src = Path(path)
-    if not src.is_dir():
-        try:
-            from huggingface_hub import snapshot_download
-        except ImportError as e:  # pragma: no cover
-            raise EvaluationError(f"{spec.path}: YaRN needs a local copy of the model") from e
-        src = Path(snapshot_download(path))
-    out = work_dir / "model-yarn"
-    if (out / "config.json").exists():
-        return str(out)
-    kwargs = {"out_dir": str(out), "attn_factor": y["attn_factor"]}
-    if y.get("original_max_position_embeddings"):
-        kwargs["original_max_position_embeddings"] = y["original_max_position_embeddings"]
-    res = yarn_mod.apply_yarn(str(src), y["factor"], **kwargs)
-    return str(res or out)
+    resolved = resolve_model_path(str(path))
+    if Path(resolved).is_dir():
+        return resolved
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as e:  # pragma: no cover
+        raise EvaluationError(f"{path}: not a local folder and huggingface_hub is missing") from e
+    try:
+        return str(snapshot_download(resolved))
+    except Exception as e:
+        raise EvaluationError(f"{path}: not a local folder and could not be downloaded from the hub "
+                              f"({type(e).__name__}: {e}); pass a local folder") from e
 
 
-def _sampler_cfg(cfg: dict, proto: Mapping, model_path: str) -> dict:
+def context_extension(spec: ModelSpec, proto: Mapping, cfg: dict, model_path: str) -> dict:
+    """``model.context_extension`` for the sampler: the tier's raised context limit, plus the YaRN
+    entry (``factor``, ``attn_factor``, ``original_max_position_embeddings`` = the config's value or
+    the model's native context) when the spec asks for YaRN. Without YaRN a YaRN entry the model's
+    own config carries is switched off (rope_type default), so "without YaRN" means without."""
+    from . import yarn as Y
+
+    ext = dict(cfg["model"].get("context_extension") or {})
+    mcfg = Y.read_config(model_path)
+    out: dict = {"max_position_embeddings": ext.get("max_position_embeddings"), "rope_scaling": None}
+    if spec.yarn:
+        y = proto["yarn"]
+        orig = int(y.get("original_max_position_embeddings") or Y.original_context(mcfg))
+        out["rope_scaling"] = Y.yarn_rope_scaling(y["factor"], orig, y["attn_factor"])
+        need = int(math.ceil(y["factor"] * orig))
+        out["max_position_embeddings"] = max(int(out["max_position_embeddings"] or 0), need,
+                                             Y.context_limit(mcfg))
+    elif Y.rope_settings(mcfg).get("rope_type") == "yarn":
+        out["rope_scaling"] = {"rope_type": "default"}
+    return out
+
+
+def _sampler_cfg(cfg: dict, proto: Mapping, model_path: str, ext: Mapping) -> dict:
     c = copy.deepcopy(cfg)
     c["model"]["path"] = model_path
     c["model"]["thinking"] = proto["thinking"]
+    c["model"]["context_extension"] = dict(ext)
     return c
+
+
+def _prompt_lengths(probe: Any, prompts: Iterable[Any]) -> list[int]:
+    """Token counts of prompts as the sampler encodes them (the tokenizer's "longer than the
+    maximum sequence length" warning is expected here and silenced)."""
+    from transformers.utils import logging as tlog
+
+    level = tlog.get_verbosity()
+    tlog.set_verbosity_error()
+    try:
+        return [len(probe.encode(_chat(p))) for p in prompts]
+    finally:
+        tlog.set_verbosity(level)
+
+
+def select_problems(problems: pd.DataFrame, prompt_lens: Sequence[int], limit: int, max_new_tokens: int,
+                    num_problems: int | None) -> tuple[pd.DataFrame, list[int]]:
+    """``overlong_prompts: skip``: keep the problems whose prompt + max_new_tokens fits the context
+    ``limit``, then the first ``num_problems`` of them; returns (kept rows, skipped indices)."""
+    fits = [L + max_new_tokens <= limit for L in prompt_lens]
+    skipped = [int(i) for i, ok in zip(problems["index"], fits) if not ok]
+    kept = problems[fits]
+    if num_problems:
+        kept = kept.iloc[:num_problems]
+    return kept.reset_index(drop=True), skipped
 
 
 def responses_frame(problems: pd.DataFrame, completions: Sequence[Sequence[Any]], *,
@@ -426,13 +470,12 @@ def _majority(preds: Sequence[str | None], correct: Sequence[bool]) -> tuple[str
     ``grading.canonical_answer``; ties go to the answer seen first; missing answers do not vote.
     The question counts as solved by maj@n when the winning answer was graded correct."""
     from .grading import canonical_answer
+    from .metrics import majority_vote
 
     keys = [canonical_answer(p) if p is not None else None for p in preds]
-    votes = Counter(k for k in keys if k is not None)
-    if not votes:
+    j = majority_vote(keys)
+    if j is None:
         return None, False
-    top = max(votes.values())
-    j = next(i for i, k in enumerate(keys) if k is not None and votes[k] == top)
     ok = any(bool(c) for k, c in zip(keys, correct) if k == keys[j])
     return preds[j], ok
 
@@ -477,7 +520,7 @@ def mean_ci(values: Sequence[float], *, resamples: int = 1000, seed: int = 0) ->
     q = len(v)
     if q == 0:
         return {"mean": float("nan"), "se": float("nan"), "ci95": list(NO_INTERVAL), "questions": 0}
-    se = float(v.std(ddof=1) / math.sqrt(q)) if q > 1 else float("nan")
+    se = metrics.question_se(v)
     ci = metrics.bootstrap_ci(v, n_resamples=resamples, seed=seed) if q > 1 else NO_INTERVAL
     return {"mean": float(v.mean()), "se": se, "ci95": [float(ci[0]), float(ci[1])], "questions": q}
 
@@ -504,8 +547,7 @@ def benchmark_metrics(df: pd.DataFrame, *, resamples: int = 1000, seed: int = 0,
         "n": int(n), "questions": int(len(qt)), "responses": int(len(lr)),
         "avg@n": acc["mean"], "avg@n_se": acc["se"], "avg@n_ci95": acc["ci95"],
         "interval": "question-level: SE = sd(p_i)/sqrt(Q); 95% bootstrap over questions",
-        "pass@k": {str(k): float(np.mean([metrics.pass_at_k(n, int(ci), k) for ci in c]))
-                   for k in range(1, n + 1)},
+        "pass@k": {str(k): float(metrics.pass_at_k_array(n, c, k).mean()) for k in range(1, n + 1)},
         "maj@n": float(qt["majority_correct"].mean()),
         "solve_none": int((c == 0).sum()), "solve_all": int((c == n).sum()),
         "truncation_rate": float(trunc.astype(bool).mean()) if len(trunc) else None,
@@ -554,7 +596,8 @@ def _expected_problems(existing: pd.DataFrame, problems: pd.DataFrame, n: int, p
 def evaluate_model(cfg: dict, spec: ModelSpec, out_root: str | os.PathLike, *,
                    proto: Mapping | None = None, sampler: Any = None,
                    sampler_factory: Callable[[dict, str], Any] | None = None,
-                   math_verify: bool = True, log: Callable[[str], None] | None = print) -> ModelResult:
+                   math_verify: bool = True, timeout_s: float = 2.0,
+                   log: Callable[[str], None] | None = print) -> ModelResult:
     """Generate (or resume), grade and summarise one model on every benchmark of the protocol.
 
     ``out_root`` is ``<run_dir>/04_evaluation``; results go to ``out_root/<label>``. A benchmark
@@ -567,13 +610,51 @@ def evaluate_model(cfg: dict, spec: ModelSpec, out_root: str | os.PathLike, *,
     out.mkdir(parents=True, exist_ok=True)
     settings = _generation_settings(spec, proto)
     _check_resume(out / "settings.json", settings)
-    write_json(out / "settings.json", {**settings, "spec": spec.as_dict(), "protocol": proto,
-                                       "written": now()})
+    record = {**settings, "spec": spec.as_dict(), "protocol": proto, "written": now()}
+    if (out / "settings.json").exists():
+        record["context_extension"] = json.loads((out / "settings.json").read_text()).get("context_extension")
+    write_json(out / "settings.json", record)
     say = log or (lambda s: None)
+    lazy: dict[str, Any] = {}
+    own_sampler = sampler is None
+
+    def model() -> tuple[str, dict]:
+        if "path" not in lazy:
+            lazy["path"] = local_model_path(spec.path)
+            lazy["ext"] = context_extension(spec, proto, cfg, lazy["path"])
+            record["context_extension"] = lazy["ext"]
+            write_json(out / "settings.json", record)
+        return lazy["path"], lazy["ext"]
+
     frames: dict[str, pd.DataFrame] = {}
     timings: dict[str, dict] = {}
+    skipped: dict[str, list[int]] = {}
     for name, n in proto["benchmarks"].items():
-        problems = load_problems(name, cfg, proto["num_problems"])
+        if proto["overlong_prompts"] == "skip":
+            from .sampling import Sampler
+
+            path, ext = model()
+            if "probe" not in lazy:
+                # tokenizer and config only: the sampler's own prompt lengths, and the context
+                # WITHOUT the YaRN extension, so a model and its YaRN twin answer the same problems
+                lazy["probe"] = Sampler(path, thinking=proto["thinking"], max_position_embeddings=(
+                    cfg["model"].get("context_extension") or {}).get("max_position_embeddings"))
+            probe = lazy["probe"]
+            allp = load_problems(name, cfg, None if name != "synthetic" else proto["num_problems"])
+            from . import yarn as Y
+
+            lens = _prompt_lengths(probe, allp["prompt"])
+            problems, skipped[name] = select_problems(allp, lens, Y.context_limit(probe.model_config),
+                                                      proto["max_new_tokens"], proto["num_problems"])
+            if skipped[name]:
+                say(f"[{spec.label}] {name}: {len(skipped[name])} of {len(allp)} prompts do not fit the "
+                    f"context with {proto['max_new_tokens']} new tokens and are skipped "
+                    f"(evaluation.overlong_prompts = skip)")
+            if not len(problems):
+                raise EvaluationError(f"{name}: no prompt fits the model's context with "
+                                      f"{proto['max_new_tokens']} new tokens")
+        else:
+            problems = load_problems(name, cfg, proto["num_problems"])
         pq = out / f"{name}.parquet"
         if pq.exists():
             df = pd.read_parquet(pq)
@@ -581,14 +662,14 @@ def evaluate_model(cfg: dict, spec: ModelSpec, out_root: str | os.PathLike, *,
             say(f"[{spec.label}] {name}: {len(df)} problems x {n} found in {pq.name}, not regenerated")
         else:
             if sampler is None:
-                model_path = yarn_model_path(spec, proto, cfg, out)
-                scfg = _sampler_cfg(cfg, proto, model_path)
+                path, ext = model()
+                scfg = _sampler_cfg(cfg, proto, path, ext)
                 if sampler_factory is not None:
-                    sampler = sampler_factory(scfg, model_path)
+                    sampler = sampler_factory(scfg, path)
                 else:
                     from .sampling import make_sampler
 
-                    sampler = make_sampler(scfg, model=model_path)
+                    sampler = make_sampler(scfg, model=path)
             say(f"[{spec.label}] {name}: generating {len(problems)} problems x {n} "
                 f"(T={proto['temperature']}, top_p={proto['top_p']}, top_k={proto['top_k']}, "
                 f"max_new_tokens={proto['max_new_tokens']}, yarn={spec.yarn})")
@@ -600,23 +681,29 @@ def evaluate_model(cfg: dict, spec: ModelSpec, out_root: str | os.PathLike, *,
                                      desc=f"{spec.label}/{name}")
             elapsed = time.time() - t0
             df = responses_frame(problems, comps, benchmark=name)
-            df = grade_responses(df, mode=proto["grading"]["answer_extraction"], math_verify=math_verify)
+            df = grade_responses(df, mode=proto["grading"]["answer_extraction"],
+                                 math_verify=math_verify, timeout_s=timeout_s)
             ntok = int(sum(sum(x) for x in df["num_tokens"]))
             timings[name] = {"generation_s": round(elapsed, 2), "tokens": ntok,
                              "tokens_per_s": round(ntok / elapsed, 1) if elapsed > 0 else None}
             with atomic_path(pq) as tmp:
                 df.to_parquet(tmp, index=False)
         if "correct" not in df.columns:
-            df = grade_responses(df, mode=proto["grading"]["answer_extraction"], math_verify=math_verify)
+            df = grade_responses(df, mode=proto["grading"]["answer_extraction"],
+                                 math_verify=math_verify, timeout_s=timeout_s)
         df["benchmark"] = name
         frames[name] = df
+    if own_sampler and sampler is not None and hasattr(sampler, "close"):
+        sampler.close()
     del sampler
+    lazy.clear()
     gc.collect()
-    return summarise_model(spec, out, frames, proto, timings=timings)
+    return summarise_model(spec, out, frames, proto, timings=timings, skipped=skipped)
 
 
 def summarise_model(spec: ModelSpec, out: Path, frames: Mapping[str, pd.DataFrame], proto: Mapping,
-                    *, timings: Mapping[str, dict] | None = None) -> ModelResult:
+                    *, timings: Mapping[str, dict] | None = None,
+                    skipped: Mapping[str, list[int]] | None = None) -> ModelResult:
     """Write ``questions.csv`` and ``metrics.json`` for graded frames; return the ModelResult."""
     old = {}
     if (out / "metrics.json").exists():
@@ -624,6 +711,8 @@ def summarise_model(spec: ModelSpec, out: Path, frames: Mapping[str, pd.DataFram
     per = {}
     for name, df in frames.items():
         per[name] = benchmark_metrics(df, resamples=proto.get("bootstrap", 1000), seed=proto.get("seed", 0))
+        if skipped and skipped.get(name):
+            per[name]["skipped_overlong"] = list(skipped[name])
     questions = pd.concat([question_table(df) for df in frames.values()], ignore_index=True) \
         if frames else pd.DataFrame()
     with atomic_path(out / "questions.csv") as tmp:
@@ -950,26 +1039,31 @@ def _frames_of(result: ModelResult, benchmarks: Iterable[str] | None) -> pd.Data
     return pd.concat([long_responses(result.frames[b]) for b in names], ignore_index=True)
 
 
-def length_study_pools(results: Sequence[ModelResult]) -> list[str]:
-    """Benchmarks pooled for the length-bucket study: AIME24+25 as in the report when evaluated,
-    otherwise every benchmark."""
-    have = set().union(*(r.frames for r in results)) if results else set()
-    aime = [b for b in ("aime24", "aime25") if b in have]
-    return aime if aime else sorted(have)
+def length_study_pools(results: Sequence[ModelResult]) -> list[list[str]]:
+    """Benchmark pools of the length-bucket study: every benchmark on its own, plus AIME24+25
+    pooled as in the report (Figures 10-11: 60 problems x 32) when both were evaluated."""
+    have = list(dict.fromkeys(b for r in results for b in r.frames))
+    pools = [[b] for b in have]
+    if "aime24" in have and "aime25" in have:
+        pools.append(["aime24", "aime25"])
+    return pools
 
 
 def length_study(results: Sequence[ModelResult], proto: Mapping, *,
-                 pooled: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+                 pools: Sequence[Sequence[str]] | None = None) -> dict[str, pd.DataFrame]:
     """Both length studies for every model from the responses already generated.
 
-    Returns ``{"buckets": ..., "budget": ...}``: the bucket table (model, yarn, pool, bucket,
-    responses, accuracy) over the pooled benchmarks, and the budget curve per model and benchmark.
+    Returns ``{"buckets": ..., "budget": ...}``: accuracy by response-length bucket per model and
+    benchmark pool (model, yarn, pool, bucket, responses, correct, accuracy, ...), and the budget
+    curve per model and benchmark (model, yarn, benchmark, budget, accuracy, ...).
     """
-    pool = list(pooled or length_study_pools(results))
+    pools = [list(p) for p in (pools or length_study_pools(results))]
     btabs, ctabs = [], []
     for r in results:
-        lr = _frames_of(r, pool)
-        if len(lr):
+        for pool in pools:
+            lr = _frames_of(r, pool)
+            if not len(lr) or not set(pool) <= set(r.frames):
+                continue
             t = length_buckets(lr, proto["length_buckets"])
             t.insert(0, "pool", "+".join(pool))
             t.insert(0, "yarn", r.spec.yarn)
@@ -996,31 +1090,33 @@ def yarn_pairs(results: Sequence[ModelResult]) -> list[tuple[ModelResult, ModelR
 
 
 def plot_length_buckets(buckets: pd.DataFrame, *, with_reference: bool = True):
-    """Figures 10-11: accuracy per response-length bucket, one bar group per model, the report's
-    POLARIS-4B values (AIME24+25, 32 samples) beside them when asked."""
+    """Figures 10-11: accuracy per response-length bucket, one panel per benchmark pool, one bar
+    per model (n = responses in the bucket), and the report's POLARIS-4B values (AIME24+25 x 32,
+    without and with YaRN) in a last panel."""
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(buckets["model"]))
     labels = list(dict.fromkeys(buckets["bucket"]))
-    npanel = 2 if with_reference else 1
-    fig, axes = plt.subplots(1, npanel, figsize=(4.6 * npanel, 3.4), squeeze=False)
-    ax = axes[0][0]
+    pools = list(dict.fromkeys(buckets["pool"]))
+    npanel = len(pools) + (1 if with_reference else 0)
+    fig, axes = plt.subplots(1, npanel, figsize=(4.2 * npanel, 3.4), squeeze=False)
     w = 0.8 / max(1, len(models))
-    for i, m in enumerate(models):
-        g = buckets[buckets.model == m].set_index("bucket").reindex(labels)
-        xs = np.arange(len(labels)) + (i - (len(models) - 1) / 2) * w
-        bars = ax.bar(xs, g["accuracy"].fillna(0), width=w, label=m)
-        for x, bar, cnt in zip(xs, bars, g["responses"].fillna(0)):
-            ax.annotate(f"n={int(cnt)}", (x, bar.get_height()), ha="center", va="bottom", fontsize=6)
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_ylim(0, 105)
-    ax.set_xlabel("response length (tokens)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"ours ({buckets['pool'].iloc[0]})", fontsize=10)
-    ax.legend(fontsize=7)
+    for ax, pool in zip(axes[0], pools):
+        for i, m in enumerate(models):
+            g = buckets[(buckets.model == m) & (buckets.pool == pool)].set_index("bucket").reindex(labels)
+            xs = np.arange(len(labels)) + (i - (len(models) - 1) / 2) * w
+            bars = ax.bar(xs, g["accuracy"].fillna(0), width=w, label=m)
+            for x, bar, cnt in zip(xs, bars, g["responses"].fillna(0)):
+                ax.annotate(f"n={int(cnt)}", (x, bar.get_height()), ha="center", va="bottom", fontsize=6)
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_ylim(0, 108)
+        ax.set_xlabel("response length (tokens)")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"ours: {pool}", fontsize=10)
+        ax.legend(fontsize=7)
     if with_reference:
         rb = ref.length_buckets()
-        ax2 = axes[0][1]
+        ax2 = axes[0][-1]
         settings = list(dict.fromkeys(rb["setting"]))
         rl = list(dict.fromkeys(rb["bucket"]))
         for i, s in enumerate(settings):
@@ -1029,9 +1125,9 @@ def plot_length_buckets(buckets: pd.DataFrame, *, with_reference: bool = True):
             ax2.bar(xs, g["accuracy"], width=0.4, label=s, hatch="//" if i == 0 else "..",
                     color="#cccccc" if i == 0 else "#999999", edgecolor="#555555")
         ax2.set_xticks(range(len(rl)), rl)
-        ax2.set_ylim(0, 105)
+        ax2.set_ylim(0, 108)
         ax2.set_xlabel("response length (tokens)")
-        ax2.set_title(f"POLARIS-4B, AIME24+25 x 32 ({ref.SOURCE})", fontsize=9)
+        ax2.set_title(f"POLARIS-4B, AIME24+25 x 32\n({ref.SOURCE})", fontsize=9)
         ax2.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -1140,3 +1236,93 @@ def summary(results: Sequence[ModelResult], table: pd.DataFrame, proto: Mapping)
                 "ci95_points": [row["diff_ci_low"], row["diff_ci_high"]], "questions": row["paired_questions"]}
     return {"protocol": dict(proto), "protocol_mismatches_vs_report": protocol_mismatches(proto),
             "models": models, "paired_vs_base": paired, "written": now()}
+
+
+# =============================================================================================
+# Notebook helpers
+
+
+def protocol_frame(proto: Mapping) -> pd.DataFrame:
+    """The protocol next to the report's (reference §10.1), one row per setting."""
+    want = ref.REPORTED_PROTOCOL
+    y, wy = proto["yarn"], want["yarn"]
+    rows = [("temperature", proto["temperature"], want["temperature"]),
+            ("top_p", proto["top_p"], want["top_p"]), ("top_k", proto["top_k"], want["top_k"]),
+            ("max_new_tokens", proto["max_new_tokens"], want["max_new_tokens"]),
+            ("YaRN", f"factor {y['factor']}, attn {y['attn_factor']}" if y["enabled"] else "off",
+             f"factor {wy['factor']}, attn {wy['attn_factor']}"),
+            ("thinking mode", proto["thinking"], want["thinking"]),
+            ("benchmarks (avg@n)", ", ".join(f"{k}@{v}" for k, v in proto["benchmarks"].items()),
+             ", ".join(f"{k}@{v}" for k, v in want["benchmarks"].items())),
+            ("problems per benchmark", proto["num_problems"] or "all", "all"),
+            ("answer extraction", proto["grading"]["answer_extraction"], want["grading"]["answer_extraction"]),
+            ("</think> required", proto["grading"]["require_think"], want["grading"]["require_think"]),
+            ("seed", proto["seed"], "not stated"),
+            ("prompts beyond the context", proto["overlong_prompts"], "(all fit: 131K context)"),
+            ("length buckets", ", ".join(token_label(x) for x in proto["length_buckets"]), "16K, 32K"),
+            ("budgets", ", ".join(token_label(x) for x in proto["budgets"]), "32K .. 96K")]
+    return pd.DataFrame([{"setting": a, "ours": str(b), "report": str(c)} for a, b, c in rows])
+
+
+def evaluate_all(cfg: dict, specs: Sequence[ModelSpec], out_root: str | os.PathLike, *,
+                 proto: Mapping | None = None, log: Callable[[str], None] | None = print,
+                 **kwargs: Any) -> list[ModelResult]:
+    """:func:`evaluate_model` for every spec, in order, with the wall time of each."""
+    results = []
+    for spec in specs:
+        t0 = time.time()
+        r = evaluate_model(cfg, spec, out_root, proto=proto, log=log, **kwargs)
+        if log:
+            log(f"[{spec.label}] done in {time.time() - t0:.1f} s -> {r.out_dir}")
+        results.append(r)
+    return results
+
+
+def describe_paired(table: pd.DataFrame) -> str:
+    """Plain sentences for every paired difference to the base model, whatever its sign."""
+    if "diff_vs_base" not in table.columns or table["diff_vs_base"].isna().all():
+        return "No paired comparison: only one model was evaluated."
+    lines = []
+    for r in table.dropna(subset=["diff_vs_base"]).to_dict("records"):
+        lo, hi = r["diff_ci_low"], r["diff_ci_high"]
+        if math.isnan(lo) or math.isnan(hi):
+            verdict = "too few questions for an interval"
+        elif lo > 0:
+            verdict = "better than the base model beyond question-level noise"
+        elif hi < 0:
+            verdict = "worse than the base model beyond question-level noise"
+        else:
+            verdict = "the interval includes 0: no difference detectable at this size"
+        lines.append(f"- **{r['model']}** vs **{r['vs']}** on {ref.BENCHMARK_TITLES.get(r['benchmark'], r['benchmark'])} "
+                     f"({int(r['paired_questions'])} questions x {int(r['n'])} samples): {r['diff_vs_base']:+.1f} points, "
+                     f"95 % interval [{lo:+.1f}, {hi:+.1f}] ({r['avg'] - r['diff_vs_base']:.1f} -> "
+                     f"{r['avg']:.1f}); {verdict}.")
+    return "\n".join(lines)
+
+
+def format_table(results: Sequence[ModelResult]) -> pd.DataFrame:
+    """Format and truncation per model and benchmark: truncation and missing-box rates, lengths."""
+    rows = []
+    for r in results:
+        for b, m in r.metrics["benchmarks"].items():
+            rows.append({"model": r.label, "benchmark": b, "avg@n (%)": 100 * m["avg@n"],
+                         "truncated (%)": None if m["truncation_rate"] is None else 100 * m["truncation_rate"],
+                         "no \\boxed (%)": 100 * m["missing_box_rate"], "mean length": m["mean_length"],
+                         "max length": m["max_length"], "grader disagreements": m["grader_disagreements"]})
+    return pd.DataFrame(rows)
+
+
+def example_responses(results: Sequence[ModelResult], benchmark: str, *, chars: int = 240) -> pd.DataFrame:
+    """The first response of the first problem of a benchmark for each model (head and tail)."""
+    rows = []
+    for r in results:
+        df = r.frames.get(benchmark)
+        if df is None or not len(df):
+            continue
+        row = df.iloc[0]
+        text = str(row["responses"][0])
+        rows.append({"model": r.label, "index": int(row["index"]), "num_tokens": row["num_tokens"][0],
+                     "finish_reason": row["finish_reasons"][0], "pred": row["pred"][0],
+                     "correct": bool(row["correct"][0]),
+                     "response": text if len(text) <= 2 * chars else text[:chars] + " [...] " + text[-chars:]})
+    return pd.DataFrame(rows)

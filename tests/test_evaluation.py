@@ -296,13 +296,23 @@ def test_our_parquet_reads_back_through_the_official_reader(tmp_path):
                           sampler_factory=lambda c, p: FakeSampler(), math_verify=False, log=None)
     g, m = ev.grade_file(tmp_path / "base" / "aime24.parquet", math_verify=False,
                          resamples=proto["bootstrap"], seed=proto["seed"])
-    assert m == r.metrics["benchmarks"]["aime24"]
+    ours = dict(r.metrics["benchmarks"]["aime24"])
+    assert ours.pop("skipped_overlong")                 # tiny: AIME prompts beyond 256 tokens skipped
+    assert m == ours
     # and stripped to the official columns only, the verdicts are unchanged
     official = pd.read_parquet(tmp_path / "base" / "aime24.parquet")[
         ["data_source", "prompt", "ability", "reward_model", "extra_info", "responses"]]
     official.to_parquet(tmp_path / "off.parquet", index=False)
     g2, m2 = ev.grade_file(tmp_path / "off.parquet", math_verify=False)
     assert g2["correct"].tolist() == g["correct"].tolist() and m2["avg@n"] == m["avg@n"]
+
+
+def test_overlong_prompts_are_skipped_and_listed():
+    probs = pd.DataFrame({"index": [10, 11, 12, 13, 14], "x": list("abcde")})
+    kept, skipped = ev.select_problems(probs, [100, 300, 150, 90, 500], 256, 48, 2)
+    assert kept["index"].tolist() == [10, 12] and skipped == [11, 14]
+    kept, _ = ev.select_problems(probs, [100, 300, 150, 90, 500], 256, 48, None)
+    assert kept["index"].tolist() == [10, 12, 13]
 
 
 def test_official_reader_errors_name_the_problem(tmp_path):
