@@ -166,11 +166,19 @@ def _cached_build(version: str, builder: Callable[[Path], dict]) -> Path:
             marker = {"version": version, "build_seconds": round(time.time() - t0, 2),
                       "files": files, **info}
             (tmp / MARKER).write_text(json.dumps(marker, indent=2, default=str))
+            _make_readable(tmp)
             os.replace(tmp, final)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _make_readable(folder: Path) -> None:
+    # mkdtemp creates 0700 and some writers use 0600; cached models are meant to be shared.
+    os.chmod(folder, 0o755)
+    for p in folder.rglob("*"):
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
 
 
 def build_info(folder: str | os.PathLike) -> dict:
@@ -286,7 +294,7 @@ def _warmstart(model, tokenizer, spec: dict, log: Callable[[str], None] | None =
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if log and (step % 50 == 0 or step == steps - 1):
             log(f"warm-start step {step}/{steps} loss {loss.item():.3f}")
     model.eval()
@@ -407,16 +415,26 @@ def last_boxed(text: str) -> str | None:
     return m[-1].strip() if m else None
 
 
-def sample_completions(model_dir: str, prompts: list[str], *, k: int, temperature: float,
-                       max_new_tokens: int = 48, seed: int = 0, top_k: int = 0,
-                       batch_size: int = 256) -> list[list[str]]:
-    """k sampled completions per chat-formatted user prompt (plain HF generate, left padding)."""
+def load_for_sampling(model_dir: str):
+    """(model, tokenizer) in fp32 eval mode with left padding, for :func:`sample_completions`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    return model, tok
+
+
+def sample_completions(model_dir: str | tuple, prompts: list[str], *, k: int, temperature: float,
+                       max_new_tokens: int = 48, seed: int = 0, top_k: int = 0,
+                       batch_size: int = 256) -> list[list[str]]:
+    """k sampled completions per user prompt (chat template applied; plain HF generate with left
+    padding; decoded without special tokens, so ``<think>`` stays). ``model_dir`` may also be a
+    ``(model, tokenizer)`` pair from :func:`load_for_sampling`."""
+    import torch
+
+    model, tok = load_for_sampling(model_dir) if isinstance(model_dir, (str, os.PathLike)) else model_dir
     texts = [_chat_prompt(tok, p) for p in prompts for _ in range(k)]
     outs: list[str] = []
     with torch.random.fork_rng(devices=[]), torch.no_grad():
@@ -434,16 +452,17 @@ def sample_completions(model_dir: str, prompts: list[str], *, k: int, temperatur
 def tiny_pass_rates(model_dir: str | None = None, levels: Iterable[str] = ("add1", "mul1", "add2", "sub2"),
                     *, n_problems: int = 16, k: int = 8, temperature: float = 0.7,
                     max_new_tokens: int = 48, seed: int = 0) -> dict[str, float]:
-    """Mean pass rate per synthetic level (last \\boxed{} equals the answer), on held-out-seed
-    problems; ``model_dir`` defaults to builtin:tiny."""
+    """Mean pass rate per synthetic level (last \\boxed{} equals the answer) over ``n_problems``
+    problems x ``k`` samples, problems drawn with a seed distinct from the warm-start data;
+    ``model_dir`` defaults to builtin:tiny."""
     from .data import synthetic_problems
-    model_dir = model_dir or resolve_model_path("builtin:tiny")
+    loaded = load_for_sampling(model_dir or resolve_model_path("builtin:tiny"))
     rates: dict[str, float] = {}
     for lv in levels:
         df = synthetic_problems(n_problems, [lv], seed=seed + 777, split="passrate")
         prompts = [p[0]["content"] for p in df["prompt"]]
         answers = [str(rm["ground_truth"]) for rm in df["reward_model"]]
-        comps = sample_completions(model_dir, prompts, k=k, temperature=temperature,
+        comps = sample_completions(loaded, prompts, k=k, temperature=temperature,
                                    max_new_tokens=max_new_tokens, seed=seed)
         hits = [last_boxed(c) == a for cs, a in zip(comps, answers) for c in cs]
         rates[lv] = sum(hits) / len(hits)

