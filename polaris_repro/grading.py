@@ -32,7 +32,8 @@ Rules (a superset of what the POLARIS / DeepScaleR checker accepts, see referenc
   they agree within the error estimated from the two precisions (so ``\\frac{\\sqrt3}{2}`` =
   ``\\sqrt3/2``, ``2^{1009}`` != ``2^{1009}+1``, ``1/2004!`` != ``1/2006!``).  Symbols are sampled
   in positive ranges from (0.35, 2.85) up to (10.3, 47.9), i.e. identities are checked for positive
-  variables.
+  variables.  Expressions with ``\lfloor``/``\lceil``/gcd/lcm (piecewise constant, about integers)
+  are instead compared at 12+ integer points, exactly with rationals where possible.
 * Tuples and intervals ``(a,b]`` compare element by element with the same brackets; comma lists and
   ``\\{...\\}`` sets compare as multisets; ``a \\pm b`` is the set {a+b, a-b}; unions of intervals
   compare unordered; relations (``=``, ``<``, ``\\le``...) side by side (or mirrored).
@@ -251,6 +252,7 @@ _UNITS = sorted("""square units|sq units|cubic units|units|unit|degrees|degree|c
 _UNIT_TAIL = re.compile(r"(?<=[0-9}\s.)])\s*(?:" + "|".join(re.escape(u) for u in _UNITS)
                         + r")(?:\^\{?[23]\}?|\s*squared|\s*cubed)?\s*\.?\s*\Z", re.I)
 _OR_AND = re.compile(r"\s+(?:or|and)\s+")
+_WORDS = re.compile(r"[A-Za-z]{3,}")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _UNICODE = {"−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "/", "π": "\\pi ", "∞": "\\infty ",
             "√": "\\sqrt ", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "±": "\\pm ", "∪": "\\cup "}
@@ -311,7 +313,8 @@ def _basic_normalize(s: str) -> str:
     s = s.replace("\\\\", " ").replace("\n", " ").replace("\t", " ")
     if "\\" in s:
         s = _unwrap_text(s)
-    s = _OR_AND.sub(",", s)
+    if _OR_AND.search(s) and not _WORDS.search(_OR_AND.sub(" ", _CMD_RE.sub(" ", s))):
+        s = _OR_AND.sub(",", s)  # "x=1 or x=2" -> "x=1, x=2" (not inside prose answers)
     s = s.strip()
     if s.startswith("\\(") and s.endswith("\\)") or s.startswith("\\[") and s.endswith("\\]"):
         s = s[2:-2].strip()
@@ -652,6 +655,19 @@ class _Parser:
             factors.append(self.power())
         return factors[0] if len(factors) == 1 else ("*", tuple(factors))
 
+    def maybe_application(self, name: str):
+        """``I(0)``, ``\\theta(\\pi/2)``: a letter applied to a constant is a function value (an
+        uninterpreted function), not a product -- otherwise ``I(0)e^{-t}`` would collapse to 0 and
+        equal ``y(0)e^{t}``.  With symbols inside, ``n(n+1)`` stays a product."""
+        if not self.is_op("("):
+            return ("s", name)
+        save = self.i
+        arg = self.group("(", ")")
+        if _symbols(arg, set()):
+            self.i = save  # product: the group is parsed again as the next implicit factor
+            return ("s", name)
+        return ("fn", name, (arg,))
+
     def atom(self):
         self.enter()
         t = self.next()
@@ -676,7 +692,7 @@ class _Parser:
                 if self.is_op("_"):
                     self.i += 1
                     name += "_" + self.subscript_name()
-                r = ("s", name)
+                r = self.maybe_application(name)
         elif kind == "op":
             if v in ("(", "["):
                 self.i -= 1
@@ -698,7 +714,7 @@ class _Parser:
                 if self.is_op("_"):
                     self.i += 1
                     name += "_" + self.subscript_name()
-                r = ("s", name)
+                r = self.maybe_application(name)
             elif v == "pi":
                 r = ("c", "pi")
             elif v in ("infty", "infin"):
@@ -965,37 +981,39 @@ def _exact_pow(b: Fraction, e: Fraction) -> Fraction:
     return _chk_frac(b ** p)
 
 
-def _exact(node, deadline: float) -> Fraction:
+def _exact(node, deadline: float, env: dict | None = None) -> Fraction:
     if time.monotonic() > deadline:
         raise _Deadline
     k = node[0]
     if k == "n":
         return node[1]
+    if k == "s" and env is not None:
+        return env[node[1]]
     if k == "+":
-        return _chk_frac(sum((_exact(x, deadline) for x in node[1]), Fraction(0)))
+        return _chk_frac(sum((_exact(x, deadline, env) for x in node[1]), Fraction(0)))
     if k == "*":
         acc = Fraction(1)
         for x in node[1]:
-            acc = _chk_frac(acc * _exact(x, deadline))
+            acc = _chk_frac(acc * _exact(x, deadline, env))
         return acc
     if k == "neg":
-        return -_exact(node[1], deadline)
+        return -_exact(node[1], deadline, env)
     if k == "inv":
-        v = _exact(node[1], deadline)
+        v = _exact(node[1], deadline, env)
         if v == 0:
             raise _NotExact
         return 1 / v
     if k == "^":
-        return _exact_pow(_exact(node[1], deadline), _exact(node[2], deadline))
+        return _exact_pow(_exact(node[1], deadline, env), _exact(node[2], deadline, env))
     if k == "!":
-        v = _exact(node[1], deadline)
+        v = _exact(node[1], deadline, env)
         if v.denominator != 1 or not 0 <= v <= MAX_FACTORIAL:
             raise _NotExact
         return Fraction(math.factorial(int(v)))
     if k == "f":
         name, args = node[1], node[2]
         if name in ("abs", "floor", "ceil", "sqrt", "root", "binom"):
-            vals = [_exact(a, deadline) for a in args]
+            vals = [_exact(a, deadline, env) for a in args]
             v = vals[0]
             if name == "abs":
                 return abs(v)
@@ -1015,7 +1033,7 @@ def _exact(node, deadline: float) -> Fraction:
                     raise _NotExact
                 return Fraction(math.comb(int(n_), int(k_)) if k_ >= 0 else 0)
         if name in ("max", "min", "gcd", "lcm"):
-            vals = [_exact(a, deadline) for a in args]
+            vals = [_exact(a, deadline, env) for a in args]
             if name == "max":
                 return max(vals)
             if name == "min":
@@ -1027,10 +1045,10 @@ def _exact(node, deadline: float) -> Fraction:
     raise _NotExact
 
 
-def _exact_or_none(node, deadline: float) -> Fraction | None:
+def _exact_or_none(node, deadline: float, env: dict | None = None) -> Fraction | None:
     try:
-        return _exact(node, deadline)
-    except (_NotExact, OverflowError, ValueError, ZeroDivisionError):
+        return _exact(node, deadline, env)
+    except (_NotExact, OverflowError, ValueError, ZeroDivisionError, KeyError):
         return None
 
 
@@ -1121,6 +1139,13 @@ def _num(node, ctx, env: dict, deadline: float):
         if ctx.im(v) == 0 and v < 0 and ctx.isint(v):
             raise _Undefined
         return _num_chk(ctx, ctx.gamma(v + 1))
+    if k == "fn":  # uninterpreted function: a fixed smooth function chosen by its name
+        v = _num(node[2][0], ctx, env, deadline)
+        if abs(v) > 10 ** 5:
+            raise _Undefined
+        h = zlib.crc32(("fn|" + node[1]).encode())
+        a_, b_, c_ = 1 + (h % 997) / 997, (h // 997 % 991) / 991, 1.5 + (h // 988027 % 983) / 983
+        return _num_chk(ctx, ctx.sin(ctx.mpf(a_) * v + ctx.mpf(b_)) + ctx.mpf(c_))
     if k == "f":
         name, args = node[1], node[2]
         vals = [_num(a, ctx, env, deadline) for a in args]
@@ -1190,7 +1215,7 @@ def _symbols(node, out: set) -> set:
     elif k == "^":
         _symbols(node[1], out)
         _symbols(node[2], out)
-    elif k == "f":
+    elif k in ("f", "fn"):
         for x in node[2]:
             _symbols(x, out)
     return out
@@ -1206,7 +1231,7 @@ def _has_inf(node) -> bool:
         return _has_inf(node[1])
     if k == "^":
         return _has_inf(node[1]) or _has_inf(node[2])
-    if k == "f":
+    if k in ("f", "fn"):
         return any(_has_inf(x) for x in node[2])
     return False
 
@@ -1221,6 +1246,28 @@ def _point(names: Sequence[str], k: int) -> dict[str, float]:
     return {nm: random.Random(zlib.crc32(f"{nm}|{k}".encode())).uniform(lo, hi) for nm in names}
 
 
+_DISCRETE = {"floor", "ceil", "gcd", "lcm"}
+
+
+def _has_discrete(node) -> bool:
+    k = node[0]
+    if k in ("f", "fn"):
+        return node[1] in _DISCRETE or any(_has_discrete(x) for x in node[2])
+    if k in ("+", "*"):
+        return any(_has_discrete(x) for x in node[1])
+    if k in ("neg", "inv", "!"):
+        return _has_discrete(node[1])
+    if k == "^":
+        return _has_discrete(node[1]) or _has_discrete(node[2])
+    return False
+
+
+def _int_point(names: Sequence[str], k: int) -> dict[str, int]:
+    if len(names) == 1:
+        return {names[0]: k + 1}
+    return {nm: random.Random(zlib.crc32(f"{nm}|int|{k}".encode())).randint(1, 40) for nm in names}
+
+
 def _expr_equal(a, b, deadline: float) -> bool:
     if a == b:
         return True
@@ -1232,11 +1279,27 @@ def _expr_equal(a, b, deadline: float) -> bool:
     names = sorted(_symbols(a, set()) | _symbols(b, set()))
     if len(names) > MAX_SYMBOLS:
         return False
-    need = 1 if not names else 3
-    good = 0
     c50, c80 = _contexts()
-    for k in range(need + 3):
-        pt = _point(names, k)
+    discrete = bool(names) and (_has_discrete(a) or _has_discrete(b))
+    if discrete:
+        # floor/ceil/gcd/lcm are piecewise constant: random real points can miss a difference, and
+        # such answers are about integers -> test at integer points, exactly where possible
+        need, tries = 12, 30
+    else:
+        need, tries = (1 if not names else 3), (4 if not names else 6)
+    good = 0
+    for k in range(tries):
+        pt = _int_point(names, k) if discrete else _point(names, k)
+        if discrete:
+            env = {n: Fraction(v) for n, v in pt.items()}
+            ea, eb = _exact_or_none(a, deadline, env), _exact_or_none(b, deadline, env)
+            if ea is not None and eb is not None:
+                if ea != eb:
+                    return False
+                good += 1
+                if good >= need:
+                    return True
+                continue
         try:
             a50 = _num(a, c50, {n: c50.mpf(v) for n, v in pt.items()}, deadline)
             b50 = _num(b, c50, {n: c50.mpf(v) for n, v in pt.items()}, deadline)
@@ -1266,7 +1329,7 @@ def _match_all(xs, ys, deadline: float) -> bool:
     if len(xs) != len(ys):
         return False
     n = len(xs)
-    adj = [[j for j in range(n) if _value_equal(xs[i], ys[j], deadline)] for i in range(n)]
+    adj = [[j for j in range(n) if _value_equal(xs[i], ys[j], deadline, top=False)] for i in range(n)]
     match_y = [-1] * n
 
     def augment(i, seen):
@@ -1281,20 +1344,30 @@ def _match_all(xs, ys, deadline: float) -> bool:
     return all(augment(i, set()) for i in range(n))
 
 
-def _value_equal(a, b, deadline: float) -> bool:
+def _name_key(name: str, top: bool) -> str:
+    """At the top level a variable's name is ignored (``k = 1`` ~ ``q = 1``, like MATH's short-prefix
+    rule) and a function's letter too, but not its arguments (``f(n) = n^2`` !~ ``f(x) = n^2``);
+    inside lists the whole name counts (``x=1, y=2`` !~ ``y=1, x=2``)."""
+    if not top:
+        return name
+    return name[name.index("("):] if "(" in name else ""
+
+
+def _value_equal(a, b, deadline: float, top: bool = True) -> bool:
+    """Structure equality (a ``name =`` prefix missing on one side is ignored; see _name_key)."""
     if a is None or b is None:
         return False
     ka, kb = a[0], b[0]
     if ka == "named" and kb == "named":
-        return a[1] == b[1] and _value_equal(a[2], b[2], deadline)
+        return _name_key(a[1], top) == _name_key(b[1], top) and _value_equal(a[2], b[2], deadline, top)
     if ka == "named":
-        return _value_equal(a[2], b, deadline)
+        return _value_equal(a[2], b, deadline, top)
     if kb == "named":
-        return _value_equal(a, b[2], deadline)
+        return _value_equal(a, b[2], deadline, top)
     if ka == "set" and len(a[1]) == 1 and kb != "set":
-        return _value_equal(a[1][0], b, deadline)
+        return _value_equal(a[1][0], b, deadline, top)
     if kb == "set" and len(b[1]) == 1 and ka != "set":
-        return _value_equal(a, b[1][0], deadline)
+        return _value_equal(a, b[1][0], deadline, top)
     if ka != kb:
         return False
     if ka == "expr":
@@ -1303,7 +1376,7 @@ def _value_equal(a, b, deadline: float) -> bool:
         return _match_all(a[1], b[1], deadline)
     if ka == "seq":
         return (a[1] == b[1] and a[2] == b[2] and len(a[3]) == len(b[3])
-                and all(_value_equal(x, y, deadline) for x, y in zip(a[3], b[3])))
+                and all(_value_equal(x, y, deadline, top=False) for x, y in zip(a[3], b[3])))
     if ka == "rel":
         for ops, sides in ((b[1], b[2]), _canon_rel(b[1], b[2])):
             if ops == a[1] and len(sides) == len(a[2]) and all(
