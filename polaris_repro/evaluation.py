@@ -932,6 +932,7 @@ def plot_results(table: pd.DataFrame):
     fig, axes = plt.subplots(1, len(benches), figsize=(max(3.2, 2.2 + 0.9 * len(models)) * len(benches) / 1.4, 3.4),
                              squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    reported_drawn = False
     for ax, b in zip(axes[0], benches):
         g = table[table.benchmark == b].set_index("model")
         for i, m in enumerate(models):
@@ -941,10 +942,13 @@ def plot_results(table: pd.DataFrame):
             err = [[max(0.0, r["avg"] - r["ci_low"])], [max(0.0, r["ci_high"] - r["avg"])]] \
                 if not math.isnan(r["ci_low"]) else None
             ax.bar(i - 0.18, r["avg"], width=0.36, color=colors[i % len(colors)], yerr=err, capsize=3,
-                   label="ours" if i == 0 else None)
+                   label="ours (95 % interval)" if i == 0 else None)
+            ax.annotate(f"{r['avg']:.1f}", (i - 0.18, r["avg"]), ha="center", va="bottom", fontsize=7,
+                        xytext=(0, 2), textcoords="offset points")
             if r["reported"] is not None and not (isinstance(r["reported"], float) and math.isnan(r["reported"])):
                 ax.bar(i + 0.18, r["reported"], width=0.36, color="#cccccc", hatch="//",
-                       edgecolor="#555555", label=ref.SOURCE if i == 0 else None)
+                       edgecolor="#555555", label=ref.SOURCE if not reported_drawn else None)
+                reported_drawn = True
         ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
         ax.set_title(f"{ref.BENCHMARK_TITLES.get(b, b)} avg@{int(g['n'].iloc[0])}", fontsize=10)
         ax.set_ylim(0, 100)
@@ -1149,6 +1153,8 @@ def plot_budget_curve(curve: pd.DataFrame, *, training_length: int | None = None
             ax.plot(lb["budget"], lb["accuracy"], "o", mfc="white", color=line.get_color())
     if training_length:
         ax.axvline(training_length, color="black", ls="--", lw=1, label=f"training length {training_length}")
+    top = float(np.nanmax(curve["accuracy"])) if len(curve) and curve["accuracy"].notna().any() else 0.0
+    ax.set_ylim(0, max(10.0, min(100.0, top * 1.15 + 2)))
     ax.set_xlabel("token budget (response tokens)")
     ax.set_ylabel("avg@n (%)")
     ax.set_title("ours: responses over the budget count as wrong", fontsize=9)
