@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import read_jsonl, write_json
+from .temperature import settings_tag  # noqa: F401  (short hash for settings-specific file names)
 
 SOURCE = "reported by the authors (read off the figure)"
 
@@ -203,22 +204,29 @@ def profile(cfg: dict, df: pd.DataFrame, *, model: Any = None, k: int | None = N
         saved = json.loads(cache.read_text())
         if saved.get("settings") == settings:
             return pd.DataFrame(saved["rows"])
-    if sampler is None:
+    own = sampler is None
+    if own:
         from .sampling import make_sampler
 
         sampler = make_sampler(cfg, model=model)
-    groups = sampler.generate(prompts, n=k, temperature=temperature, top_p=top_p, top_k=top_k,
-                              max_new_tokens=max_new_tokens, seed=seed, out_file=out_file,
-                              desc=desc or f"profile k={k} T={temperature:g}")
+    try:
+        groups = sampler.generate(prompts, n=k, temperature=temperature, top_p=top_p, top_k=top_k,
+                                  max_new_tokens=max_new_tokens, seed=seed, out_file=out_file,
+                                  desc=desc or f"profile k={k} T={temperature:g}")
+    finally:
+        if own:
+            sampler.close()
     from .grading import is_correct
 
     mode = cfg["grading"]["answer_extraction"]
+    timeout_s = cfg["grading"].get("timeout_s", 2.0)
     rows = []
     levels = list(df["level"]) if "level" in df.columns else None
     for i, (group, gt) in enumerate(zip(groups, answers)):
         if len(group) != k:
             raise RuntimeError(f"profile: sampler returned {len(group)} samples for problem {idx[i]}, expected {k}")
-        correct = sum(bool(is_correct(c.text, gt, require_think=require_think, mode=mode)) for c in group)
+        correct = sum(bool(is_correct(c.text, gt, require_think=require_think, mode=mode, timeout_s=timeout_s))
+                      for c in group)
         lengths = [int(c.num_tokens) for c in group]
         row = {"index": idx[i], "num_correct": int(correct), "k": k, "pass_rate": correct / k,
                "mean_length": float(np.mean(lengths)), "max_length": int(max(lengths)),

@@ -288,9 +288,7 @@ def _mean_diversity(groups: Sequence[Sequence[str]], n: int = 4) -> float:
     """Distinct-n per problem (over its sampled responses), averaged over problems (§6.1)."""
     from .metrics import distinct_n
 
-    vals = [distinct_n(list(g), n=n) for g in groups if len(g)]
-    vals = [v for v in vals if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return float(np.mean(vals)) if vals else float("nan")
+    return float(distinct_n([list(g) for g in groups], n=n))
 
 
 def _answers(df: pd.DataFrame) -> list:
@@ -313,7 +311,7 @@ def problems_key(df: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-def score_groups(groups, answers, *, mode: str) -> dict:
+def score_groups(groups, answers, *, mode: str, timeout_s: float = 2.0) -> dict:
     """Accuracy / diversity / length / truncation of sampled groups (one group per problem)."""
     from .grading import is_correct
 
@@ -321,7 +319,8 @@ def score_groups(groups, answers, *, mode: str) -> dict:
     for group, gt in zip(groups, answers):
         texts.append([c.text for c in group])
         for c in group:
-            correct.append(bool(is_correct(c.text, gt, require_think=False, mode=mode)))
+            correct.append(bool(is_correct(c.text, gt, require_think=False, mode=mode,
+                                           timeout_s=timeout_s)))
             lengths.append(c.num_tokens)
             trunc.append(c.finish_reason == "length")
     return {"accuracy": float(np.mean(correct)) if correct else float("nan"),
@@ -331,8 +330,15 @@ def score_groups(groups, answers, *, mode: str) -> dict:
             "num_samples": len(correct)}
 
 
-def _samples_file(out_file: Path, temperature: float) -> Path:
-    return out_file.with_suffix("").parent / f"{out_file.stem}.samples" / f"T{temperature:.3f}.jsonl"
+def settings_tag(settings: Any) -> str:
+    """A short hash of settings (any JSON-able value), for file names that must change with them."""
+    if isinstance(settings, Mapping):
+        settings = dict(settings)
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _samples_file(out_file: Path, temperature: float, settings: Mapping) -> Path:
+    return out_file.parent / f"{out_file.stem}.samples" / f"T{temperature:.3f}-{settings_tag(settings)}.jsonl"
 
 
 def sweep(cfg: dict, df: pd.DataFrame, temperatures: Sequence[float], *, model: Any = None,
@@ -376,22 +382,28 @@ def sweep(cfg: dict, df: pd.DataFrame, temperatures: Sequence[float], *, model: 
         for rec in read_jsonl(out_path):
             if all(rec.get(k) == v for k, v in settings.items()):
                 done[round(float(rec["temperature"]), 6)] = rec
-    rows = []
-    for t in temperatures:
-        rec = done.get(round(t, 6))
-        if rec is None:
-            if sampler is None:
-                from .sampling import make_sampler
+    rows, own = [], sampler is None
+    try:
+        for t in temperatures:
+            rec = done.get(round(t, 6))
+            if rec is None:
+                if sampler is None:
+                    from .sampling import make_sampler
 
-                sampler = make_sampler(cfg, model=model)
-            groups = sampler.generate(prompts, n=n, temperature=t, top_p=top_p, top_k=top_k,
-                                      max_new_tokens=max_new_tokens, seed=seed,
-                                      out_file=_samples_file(out_path, t) if out_path else None,
-                                      desc=f"sweep T={t:g}")
-            rec = {"temperature": t, **score_groups(groups, answers, mode=mode), **settings}
-            if out_path is not None:
-                append_jsonl(out_path, rec)
-        rows.append(rec)
+                    sampler = make_sampler(cfg, model=model)
+                groups = sampler.generate(prompts, n=n, temperature=t, top_p=top_p, top_k=top_k,
+                                          max_new_tokens=max_new_tokens, seed=seed,
+                                          out_file=_samples_file(out_path, t, settings) if out_path else None,
+                                          desc=f"sweep T={t:g}")
+                rec = {"temperature": t, **score_groups(groups, answers, mode=mode,
+                                                        timeout_s=cfg["grading"].get("timeout_s", 2.0)),
+                       **settings}
+                if out_path is not None:
+                    append_jsonl(out_path, rec)
+            rows.append(rec)
+    finally:
+        if own and sampler is not None:
+            sampler.close()
     cols = ["temperature", "accuracy", "diversity", "mean_length", "truncation_rate", "num_samples"]
     out = pd.DataFrame(rows)[cols]
     out["n"], out["num_problems"] = n, len(df)

@@ -172,3 +172,21 @@ def test_profile_on_tiny_model_range_resume_seed(tmp_path):
     pd.testing.assert_frame_equal(a, b)
     c = D.profile(cfg, df, k=3, temperature=0.8, max_new_tokens=24, out_file=tmp_path / "other.jsonl", seed=5)
     pd.testing.assert_frame_equal(a, c)
+
+
+def test_profile_resumes_a_partial_sample_file(tmp_path):
+    from polaris_repro.sampling import make_sampler
+
+    cfg = load_config("tiny")
+    df = D.load_dataset_spec(cfg, "synthetic:add1,mul1", 4)
+    out = tmp_path / "samples.jsonl"
+    full = D.profile(cfg, df, k=2, temperature=0.7, max_new_tokens=16, out_file=out, seed=1)
+    # simulate a crash after the first chunk: keep one prompt's line, drop the cached profile
+    out.write_text(out.read_text().splitlines()[0] + "\n")
+    (tmp_path / "samples.jsonl.profile.json").unlink()
+    sampler = make_sampler(cfg, progress=False)
+    again = D.profile(cfg, df, k=2, temperature=0.7, max_new_tokens=16, out_file=out, seed=1, sampler=sampler)
+    assert sampler.last_stats["resumed_prompts"] == 1
+    assert len(out.read_text().splitlines()) == 4
+    pd.testing.assert_frame_equal(full, again)
+
