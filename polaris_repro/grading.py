@@ -1,4 +1,4 @@
-"""Answer extraction and grading: the checker behind every reward and score in the package.
+r"""Answer extraction and grading: the checker behind every reward and score in the package.
 
 Public API
 ----------
