@@ -242,7 +242,8 @@ _CMD_RE = re.compile(r"\\([a-zA-Z]+)")
 _SIZE_CMDS = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|bigg|Bigg|big|Big)"
                         r"(?![a-zA-Z])\.?")
 _DEGREE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\^\s*\{\s*\\degree\s*\}|\\degree|°|\\circ(?![a-zA-Z])")
-_SPACES_CMD = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
+_THIN_SPACES = re.compile(r"\\[,!]")  # "1\,000" is one number
+_SPACES_CMD = re.compile(r"\\[;: ]|\\quad|\\qquad|~")
 _UNITS = sorted("""square units|sq units|cubic units|units|unit|degrees|degree|cm|centimeters|centimeter
 |meters|meter|mm|millimeters|km|kilometers|inches|inch|feet|foot|ft|yards|yard|miles|mile|mph|seconds
 |second|sec|minutes|minute|mins|hours|hour|hrs|days|day|weeks|week|months|month|years|year|dollars
@@ -309,6 +310,7 @@ def _basic_normalize(s: str) -> str:
     s = s.replace("\\leqslant", "\\le").replace("\\geqslant", "\\ge")
     s = _SIZE_CMDS.sub("", s)
     s = _DEGREE.sub("", s)
+    s = _THIN_SPACES.sub("", s)
     s = _SPACES_CMD.sub(" ", s)
     s = s.replace("\\\\", " ").replace("\n", " ").replace("\t", " ")
     if "\\" in s:
