@@ -127,7 +127,8 @@ def histogram_grid(panels: Sequence[Mapping], *, ncols: int | None = None, panel
 
 def shade_zones(ax, temperatures: Sequence[float], zones: Sequence[str], *, alpha: float = 0.6,
                 legend: bool = True):
-    """Shade the x-range of each temperature zone (midpoints between grid points as borders)."""
+    """Shade the x-range of each temperature zone (midpoints between grid points as borders);
+    with ``legend=False`` the spans carry no legend labels (draw a shared legend yourself)."""
     t = np.asarray(list(temperatures), dtype=float)
     if len(t) == 0:
         return ax
@@ -141,7 +142,7 @@ def shade_zones(ax, temperatures: Sequence[float], zones: Sequence[str], *, alph
         edges = np.array([t[0] - 0.05, t[0] + 0.05])
     seen = set()
     for i, zone in enumerate(z):
-        label = zone if zone not in seen else None
+        label = zone if legend and zone not in seen else None
         seen.add(zone)
         ax.axvspan(edges[i], edges[i + 1], color=ZONE_COLORS.get(zone, "#eeeeee"), alpha=alpha,
                    lw=0, label=label, zorder=0)

@@ -190,3 +190,17 @@ def test_profile_resumes_a_partial_sample_file(tmp_path):
     assert len(out.read_text().splitlines()) == 4
     pd.testing.assert_frame_equal(full, again)
 
+
+def test_plots_save_figure_and_table(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from polaris_repro import plots
+
+    fig = plots.histogram_grid([{"counts": [3, 1, 4]}, {"counts": [1, 5, 9], "reported": True}])
+    out = plots.save_figure(fig, tmp_path / "fig.png", {"bin": [0, 1, 2], "count": [3, 1, 4]}, close=True)
+    assert out["png"].read_bytes()[:4] == b"\x89PNG"
+    assert pd.read_csv(out["csv"])["count"].tolist() == [3, 1, 4]
+    t = plots.save_table(pd.DataFrame({"a": [1.5], "b": ["x"]}), tmp_path / "tab")
+    assert t["md"].read_text().splitlines()[0].split("|")[1].strip() == "a" and pd.read_csv(t["csv"]).shape == (1, 2)
+
