@@ -152,7 +152,6 @@ def split_think(response: str | None) -> tuple[bool, str]:
 
 
 _DIGITS = "0123456789"
-_NUM_TAIL = re.compile(r"[0-9.,]*\Z")
 
 
 def last_number(text: str | None) -> str | None:
@@ -175,18 +174,21 @@ def last_number(text: str | None) -> str | None:
     start = end
     while start > 0 and (text[start - 1] in _DIGITS or text[start - 1] in ".,") and end - start < 200:
         start -= 1
-    num = text[start:end + 1].strip(".,")
+    seg = text[start:end + 1]
+    seg_start = start + (len(seg) - len(seg.lstrip(",")))
+    num = seg.lstrip(",").rstrip(".,")
     if "," in num:
         if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", num):
             num = num.replace(",", "")
         else:
             num = num.rsplit(",", 1)[1]
-            start = end + 1 - len(num)
+            seg_start = end + 1 - len(num)
     if num.count(".") > 1:
         num = num.rsplit(".", 1)[1]
-        start = end + 1 - len(num)
-    s0 = end + 1 - len(num)
-    if s0 > 0 and text[s0 - 1] == "-":
+        seg_start = end + 1 - len(num)
+    if num.startswith("."):
+        num = "0" + num
+    if seg_start > 0 and text[seg_start - 1] == "-":
         num = "-" + num
     return num or None
 
@@ -254,7 +256,7 @@ _UNIT_TAIL = re.compile(r"(?<=[0-9}\s.)])\s*(?:" + "|".join(re.escape(u) for u i
                         + r")(?:\^\{?[23]\}?|\s*squared|\s*cubed)?\s*\.?\s*\Z", re.I)
 _OR_AND = re.compile(r"\s+(?:or|and)\s+")
 _WORDS = re.compile(r"[A-Za-z]{3,}")
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII)
 _UNICODE = {"−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "/", "π": "\\pi ", "∞": "\\infty ",
             "√": "\\sqrt ", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "±": "\\pm ", "∪": "\\cup "}
 
@@ -344,7 +346,7 @@ def normalize_answer(s: str) -> str:
         s = f"\\frac{{{m.group(1)}}}{{{m.group(2)}}}"
     if s.count("=") == 1:
         lhs, rhs = s.split("=")
-        if len(lhs) <= 2 and rhs:
+        if re.fullmatch(r"[A-Za-z][A-Za-z0-9]?", lhs) and rhs:  # "x=", "k1=" (not "x<=")
             s = rhs
     if _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")
@@ -382,7 +384,7 @@ _REL_CMDS = {"le": "<=", "leq": "<=", "ge": ">=", "geq": ">=", "ne": "!=", "neq"
              "gt": ">", "in": "in"}
 _OPEN = {"(", "[", "{", "\\{", "\\lfloor", "\\lceil"}
 _CLOSE = {")", "]", "}", "\\}", "\\rfloor", "\\rceil"}
-_NUM_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+(?![a-zA-Z]))?")
+_NUM_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+(?![a-zA-Z]))?", re.ASCII)
 _ONE = ("n", Fraction(1))
 
 
@@ -395,7 +397,7 @@ def _tokenize(s: str) -> list[tuple[str, str]]:
         if c.isspace():
             i += 1
             continue
-        if c.isdigit() or (c == "." and i + 1 < n and s[i + 1].isdigit()):
+        if "0" <= c <= "9" or (c == "." and i + 1 < n and "0" <= s[i + 1] <= "9"):
             m = _NUM_RE.match(s, i)
             tok = m.group(0)
             if len(tok) > MAX_NUMBER_DIGITS:
@@ -426,7 +428,7 @@ def _tokenize(s: str) -> list[tuple[str, str]]:
             else:
                 raise NotMath("bad escape")
         elif c in "+-*/^_!()[]{}|,;=<>":
-            if c in "<>" and i + 1 < n and s[i + 1] == "=":
+            if c in "<>!" and i + 1 < n and s[i + 1] == "=":
                 toks.append(("op", c + "="))
                 i += 2
             else:
@@ -453,7 +455,7 @@ def _tv(t: tuple[str, str]) -> str:
 
 
 def _is_rel(t) -> str | None:
-    if t[0] == "op" and t[1] in ("=", "<", ">", "<=", ">="):
+    if t[0] == "op" and t[1] in ("=", "<", ">", "<=", ">=", "!="):
         return t[1]
     if t[0] == "cmd" and t[1] in _REL_CMDS:
         return _REL_CMDS[t[1]]
@@ -646,7 +648,7 @@ class _Parser:
     def func_arg(self):
         """Argument of ``\\sin`` etc.: a parenthesised/braced group or an implicit product that
         stops at the next function."""
-        if self.is_op("(") :
+        if self.is_op("("):
             return self.group("(", ")")
         if self.is_op("{"):
             return self.group("{", "}")
@@ -1390,8 +1392,8 @@ def _value_equal(a, b, deadline: float, top: bool = True) -> bool:
     return False
 
 
-_INT_RE = re.compile(r"\s*([+-]?\d{1,400})\s*")
-_INTLIKE_RE = re.compile(r"\s*([+-]?\d{1,400})(?:\.0*)?\s*")
+_INT_RE = re.compile(r"\s*([+-]?\d{1,400})\s*", re.ASCII)
+_INTLIKE_RE = re.compile(r"\s*([+-]?\d{1,400})(?:\.0*)?\s*", re.ASCII)
 
 
 def equivalent(pred: str | None, truth: str | None, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:

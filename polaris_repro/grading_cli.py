@@ -13,7 +13,6 @@ examples of both kinds of disagreement.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
