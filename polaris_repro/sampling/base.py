@@ -103,6 +103,9 @@ class Sampler:
         self.config_overrides = _yarn.config_overrides(
             base_cfg, rope_scaling=rope_scaling, max_position_embeddings=max_position_embeddings)
         self.model_config = {**base_cfg, **self.config_overrides}
+        limit = self.model_config.get("max_position_embeddings")
+        if isinstance(limit, int) and (self.tokenizer.model_max_length or 0) < limit:
+            self.tokenizer.model_max_length = limit     # lengths are checked against the model
         self.stop_token_ids = self._stop_tokens()
         self.last_stats: dict = {}
 
@@ -264,6 +267,12 @@ class Sampler:
     def _read_done(out_file, digests: list[str], params: SamplingParams) -> dict[int, list[Completion]]:
         done: dict[int, list[Completion]] = {}
         path = Path(out_file)
+        if path.exists():
+            raw = path.read_bytes()
+            if raw and not raw.endswith(b"\n"):
+                # a killed writer left a torn last line: drop it so appends start on a fresh line
+                with open(path, "r+b") as f:
+                    f.truncate(raw.rfind(b"\n") + 1)
         for rec in read_jsonl(path):
             try:
                 i = int(rec["index"])

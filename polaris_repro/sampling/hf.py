@@ -8,9 +8,12 @@
   longest prompt + max_new_tokens), capped at ``MAX_AUTO_BATCH`` where CPU throughput stops rising.
 * Sampling: temperature / top-p / top-k exactly as asked; the model's own generation_config
   defaults are not applied (transformers would otherwise add top_k=50 or a model's preferred
-  temperature). top_k -1 is passed as 0 = off.
-* Deterministic for a seed: each generate call seeds torch from (seed, its first row), and the
-  chunking depends only on the inputs, so a resumed run reproduces an uninterrupted one.
+  temperature); top_k -1 = off.
+* Deterministic for a seed, per sample: decoding takes the argmax of temperature/top-k/top-p
+  filtered logits plus Gumbel noise drawn from a generator seeded by (seed, prompt index, sample
+  index) — an exact sample from the filtered distribution that does not depend on which other
+  rows share the batch, so resumed runs and other batch sizes give the same samples (up to
+  float rounding of differently padded batches). No global RNG state is touched.
 * Stops at EOS or the chat end token; rows that did not stop report finish_reason "length".
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ from .base import Completion, Sampler, SamplingParams, iter_batches
 # CPU decode throughput stops improving well before memory runs out (cpu-tiers.md: SmolLM2 batch
 # 8 ~80 tok/s, 32 ~150 tok/s); larger batches mostly wait for their longest row.
 MAX_AUTO_BATCH = 64
+SMALL_MODEL_PARAMS = 20_000_000
 _DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
 
 
@@ -65,13 +69,31 @@ def _mix_seed(seed: int, index: int, part: int) -> int:
     return (seed * 1_000_003 + index * 7_919 + part * 104_729) % (2 ** 63 - 1)
 
 
+class _RowGumbel:
+    """Adds standard Gumbel noise to each row's scores from that row's own generator."""
+
+    def __init__(self, seeds: Sequence[int]):
+        import torch
+
+        self.torch = torch
+        self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+    def __call__(self, input_ids, scores):
+        torch = self.torch
+        u = torch.stack([torch.rand(scores.shape[-1], generator=g, dtype=torch.float32)
+                         for g in self.gens]).to(scores.device)
+        gumbel = -torch.log(-torch.log(u.clamp_(min=1e-20, max=1 - 1e-7)))
+        return scores.float() + gumbel
+
+
 class HFSampler(Sampler):
     engine = "hf"
 
     def __init__(self, model_path: str, *, thinking: bool = True, dtype: str = "float32",
                  batch_size: int | str = "auto", memory_budget_gb: float = 4.0,
                  rope_scaling: Mapping | None = None, max_position_embeddings: int | None = None,
-                 device: str = "cpu", progress: bool = True, max_auto_batch: int = MAX_AUTO_BATCH):
+                 device: str = "cpu", progress: bool = True, max_auto_batch: int = MAX_AUTO_BATCH,
+                 threads: int | None = None):
         super().__init__(model_path, thinking=thinking, rope_scaling=rope_scaling,
                          max_position_embeddings=max_position_embeddings, progress=progress)
         import torch
@@ -98,6 +120,10 @@ class HFSampler(Sampler):
         # only what we pass applies: no top_k=50, no model-preferred temperature or penalties
         self.model.generation_config = GenerationConfig()
         self.weight_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        num_params = sum(p.numel() for p in self.model.parameters())
+        # a model of a few million parameters gains nothing from intra-op threads, and on a busy
+        # 2-core machine OpenMP barriers make 2 threads 5-20x slower than 1
+        self.threads = threads or (1 if num_params < SMALL_MODEL_PARAMS else None)
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else self.stop_token_ids[0]
         self._GenerationConfig = GenerationConfig
@@ -120,11 +146,10 @@ class HFSampler(Sampler):
     def _generate_chunk(self, chunk, token_ids, params: SamplingParams):
         per_prompt = 1 if params.greedy else params.n
         rows = [(i, r) for i in chunk for r in range(per_prompt)]
-        batch = self.last_batch_size
         outs: dict[int, list[Completion]] = {i: [] for i in chunk}
-        for call in iter_batches(rows, batch):
+        for call in iter_batches(rows, self.last_batch_size):
             seqs = self._generate_rows([token_ids[i] for i, _ in call], params,
-                                       seed=_mix_seed(params.seed, call[0][0], call[0][1]))
+                                       [_mix_seed(params.seed, i, r) for i, r in call])
             for (i, _r), toks in zip(call, seqs):
                 outs[i].append(self.completion_from_tokens(toks, params.max_new_tokens))
         if params.greedy:
@@ -132,8 +157,25 @@ class HFSampler(Sampler):
                         for _ in range(params.n)] for i, c in outs.items()}
         return outs
 
+    def _logits_processors(self, params: SamplingParams, seeds: Sequence[int]):
+        """Temperature, top-k, top-p, then Gumbel noise from one generator per row: the argmax
+        that greedy decoding takes is then an exact sample from the filtered distribution, and a
+        row's samples depend only on its own seed, not on the batch around it."""
+        from transformers.generation.logits_process import (LogitsProcessorList, TemperatureLogitsWarper,
+                                                            TopKLogitsWarper, TopPLogitsWarper)
+
+        procs = LogitsProcessorList()
+        if params.temperature != 1.0:
+            procs.append(TemperatureLogitsWarper(params.temperature))
+        if params.top_k >= 1:
+            procs.append(TopKLogitsWarper(params.top_k))
+        if params.top_p < 1.0:
+            procs.append(TopPLogitsWarper(params.top_p))
+        procs.append(_RowGumbel(seeds))
+        return procs
+
     def _generate_rows(self, inputs: Sequence[Sequence[int]], params: SamplingParams,
-                       seed: int) -> list[list[int]]:
+                       seeds: Sequence[int]) -> list[list[int]]:
         torch = self.torch
         width = max(len(x) for x in inputs)
         ids = torch.full((len(inputs), width), self.pad_token_id, dtype=torch.long)
@@ -141,17 +183,23 @@ class HFSampler(Sampler):
         for row, x in enumerate(inputs):       # left padding
             ids[row, width - len(x):] = torch.tensor(list(x), dtype=torch.long)
             mask[row, width - len(x):] = 1
-        sampling = {} if params.greedy else {
-            "temperature": params.temperature, "top_p": params.top_p,
-            "top_k": 0 if params.top_k < 1 else params.top_k}     # 0 = off (None would mean 50)
+        # decoding is always the argmax of the processed scores; sampling comes from the
+        # processors (no transformers sampling defaults such as top_k=50 apply)
         gen = self._GenerationConfig(
-            max_new_tokens=params.max_new_tokens, do_sample=not params.greedy, **sampling,
+            max_new_tokens=params.max_new_tokens, do_sample=False,
             eos_token_id=list(self.stop_token_ids), pad_token_id=self.pad_token_id,
             use_cache=True, num_return_sequences=1)
-        torch.manual_seed(seed)
-        with torch.inference_mode():
-            out = self.model.generate(input_ids=ids.to(self.device),
-                                      attention_mask=mask.to(self.device), generation_config=gen)
+        procs = None if params.greedy else self._logits_processors(params, seeds)
+        old_threads = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(input_ids=ids.to(self.device),
+                                          attention_mask=mask.to(self.device), generation_config=gen,
+                                          logits_processor=procs)
+        finally:
+            torch.set_num_threads(old_threads)
         return out[:, width:].tolist()
 
     def close(self) -> None:
