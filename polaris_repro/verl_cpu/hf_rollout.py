@@ -354,6 +354,9 @@ class HFServer:
                 self.stats["tokens"] += sum(len(r.token_ids) for r in results)
                 self.stats["gen_seconds"] += seconds
                 self.stats["max_batch_seen"] = max(self.stats["max_batch_seen"], len(batch))
+                ntok = sum(len(r.token_ids) for r in results)
+                logger.info("hf rollout: coalesced %d requests into one batch, %d tokens in %.2fs "
+                            "(%.0f tok/s)", len(batch), ntok, seconds, ntok / max(seconds, 1e-9))
                 extra = {"global_steps": self.global_steps}
                 for p, r in zip(batch, results):
                     if p.future.done():
