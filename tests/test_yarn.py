@@ -1,0 +1,134 @@
+"""YaRN entry, context checks and checkpoint patching (polaris_repro.yarn). The patched config
+must round-trip through transformers (AutoConfig, the model's rotary embedding); the vLLM round
+trip runs in tests/test_vllm_cpu.py and generation past the original limit in test_sampling.py."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from polaris_repro import yarn
+
+QWEN3_4B_STYLE = {   # Qwen3-4B's config.json as shipped (transformers 4 layout), tiny dims
+    "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": 64,
+    "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+    "num_key_value_heads": 1, "head_dim": 16, "max_position_embeddings": 40960,
+    "rope_theta": 1000000, "rope_scaling": None, "tie_word_embeddings": True,
+    "eos_token_id": 2, "torch_dtype": "bfloat16",
+}
+TF5_STYLE = {**{k: v for k, v in QWEN3_4B_STYLE.items() if k not in ("rope_theta", "rope_scaling")},
+             "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}}
+
+
+def _folder(tmp_path, cfg, name="model"):
+    d = tmp_path / name
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps(cfg))
+    (d / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 40960}))
+    (d / "weights.bin").write_bytes(b"\0" * 64)
+    return d
+
+
+def test_entry_keys_and_attention_factor():
+    e = yarn.yarn_rope_scaling(1.5, 32768)
+    assert e["rope_type"] == "yarn" and e["factor"] == 1.5 and e["attn_factor"] == 1.0
+    assert e["original_max_position_embeddings"] == 32768
+    # what vLLM of POLARIS's time applied with attn_factor 1.0: 0.1 ln(1.5) + 1
+    assert e["attention_factor"] == pytest.approx(0.1 * math.log(1.5) + 1)
+    assert yarn.yarn_rope_scaling(2.0, 256, attn_factor=0.5)["attention_factor"] == \
+        pytest.approx(0.5 * (0.1 * math.log(2) + 1))
+    for bad in [dict(factor=0.5), dict(factor="2"), dict(original=0), dict(attn_factor=0)]:
+        kw = {"factor": 1.5, "original": 32768, "attn_factor": 1.0, **bad}
+        with pytest.raises(ValueError):
+            yarn.yarn_rope_scaling(kw["factor"], kw["original"], kw["attn_factor"])
+
+
+def test_required_factor():
+    assert yarn.required_factor(49152, 32768) == 1.5
+    assert yarn.required_factor(40960, 40960) == 1.0
+    assert yarn.required_factor(1000, 40960) == 1.0
+    f = yarn.required_factor(91024, 40960)
+    assert f == 2.23 and f * 40960 >= 91024 and (f - 0.01) * 40960 < 91024
+
+
+def test_check_length_names_numbers_and_factor():
+    assert yarn.check_length(QWEN3_4B_STYLE, 1024, 39936) == 40960      # stage 1 fits exactly
+    with pytest.raises(yarn.ContextLengthError) as e:                     # the 90K evaluation
+        yarn.check_length(QWEN3_4B_STYLE, 1024, 90000, name="Qwen3-4B")
+    msg = str(e.value)
+    for s in ("Qwen3-4B", "1024 tokens", "max_new_tokens (90000)", "91024", "40960", "2.23"):
+        assert s in msg, (s, msg)
+    # a YaRN model: the factor is stated against its original context
+    patched = {**QWEN3_4B_STYLE, **yarn.config_overrides(
+        QWEN3_4B_STYLE, rope_scaling=yarn.yarn_rope_scaling(1.5, 32768), max_position_embeddings=49152)}
+    assert yarn.original_context(patched) == 32768
+    with pytest.raises(yarn.ContextLengthError, match=r"factor of 2\.78 on original_max_position_embeddings = 32768"):
+        yarn.check_length(patched, 1024, 90000)
+
+
+@pytest.mark.parametrize("style", [QWEN3_4B_STYLE, TF5_STYLE], ids=["tf4-config", "tf5-config"])
+def test_apply_yarn_round_trips_through_transformers(tmp_path, style):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    src = _folder(tmp_path, style)
+    out = yarn.apply_yarn(src, 1.5, out_dir=tmp_path / "yarn", original_max_position_embeddings=32768)
+    assert out == tmp_path / "yarn"
+    assert json.loads((src / "config.json").read_text()) == style, "the source folder was modified"
+    assert (out / "weights.bin").read_bytes() == b"\0" * 64
+    assert json.loads((out / "config.orig.json").read_text()) == style
+    assert json.loads((out / "tokenizer_config.json").read_text())["model_max_length"] == 49152
+    cfg = AutoConfig.from_pretrained(out)
+    rp = cfg.rope_parameters
+    assert rp["rope_type"] == "yarn" and rp["factor"] == 1.5
+    assert rp["original_max_position_embeddings"] == 32768
+    assert rp["rope_theta"] == 1_000_000, "rope_theta lost (transformers would fall back to 10,000)"
+    assert cfg.max_position_embeddings == 49152            # max(40960, 1.5 x 32768)
+    model = AutoModelForCausalLM.from_config(cfg)
+    rot = model.model.rotary_emb
+    assert rot.rope_type == "yarn"
+    assert rot.attention_scaling == pytest.approx(0.1 * math.log(1.5) + 1)
+    # the saved-and-reloaded config keeps the entry
+    cfg.save_pretrained(tmp_path / "resaved")
+    again = AutoConfig.from_pretrained(tmp_path / "resaved")
+    assert again.rope_parameters["rope_type"] == "yarn" and again.rope_parameters["rope_theta"] == 1_000_000
+
+
+def test_apply_yarn_in_place_keeps_first_original(tmp_path):
+    src = _folder(tmp_path, QWEN3_4B_STYLE)
+    assert yarn.apply_yarn(src, 2.0) == src
+    cfg = json.loads((src / "config.json").read_text())
+    assert cfg["max_position_embeddings"] == 81920                       # 2 x 40960
+    assert cfg["rope_scaling"]["original_max_position_embeddings"] == 40960
+    assert json.loads((src / "config.orig.json").read_text()) == QWEN3_4B_STYLE
+    # patching again (explicit limit) neither loses the first original nor stacks factors
+    yarn.apply_yarn(src, 3.0, max_position_embeddings=131072)
+    cfg = json.loads((src / "config.json").read_text())
+    assert cfg["max_position_embeddings"] == 131072 and cfg["rope_parameters"]["factor"] == 3.0
+    assert cfg["rope_parameters"]["original_max_position_embeddings"] == 40960
+    assert json.loads((src / "config.orig.json").read_text()) == QWEN3_4B_STYLE
+    with pytest.raises(ValueError, match="below factor x original"):
+        yarn.apply_yarn(src, 4.0, max_position_embeddings=50000)
+
+
+def test_extend_context_without_rope_scaling(tmp_path):
+    from transformers import AutoConfig
+
+    src = _folder(tmp_path, TF5_STYLE)
+    out = yarn.extend_context(src, 53248, out_dir=tmp_path / "ext")
+    cfg = AutoConfig.from_pretrained(out)
+    assert cfg.max_position_embeddings == 53248
+    assert cfg.rope_parameters["rope_type"] == "default" and cfg.rope_parameters["rope_theta"] == 1_000_000
+    yarn.check_length(out, 1024, 52224)                                  # stage 3 now fits
+    with pytest.raises(yarn.ContextLengthError):
+        yarn.check_length(src, 1024, 52224)
+    with pytest.raises(ValueError, match="only raises"):
+        yarn.extend_context(src, 1000)
+
+
+def test_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        yarn.apply_yarn(tmp_path, 1.5)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json"):
+        yarn.check_length(tmp_path, 1, 1)
