@@ -1190,8 +1190,10 @@ def plot_pass_at_k(results: Sequence[ModelResult]):
         ax.set_xlabel("k")
         ax.set_ylabel("pass@k (%)")
         ax.set_ylim(0, 100)
-        if ks and max(ks) > 4:
+        if ks and max(ks) > 8:
             ax.set_xscale("log", base=2)
+        elif ks:
+            ax.set_xticks(ks)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -1331,4 +1333,26 @@ def example_responses(results: Sequence[ModelResult], benchmark: str, *, chars: 
                      "finish_reason": row["finish_reasons"][0], "pred": row["pred"][0],
                      "correct": bool(row["correct"][0]),
                      "response": text if len(text) <= 2 * chars else text[:chars] + " [...] " + text[-chars:]})
+    return pd.DataFrame(rows)
+
+
+def training_overlap(cfg: dict, results: Sequence[ModelResult]) -> pd.DataFrame | None:
+    """How many evaluated questions also occur (same text) in the tier's training data; only for
+    synthetic training data (the CPU tiers), where small arithmetic problems do repeat. None when
+    the training data is not synthetic (loading the paper's sets is left to section 1)."""
+    if cfg["data"]["train"].get("source") != "synthetic" or cfg["data"]["train"].get("path"):
+        return None
+    from .data import load_training_data
+
+    train = set(load_training_data(cfg)["problem"].str.strip())
+    rows = []
+    seen: set[str] = set()
+    for r in results:
+        for name, df in r.frames.items():
+            if name in seen:
+                continue
+            seen.add(name)
+            probs = df["problem"].astype(str).str.strip() if "problem" in df.columns else pd.Series([], dtype=str)
+            rows.append({"benchmark": name, "questions": int(len(probs)),
+                         "also_in_training_data": int(probs.isin(train).sum())})
     return pd.DataFrame(rows)
