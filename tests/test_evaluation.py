@@ -374,3 +374,35 @@ def test_reference_numbers_are_the_reports():
     assert ref.budget_curves().query("budget == 98304 and setting == 'with YaRN'")["accuracy"].tolist() == [81.2, 79.4]
     assert ref.row_for("POLARIS-Project/Polaris-4B-Preview") == "POLARIS-4B-Preview"
     assert ref.row_for("qwen3-4b") == "Qwen3-4B" and ref.row_for("builtin:tiny") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# the real transformers sampler on the tiny model (CPU): YaRN via the sampler, journal resume
+
+def test_real_sampler_yarn_and_journal_resume_on_cpu(tmp_path):
+    from polaris_repro.sampling import make_sampler
+
+    cfg = load_config("tiny")
+    proto = ev.protocol(cfg, benchmarks={"synthetic": 2}, num_problems=3, max_new_tokens=24)
+    made = []
+
+    def factory(c, path):
+        made.append(make_sampler(c, model=path, progress=False))
+        return made[-1]
+
+    spec = ev.ModelSpec("base+yarn", "builtin:tiny", True, "base")
+    r = ev.evaluate_model(cfg, spec, tmp_path, proto=proto, sampler_factory=factory, log=None,
+                          math_verify=False)
+    settings = json.loads((tmp_path / "base+yarn" / "settings.json").read_text())
+    rope = settings["context_extension"]["rope_scaling"]
+    assert rope["rope_type"] == "yarn" and rope["factor"] == 1.5 and rope["original_max_position_embeddings"] == 256
+    assert made[0].model_config["max_position_embeddings"] == 384
+    df = r.frames["synthetic"]
+    assert all(len(x) == 2 for x in df["responses"]) and all(0 < t <= 24 for x in df["num_tokens"] for t in x)
+    # the parquet lost (e.g. killed between the journal and the parquet): the journal has every
+    # prompt, so nothing is generated again and the responses are the same
+    (tmp_path / "base+yarn" / "synthetic.parquet").unlink()
+    r2 = ev.evaluate_model(cfg, spec, tmp_path, proto=proto, sampler_factory=factory, log=None,
+                           math_verify=False)
+    assert made[1].last_stats["resumed_prompts"] == 3 and made[1].last_stats["completions"] == 0
+    assert r2.frames["synthetic"]["responses"].tolist() == df["responses"].tolist()
