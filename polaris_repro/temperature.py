@@ -49,9 +49,10 @@ base.yaml), tuned on the report's curves (tests/test_temperature.py):
   which the blog says they did when diversity fell a lot); target 0.64 (after-400 at 1.0) on the
   after-800 curve crosses at 1.125 -> 1.1 (the authors' 1.1).
 
-The report's own readings are not perfectly consistent (§6.2, §14 item 5), and a small model's
-sweep is noisy (a 96-sample accuracy has a standard error of several points), so CPU tiers may set
-wider thresholds in their tier file.
+The report's own readings are not perfectly consistent (§6.2, §14 item 5). Its points average
+~1,000 samples each; a CPU tier's sweep is far noisier, so the CPU tiers set wider thresholds of about
+one standard error of their accuracy: smoke (12 problems x 8 at ~25 %: SE ~17 % of the accuracy)
+plateau 0.15 / collapse 0.5; tiny (4 x 4) 0.3 / 0.6. A drop smaller than the noise is not a drop.
 """
 from __future__ import annotations
 
