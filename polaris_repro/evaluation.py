@@ -241,9 +241,14 @@ def default_models(cfg: dict, run_dir: str | os.PathLike, *, extra: Iterable[str
         seen.add(key)
         unique.append(s)
     if yarn_ablation:
-        last = [s for s in unique if s.role in ("base", "trained")][-1]
-        twin = ModelSpec(model_label(last.path, not last.yarn, last.role), last.path, not last.yarn,
-                         last.role + "-ablation", last.reported_as,
+        # the report's study is on its trained model: ours if this run has one, else the released
+        # checkpoint among the baselines (paper tiers), else the base model
+        trained = [s for s in unique if s.role == "trained"]
+        released = [s for s in unique if s.role == "baseline" and rows.get("trained")
+                    and s.reported_as == rows.get("trained")]
+        last = (trained or released or [unique[0]])[0]
+        twin = ModelSpec(model_label(last.path, not last.yarn, last.role if last.role != "baseline" else None),
+                         last.path, not last.yarn, last.role + "-ablation", None,   # the table is with YaRN
                          note=f"{last.label} with YaRN {'on' if not last.yarn else 'off'} (length study)")
         unique.append(twin)
     labels = [s.label for s in unique]
