@@ -70,6 +70,10 @@ def test_paper_4b_protocol_matches_the_report_point_by_point():
     rows = {s.reported_as for s in specs}
     assert {"Qwen3-4B", "POLARIS-4B-Preview", "DeepSeek-R1-Distill-Qwen-7B", "POLARIS-7B-Preview"} <= rows
     assert len({s.path for s in specs}) == len(specs)          # Qwen3-4B base == baseline: once
+    # the with/without-YaRN twin is the released POLARIS-4B when the run has no trained model
+    specs, _ = ev.default_models(cfg, "/nonexistent-run", yarn_ablation=True)
+    twin = specs[-1]
+    assert (twin.path, twin.yarn, twin.role) == ("POLARIS-Project/Polaris-4B-Preview", False, "baseline-ablation")
 
 
 def test_small_tiers_report_their_differences_from_the_protocol():
