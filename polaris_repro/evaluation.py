@@ -49,7 +49,6 @@ SECTION = "04_evaluation"
 # settings that change the responses: a resumed evaluation must match them exactly
 GENERATION_KEYS = ("model", "yarn", "temperature", "top_p", "top_k", "max_new_tokens", "seed",
                    "thinking", "engine")
-PER_RESPONSE = ("responses", "num_tokens", "finish_reasons")
 GRADE_COLUMNS = ("correct", "pred", "has_box", "mv_correct")
 NO_INTERVAL = (float("nan"), float("nan"))
 
@@ -615,8 +614,11 @@ def evaluate_model(cfg: dict, spec: ModelSpec, out_root: str | os.PathLike, *,
     settings = _generation_settings(spec, proto)
     _check_resume(out / "settings.json", settings)
     record = {**settings, "spec": spec.as_dict(), "protocol": proto, "written": now()}
+    regrade = False
     if (out / "settings.json").exists():
-        record["context_extension"] = json.loads((out / "settings.json").read_text()).get("context_extension")
+        old = json.loads((out / "settings.json").read_text())
+        record["context_extension"] = old.get("context_extension")
+        regrade = old.get("grading") != settings["grading"]      # stored verdicts are stale
     write_json(out / "settings.json", record)
     say = log or (lambda s: None)
     lazy: dict[str, Any] = {}
@@ -664,6 +666,13 @@ def evaluate_model(cfg: dict, spec: ModelSpec, out_root: str | os.PathLike, *,
             df = pd.read_parquet(pq)
             _expected_problems(df, problems, n, pq)
             say(f"[{spec.label}] {name}: {len(df)} problems x {n} found in {pq.name}, not regenerated")
+            if regrade:
+                say(f"[{spec.label}] {name}: grading settings changed, regrading")
+                df = grade_responses(df.drop(columns=[c for c in GRADE_COLUMNS if c in df.columns]),
+                                     mode=proto["grading"]["answer_extraction"], math_verify=math_verify,
+                                     timeout_s=timeout_s)
+                with atomic_path(pq) as tmp:
+                    df.to_parquet(tmp, index=False)
         else:
             if sampler is None:
                 path, ext = model()

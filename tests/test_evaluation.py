@@ -255,6 +255,13 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     with pytest.raises(ev.EvaluationError, match="temperature"):
         ev.evaluate_model(cfg, spec, tmp_path, proto={**proto, "temperature": 1.0},
                           sampler_factory=lambda c, p: FakeSampler(), math_verify=False, log=None)
+    # another answer extraction does not regenerate: the stored responses are graded again
+    regraded = ev.evaluate_model(cfg, spec, tmp_path, proto={**proto, "grading": {
+        "answer_extraction": "boxed_or_last_number", "require_think": False}},
+        sampler_factory=lambda c, p: pytest.fail("must not generate"), math_verify=False, log=None)
+    assert json.loads((tmp_path / "base" / "settings.json").read_text())["grading"]["answer_extraction"] \
+        == "boxed_or_last_number"
+    assert regraded.metrics["benchmarks"]["synthetic"]["responses"] == 4
     with pytest.raises(ev.EvaluationError, match="responses per problem"):
         ev.evaluate_model(cfg, spec, tmp_path, proto={**proto, "benchmarks": {"synthetic": 4}},
                           sampler_factory=lambda c, p: FakeSampler(), math_verify=False, log=None)
