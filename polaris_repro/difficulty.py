@@ -30,7 +30,6 @@ mirrored-J (1.5B, 13,800 vs 6,100).
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
