@@ -202,10 +202,11 @@ def check_resume(s, tmp: Path) -> dict:
     return {"regenerated": generated}
 
 
-def check_yarn_extends_context(s_factory, model_dir: str, tmp: Path) -> dict:
+def check_yarn_extends_context(s_factory, model_dir: str, tmp: Path, inspect=None) -> dict:
     """``s_factory(path, **kw)`` builds a sampler of the engine under test. The tiny model's
-    limit is 256 positions: a 270-token prompt is refused, then accepted (and continued past
-    position 256) once YaRN factor 2 is applied — as a patched folder and as load-time overrides."""
+    limit is 256 positions: a ~265-token prompt is refused, then accepted (and continued past
+    position 256) once YaRN factor 2 is applied — as a patched folder and as load-time overrides.
+    ``inspect(label, sampler)``, if given, examines each patched sampler after it generated."""
     from polaris_repro import yarn
 
     plain = s_factory(model_dir)
@@ -241,6 +242,8 @@ def check_yarn_extends_context(s_factory, model_dir: str, tmp: Path) -> dict:
             res = s.generate([long_prompt], n=2, temperature=0.6, max_new_tokens=16, seed=2)
             _shape(res, [long_prompt], 2, 16)
             results[label] = [c.num_tokens for c in res[0]]
+            if inspect is not None:
+                results[f"{label}_inspect"] = inspect(label, s)
         finally:
             s.close()
     return {"prompt_tokens": n_prompt, **results}

@@ -5,6 +5,7 @@ where vllm is not installed."""
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import pytest
 
@@ -35,9 +36,15 @@ def test_engine_behaviour_hf(check, sampler, tmp_path):
 
 
 def test_yarn_extends_context_hf(tiny_dir, tmp_path):
+    def inspect(label, s):
+        rot = s.model.model.rotary_emb
+        assert rot.rope_type == "yarn"
+        assert rot.attention_scaling == pytest.approx(0.1 * math.log(2.0) + 1)
+        return rot.attention_scaling
+
     info = checks.check_yarn_extends_context(
-        lambda path, **kw: HFSampler(path, progress=False, **kw), tiny_dir, tmp_path)
-    assert info["prompt_tokens"] > 256
+        lambda path, **kw: HFSampler(path, progress=False, **kw), tiny_dir, tmp_path, inspect=inspect)
+    assert info["prompt_tokens"] > 256 and info["overrides_inspect"] and info["patched_folder_inspect"]
 
 
 def test_context_extension_from_config(tiny_dir):

@@ -28,8 +28,8 @@ PROBE_ENV = {
     "VLLM_LOGGING_LEVEL": "WARNING",
 }
 CHECK_NAMES = (["engine_sizing_and_prefix_caching"] + [c.__name__ for c in checks.ENGINE_CHECKS]
-               + ["all_n_samples_in_one_request", "yarn_extends_context",
-                  "yarn_hf_overrides_in_vllm_config", "data_parallel_2_matches_1"])
+               + ["all_n_samples_in_one_request", "yarn_extends_context_and_hf_overrides",
+                  "data_parallel_2_matches_1"])
 
 
 @pytest.fixture(scope="module")

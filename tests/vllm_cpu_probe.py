@@ -37,7 +37,6 @@ def main() -> int:
     import vllm  # noqa: F401
 
     import sampler_checks as checks
-    from polaris_repro import yarn
     from polaris_repro.sampling.vllm_engine import VLLMSampler
 
     report["timings"]["import_vllm_s"] = round(time.time() - t0, 1)
@@ -101,38 +100,34 @@ def main() -> int:
 
     run("all_n_samples_in_one_request", one_request_per_prompt)
 
+    def inspect_overrides(label, y):
+        """vLLM's own view of the model loaded with YaRN passed through hf_overrides."""
+        if label != "overrides":
+            return None
+        hc = y.llm.llm_engine.model_config.hf_config
+        rp = dict(hc.rope_parameters)
+        assert rp["rope_type"] == "yarn" and rp["factor"] == 2.0, rp
+        assert rp["original_max_position_embeddings"] == 256 and rp["rope_theta"] == 10000.0, rp
+        assert hc.max_position_embeddings == 512
+        assert y.llm.llm_engine.model_config.max_model_len > 256
+
+        def mscales(model):
+            return sorted({round(float(m.mscale), 6) for m in model.modules() if hasattr(m, "mscale")})
+
+        try:
+            scales = y.llm.apply_model(mscales)
+        except Exception as e:  # noqa: BLE001 - apply_model needs VLLM_ALLOW_INSECURE_SERIALIZATION
+            scales = f"unavailable: {type(e).__name__}: {e}"
+        want = round(0.1 * math.log(2.0) + 1, 6)
+        if isinstance(scales, list):
+            assert all(s_ == [want] for s_ in scales), (scales, want)
+        return {"rope_parameters": rp, "rotary_mscale": scales, "expected_mscale": want}
+
     def yarn_context():
         (tmp / "yarn").mkdir(exist_ok=True)
-        return checks.check_yarn_extends_context(make, model_dir, tmp / "yarn")
+        return checks.check_yarn_extends_context(make, model_dir, tmp / "yarn", inspect=inspect_overrides)
 
-    run("yarn_extends_context", yarn_context)
-
-    def yarn_overrides_reach_vllm():
-        entry = yarn.yarn_rope_scaling(2.0, 256)
-        y = make(model_dir, rope_scaling=entry, max_position_embeddings=512)
-        try:
-            y.generate(checks.PROMPTS[:1], n=1, temperature=0, max_new_tokens=4)
-            hc = y.llm.llm_engine.model_config.hf_config
-            rp = dict(hc.rope_parameters)
-            assert rp["rope_type"] == "yarn" and rp["factor"] == 2.0, rp
-            assert rp["original_max_position_embeddings"] == 256 and rp["rope_theta"] == 10000.0, rp
-            assert hc.max_position_embeddings == 512
-
-            def mscales(model):
-                return sorted({round(float(m.mscale), 6) for m in model.modules() if hasattr(m, "mscale")})
-
-            try:
-                scales = y.llm.apply_model(mscales)
-            except Exception as e:  # noqa: BLE001 - apply_model needs insecure serialization
-                scales = f"unavailable: {type(e).__name__}: {e}"
-            want = round(0.1 * math.log(2.0) + 1, 6)
-            if isinstance(scales, list):
-                assert all(s_ == [want] for s_ in scales), (scales, want)
-            return {"rope_parameters": rp, "rotary_mscale": scales, "expected_mscale": want}
-        finally:
-            y.close()
-
-    run("yarn_hf_overrides_in_vllm_config", yarn_overrides_reach_vllm)
+    run("yarn_extends_context_and_hf_overrides", yarn_context)
 
     if data_parallel:
         def dp2_equals_dp1():
@@ -158,7 +153,8 @@ def main() -> int:
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
-    except BaseException:
+        rc = main()
+    except Exception:
         traceback.print_exc()
-        sys.exit(2)
+        rc = 2
+    sys.exit(rc)

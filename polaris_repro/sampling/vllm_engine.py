@@ -115,10 +115,14 @@ class _DPPool:
         for rank in range(size):
             parent, child = ctx.Pipe()
             devices = ids[rank * tp:(rank + 1) * tp] if ids else None
-            p = ctx.Process(target=_dp_worker, args=(child, rank, devices, llm_kwargs), daemon=True)
+            # not daemonic: each vLLM engine starts its own engine-core process
+            p = ctx.Process(target=_dp_worker, args=(child, rank, devices, llm_kwargs), daemon=False)
             p.start()
             self.conns.append(parent)
             self.procs.append(p)
+        import weakref
+
+        self._finalizer = weakref.finalize(self, _DPPool._stop, self.conns, self.procs)
         for c in self.conns:
             status, info = c.recv()
             if status != "ready":
@@ -138,17 +142,23 @@ class _DPPool:
                 out[i] = r
         return out
 
-    def close(self):
-        for c in self.conns:
+    @staticmethod
+    def _stop(conns, procs):
+        for c in conns:
             try:
                 c.send(None)
             except Exception:
                 pass
-        for p in self.procs:
+        for p in procs:
             p.join(timeout=60)
             if p.is_alive():
                 p.terminate()
-        self.conns, self.procs = [], []
+                p.join(timeout=10)
+        conns.clear()
+        procs.clear()
+
+    def close(self):
+        self._finalizer()
 
 
 class VLLMSampler(Sampler):
