@@ -31,7 +31,7 @@ def measure(sampler, prompts, *, n, max_new_tokens, batch_size, seed=0) -> dict:
     dt = time.perf_counter() - t
     comps = [c for g in res for c in g]
     tokens = sum(c.num_tokens for c in comps)
-    return {"batch_size": sampler.last_batch_size, "prompts": len(prompts), "n": n,
+    return {"batch_size": min(sampler.last_batch_size, len(prompts) * n), "prompts": len(prompts), "n": n,
             "completions": len(comps), "tokens": tokens, "seconds": round(dt, 2),
             "completions_per_s": len(comps) / dt, "tokens_per_s": tokens / dt,
             "stopped": sum(c.finish_reason == "stop" for c in comps)}
@@ -67,8 +67,11 @@ def main(argv=None) -> int:
 
     ratio_c = many["completions_per_s"] / one["completions_per_s"]
     ratio_t = many["tokens_per_s"] / one["tokens_per_s"]
+    import torch
+
     print(f"model {sampler.model_path} ({cfg['model']['dtype']}), load {load_s:.1f} s, "
-          f"torch threads {os.cpu_count()} cores, max_new_tokens {max_new}, T=0.6, n={n}")
+          f"{os.cpu_count()} cores, torch threads {sampler.threads or torch.get_num_threads()}, "
+          f"max_new_tokens {max_new}, T=0.6, n={n}")
     print(f"memory budget {cfg['sampling']['memory_budget_gb']} GB -> auto batch size {auto}")
     print(f"{'':12} {'batch':>5} {'compl':>5} {'tokens':>6} {'sec':>7} {'compl/s':>8} {'tok/s':>7}")
     for name, r in (("batch 1", one), ("auto batch", many)):

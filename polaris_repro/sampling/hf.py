@@ -92,7 +92,7 @@ class HFSampler(Sampler):
     def __init__(self, model_path: str, *, thinking: bool = True, dtype: str = "float32",
                  batch_size: int | str = "auto", memory_budget_gb: float = 4.0,
                  rope_scaling: Mapping | None = None, max_position_embeddings: int | None = None,
-                 device: str = "cpu", progress: bool = True, max_auto_batch: int = MAX_AUTO_BATCH,
+                 device: str | None = None, progress: bool = True, max_auto_batch: int = MAX_AUTO_BATCH,
                  threads: int | None = None):
         super().__init__(model_path, thinking=thinking, rope_scaling=rope_scaling,
                          max_position_embeddings=max_position_embeddings, progress=progress)
@@ -111,12 +111,12 @@ class HFSampler(Sampler):
         self.batch_size = batch_size
         self.memory_budget_gb = float(memory_budget_gb)
         self.max_auto_batch = int(max_auto_batch)
-        self.device = device
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         config = AutoConfig.from_pretrained(self.model_path, **self.config_overrides)
         torch_dtype = {4: torch.float32}.get(self.dtype_bytes) or (
             torch.bfloat16 if dtype in ("bfloat16", "bf16") else torch.float16)
         self.model = AutoModelForCausalLM.from_pretrained(self.model_path, config=config,
-                                                          dtype=torch_dtype).to(device).eval()
+                                                          dtype=torch_dtype).to(self.device).eval()
         # only what we pass applies: no top_k=50, no model-preferred temperature or penalties
         self.model.generation_config = GenerationConfig()
         self.weight_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
