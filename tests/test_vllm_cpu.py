@@ -48,7 +48,9 @@ def probe_report(venv, tmp_path_factory) -> dict:
     report = json.loads(out.read_text())
     report["_tail"] = tail
     print(json.dumps({"timings": report.get("timings"),
-                      "check_seconds": {k: v["seconds"] for k, v in report["checks"].items()}}, indent=1))
+                      "check_seconds": {k: v["seconds"] for k, v in report["checks"].items()},
+                      "yarn": report["checks"].get("yarn_extends_context_and_hf_overrides", {}).get("info")},
+                     indent=1, default=str))
     return report
 
 

@@ -180,8 +180,8 @@ class Sampler:
     # ------------------------------------------------------------------ engine hooks
     def _plan_chunks(self, num_prompts: int, prompt_lens: Sequence[int],
                      params: SamplingParams) -> list[list[int]]:
-        """Consecutive groups of prompt indices, fixed for given inputs (so a resumed run
-        regenerates exactly what an uninterrupted one would)."""
+        """Consecutive groups of prompt indices, each generated in one go and then appended to
+        the output file. Samples do not depend on the grouping (both engines seed per sample)."""
         raise NotImplementedError
 
     def _generate_chunk(self, chunk: list[int], token_ids: list[list[int]],
