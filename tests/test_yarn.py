@@ -132,3 +132,17 @@ def test_errors_name_the_file(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="config.json"):
         yarn.check_length(tmp_path, 1, 1)
+
+
+def test_overrides_switch_yarn_off_keeping_theta(tmp_path):
+    """The evaluation's "without YaRN" twin of a model whose config carries YaRN: load-time
+    overrides with rope_type default (as the samplers apply them) give plain RoPE, same theta."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    out = yarn.apply_yarn(_folder(tmp_path, QWEN3_4B_STYLE), 1.5, out_dir=tmp_path / "y")
+    ov = yarn.config_overrides(out, rope_scaling={"rope_type": "default"})
+    assert ov["rope_parameters"] == {"rope_type": "default", "rope_theta": 1_000_000}
+    cfg = AutoConfig.from_pretrained(out, **ov)
+    assert cfg.rope_parameters["rope_type"] == "default" and cfg.rope_parameters["rope_theta"] == 1_000_000
+    rot = AutoModelForCausalLM.from_config(cfg).model.rotary_emb
+    assert rot.rope_type == "default" and rot.attention_scaling == 1.0
