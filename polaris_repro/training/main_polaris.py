@@ -14,27 +14,8 @@ import sys
 import hydra
 import ray
 
+from .task_runner import PolarisTaskRunner
 from .verl_config import verl_config_dir
-from verl.trainer.main_ppo_v0 import TaskRunner as _VerlTaskRunner
-
-
-class _PolarisTaskRunner(_VerlTaskRunner.__ray_actor_class__):
-    """verl's v0 TaskRunner, building a :class:`PolarisTrainer` instead of ``RayPPOTrainer``.
-
-    ``TaskRunner.run`` instantiates the module-level name ``RayPPOTrainer``; rebinding that name in
-    this (Ray actor) process is the least code that swaps the trainer class without copying verl's
-    run()."""
-
-    def run(self, config):
-        import verl.trainer.main_ppo_v0 as v0
-
-        from .trainer import PolarisTrainer
-
-        v0.RayPPOTrainer = PolarisTrainer
-        return super().run(config)
-
-
-PolarisTaskRunner = ray.remote(_PolarisTaskRunner)
 
 
 def run(config) -> None:

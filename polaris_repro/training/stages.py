@@ -379,7 +379,8 @@ class LaunchFailed(RuntimeError):
 
 def launch(overrides: Sequence[str], *, env: dict, log_path: Path, timeout: float | None = None,
            ray_temp_dir: str | None = None, echo: Callable[[str], None] | None = print,
-           echo_filter: Callable[[str], bool] | None = None) -> float:
+           echo_filter: Callable[[str], bool] | None = None,
+           on_start: Callable[[subprocess.Popen], None] | None = None) -> float:
     """Run ``python -m polaris_repro.training.main_polaris <overrides>`` in its own session,
     teeing output to ``log_path``; on exit/timeout stop every process it left. Returns seconds."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -390,6 +391,8 @@ def launch(overrides: Sequence[str], *, env: dict, log_path: Path, timeout: floa
         logf.flush()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                 cwd=str(log_path.parent), start_new_session=True, text=True, bufsize=1)
+        if on_start is not None:
+            on_start(proc)
 
         def pump():
             for line in proc.stdout:
@@ -419,9 +422,38 @@ def launch(overrides: Sequence[str], *, env: dict, log_path: Path, timeout: floa
     return elapsed
 
 
+def abort_stage(sdir: str | os.PathLike) -> list[int]:
+    """Kill a running stage's verl launch (its whole session and its private Ray processes) with
+    SIGKILL, as a crash would; the stage resumes from its last checkpoint when run again."""
+    st = read_stage(sdir)
+    pid, tmp = st.get("pid"), st.get("ray_temp_dir")
+    if not pid:
+        return []
+    pids = set(_session_pids(pid)) | (set(_cmdline_pids(tmp)) if tmp else set())
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return sorted(pids)
+
+
+def leftover_processes(sdir: str | os.PathLike) -> list[int]:
+    """Live processes of a stage's last launch (its session or its Ray temp dir); [] when clean."""
+    st = read_stage(sdir)
+    pid, tmp = st.get("pid"), st.get("ray_temp_dir")
+    pids = set(_session_pids(pid)) if pid else set()
+    if tmp:
+        pids |= set(_cmdline_pids(tmp))
+    return sorted(p for p in pids if _alive(p))
+
+
 def _default_echo_filter(line: str) -> bool:
-    return line.startswith("[polaris]") or line.startswith("step:") or "Error" in line \
-        or "Traceback" in line
+    """Progress lines worth showing live (the full output is in the launch log)."""
+    if "Warning" in line:
+        return False
+    return "[polaris]" in line or "Traceback" in line \
+        or line.startswith(("Error", "RuntimeError", "ValueError"))
 
 
 def latest_step(ckpt_dir: str | os.PathLike) -> int | None:
@@ -478,7 +510,9 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
         shutil.rmtree(sdir)
     plan = plan_stage(cfg, run_dir, i, substitution=substitution, rescue=rescue, temperature=temperature,
                       temperature_mode=temperature_mode, log=log)
-    ray_tmp = f"/tmp/rp{os.getpid()}{i}{int(time.time()) % 100000}"
+    # a private Ray temp dir for a local cluster (so leftovers can be found by path); none when
+    # joining an existing cluster (RAY_ADDRESS, e.g. the SLURM template)
+    ray_tmp = None if os.environ.get("RAY_ADDRESS") else f"/tmp/rp{os.getpid()}{i}{int(time.time()) % 100000}"
     ov = overrides_for(cfg, plan, extra=extra_overrides, ray_temp_dir=ray_tmp)
     n_launch = int(st.get("launches", 0)) + 1
     _write_stage(sdir, status="running", launches=n_launch, overrides=ov, started=now())
@@ -487,12 +521,14 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
     env = launch_env(cfg)
     try:
         secs = launch(ov, env=env, log_path=sdir / "logs" / f"launch-{n_launch:03d}.log", timeout=timeout,
-                      ray_temp_dir=ray_tmp, echo=log, echo_filter=_default_echo_filter)
+                      ray_temp_dir=ray_tmp, echo=log, echo_filter=_default_echo_filter,
+                      on_start=lambda p: _write_stage(sdir, pid=p.pid, ray_temp_dir=ray_tmp))
     except LaunchFailed as e:
         _write_stage(sdir, status="failed", error=str(e)[-3000:], ended=now())
         raise
     finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+        if ray_tmp:
+            shutil.rmtree(ray_tmp, ignore_errors=True)
     step = latest_step(plan.checkpoints)
     t0 = time.time()
     merged = merge_checkpoint(plan.checkpoints, plan.merged, step=step, env=env)

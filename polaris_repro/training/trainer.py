@@ -201,6 +201,11 @@ class PolarisTrainer(RayPPOTrainer):
         metrics["polaris/resample_s"] = round(time.time() - t0, 3) if skipped else 0.0
         if self.pol_rescue is not None:
             metrics["polaris/rescue_buffer"] = len(self.pol_rescue)
+        m = res.metrics
+        print(f"[polaris] step {self.global_steps}: batch reward {m['polaris/score_pre_substitution']:.3f}, "
+              f"solve-none {m['batch/solve_none']}, solve-all {m['batch/solve_all']}, informative "
+              f"{m['polaris/informative_frac']:.2f}, substituted {m['polaris/substituted']}, skipped {skipped}"
+              + (f", rescued {res.rescued}" if self.pol_rescue is not None else ""), flush=True)
 
     # ------------------------------------------------------------------ helpers
     def _polaris_generate(self, batch_dict) -> DataProto:

@@ -166,7 +166,8 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         (m + "use_remove_padding", tr["use_remove_padding"]),
         (m + "enable_gradient_checkpointing", tr["gradient_checkpointing"]),
         # --- actor: optimiser, PPO loss, batch sizes
-        (a + "strategy", "fsdp"),
+        # the stage scripts' FSDP (v1); FSDP1 cannot shard CPU modules, so CPU tiers use FSDP2
+        (a + "strategy", "fsdp2" if cpu else "fsdp"),
         (a + "optim.lr", float(tr["lr"])),
         (a + "optim.weight_decay", float(tr["weight_decay"])),
         (a + "optim.betas", [0.9, 0.999]),

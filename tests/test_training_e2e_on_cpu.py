@@ -1,0 +1,152 @@
+"""The tiny tier through real verl on CPU: three stages, a crash and resume, drop-easy between
+stages, every stage starting from the previous stage's merged model.
+
+Four verl launches (~45 s each on an idle 2-core machine) plus three merges. The verl plugin
+(polaris_repro.verl_cpu) provides the CPU platform and the hf rollout.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from polaris_repro.artifacts import Manifest, read_jsonl
+from polaris_repro.config import load_config
+from polaris_repro.training import stages as S
+
+pytestmark = pytest.mark.slow
+
+STEPS_STAGE1 = 5          # stage 1 runs longer than tiny.yaml's 2 steps so the kill lands mid-stage
+LAUNCH_TIMEOUT = 600
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    out = {}
+    for f in sorted(Path(folder).glob("*.safetensors")):
+        out.update(load_file(str(f)))
+    return out
+
+
+def _check_accuracy_log(path: Path, final_step: int) -> list[dict]:
+    recs = read_jsonl(path)
+    batches = [r["step"] for r in recs]
+    assert batches == list(range(1, len(recs) + 1)), f"batch numbers not consecutive: {batches}"
+    trained = [r["global_step"] for r in recs if not r["skipped"]]
+    # exactly one trained batch per optimiser step, none lost, none duplicated
+    assert trained == list(range(1, final_step + 1)), trained
+    for r in recs:
+        assert len(r["index"]) == len(r["score"]) == 4
+        assert all(s in (0.0, 0.25, 0.5, 0.75, 1.0) for s in r["score"])
+    return recs
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    cfg = load_config("tiny", ["difficulty.drop_easy_threshold=0.5"])
+    run_dir = tmp_path_factory.mktemp("tiny-run")
+    Manifest(run_dir, cfg)
+    return cfg, run_dir, {}
+
+
+def test_stage1_killed_mid_stage_then_resumed(run):
+    cfg, run_dir, info = run
+    sdir = S.stage_dir(cfg, run_dir, 0)
+    extra = [f"trainer.total_training_steps={STEPS_STAGE1}"]
+    errors = []
+
+    def first():
+        try:
+            S.run_stage(cfg, run_dir, 0, timeout=LAUNCH_TIMEOUT, extra_overrides=extra, log=lambda s: None)
+        except S.LaunchFailed as e:
+            errors.append(e)
+
+    t0 = time.time()
+    th = threading.Thread(target=first)
+    th.start()
+    while time.time() - t0 < LAUNCH_TIMEOUT and th.is_alive():
+        step = S.latest_step(sdir / "checkpoints")
+        if step is not None and step >= 1:
+            break
+        time.sleep(0.2)
+    killed_at = S.latest_step(sdir / "checkpoints")
+    assert killed_at is not None and killed_at < STEPS_STAGE1, "the stage ended before it could be killed"
+    assert S.abort_stage(sdir), "nothing to kill"
+    th.join(timeout=120)
+    assert errors and "exited with" in str(errors[0])
+    assert S.read_stage(sdir)["status"] == "failed"
+    assert S.leftover_processes(sdir) == [], "processes left after the kill"
+    lines_before = len(read_jsonl(sdir / "accuracy_log.jsonl"))
+
+    rec = S.run_stage(cfg, run_dir, 0, timeout=LAUNCH_TIMEOUT, extra_overrides=extra, log=lambda s: None)
+    info["stage1_s"] = time.time() - t0
+    assert rec["status"] == "done" and rec["final_step"] == STEPS_STAGE1 and rec["launches"] == 2
+    assert S.leftover_processes(sdir) == []
+    log2 = (sdir / "logs" / "launch-002.log").read_text()
+    resumed = int(log2.split("[polaris] resumed at step ")[1].split(";")[0])
+    assert resumed >= killed_at >= 1
+    recs = _check_accuracy_log(sdir / "accuracy_log.jsonl", STEPS_STAGE1)
+    assert lines_before >= sum(1 for r in recs if r["global_step"] <= resumed)
+    # per-step metrics: both launches merged, every step once
+    m = S.stage_metrics(sdir)
+    assert m["step"].tolist() == list(range(1, STEPS_STAGE1 + 1))
+    for col in ("critic/score/mean", "polaris/informative_frac", "polaris/solve_none_frac",
+                "response_length/mean", "actor/entropy"):
+        assert col in m.columns and m[col].notna().all(), col
+    info["stage1_reward"] = m["polaris/score_pre_substitution"].tolist()
+
+
+def test_stages_2_and_3_from_merged_models_with_drop_easy(run):
+    cfg, run_dir, info = run
+    s1, s2, s3 = (S.stage_dir(cfg, run_dir, i) for i in range(3))
+    assert S.read_stage(s1).get("status") == "done", "stage 1 did not finish"
+    t0 = time.time()
+    # stage 2 with rollout rescue on, stage 3 with the released substitution (both real code paths)
+    r2 = S.run_stage(cfg, run_dir, 1, rescue=True, timeout=LAUNCH_TIMEOUT, log=lambda s: None)
+    r3 = S.run_stage(cfg, run_dir, 2, substitution="released", timeout=LAUNCH_TIMEOUT, log=lambda s: None)
+    info["stages23_s"] = time.time() - t0
+    assert r2["status"] == r3["status"] == "done"
+    plan2, plan3 = S.read_stage(s2)["plan"], S.read_stage(s3)["plan"]
+    # each stage starts from the previous stage's merged checkpoint
+    assert plan2["model_path"] == str(s1 / S.MERGED) and plan3["model_path"] == str(s2 / S.MERGED)
+    assert json.loads((s1 / S.MERGED / "polaris_merge.json").read_text())["step"] == STEPS_STAGE1
+    w0 = _weights(s1 / S.MERGED)
+    base = _weights(S.read_stage(s1)["plan"]["model_path"])
+    assert max(float((w0[k] - base[k]).abs().max()) for k in base) > 0, "stage 1 did not change the weights"
+    # the accuracy log of stage s feeds drop-easy for stage s+1: recompute it independently
+    for prev, nxt in ((s1, s2), (s2, s3)):
+        recs = read_jsonl(prev / "accuracy_log.jsonl")
+        sums: dict = {}
+        for r in recs:
+            for i, s in zip(r["index"], r["score"]):
+                sums.setdefault(i, []).append(s)
+        easy = {i for i, v in sums.items() if np.mean(v) > 0.5}
+        before = pd.read_parquet(prev / "train.parquet")
+        after = pd.read_parquet(nxt / "train.parquet")
+        idx_after = {int(e["index"]) for e in after["extra_info"]}
+        idx_before = {int(e["index"]) for e in before["extra_info"]}
+        assert idx_after == idx_before - easy
+        rep = S.read_stage(nxt)["plan"]["data_report"]
+        assert rep["dropped"] == len(easy) and rep["seen"] == len(sums)
+    m2, m3 = S.stage_metrics(s2), S.stage_metrics(s3)
+    assert "polaris/rescue_buffer" in m2.columns
+    assert len(m3) == 1 and "polaris/substituted" in m3.columns
+    assert _check_accuracy_log(s3 / "accuracy_log.jsonl", 1)
+    # the run's final model is the last stage's merged model
+    final = Manifest(run_dir).data["outputs"]
+    S.run_stages(cfg, run_dir)   # everything done: skips all three, records the outputs
+    final = Manifest(run_dir).data["outputs"]["final_model"]
+    assert final["path"] == str(s3 / S.MERGED) and (Path(final["path"]) / "config.json").exists()
+    for sd in (s1, s2, s3):
+        assert S.leftover_processes(sd) == []
+    allm = S.all_metrics(cfg, run_dir)
+    assert allm["global_step"].tolist() == list(range(1, STEPS_STAGE1 + 3))
+    print(f"\n[e2e tiny] stage 1 (with kill + resume): {info.get('stage1_s', 0):.0f} s; stages 2+3: "
+          f"{info['stages23_s']:.0f} s; batch reward per step: "
+          f"{[round(x, 3) for x in allm['polaris/score_pre_substitution']]}")
