@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,7 +52,13 @@ def test_cpu_overrides_v0_and_v1():
     assert int(v1["ray_kwargs.ray_init.num_gpus"]) == 2
     assert int(v1["ray_kwargs.ray_init.num_cpus"]) >= 16
     assert "ray_kwargs.ray_init.num_cpus=3" in cpu_overrides(num_cpus=3)
-    for bad in ({"trainer": "v2"}, {"n_gpus": 0}, {"num_cpus": -1}, {"agent_workers": 0}):
+    # fp32 actor/ref compute by default (matches the fp32 rollout); bf16 keeps verl's autocast
+    mp = "actor_rollout_ref.actor.fsdp_config.mixed_precision"
+    assert "param_dtype:fp32" in keys[mp]
+    assert "param_dtype:fp32" in keys["actor_rollout_ref.ref.fsdp_config.mixed_precision"]
+    assert not any(mp in o for o in cpu_overrides(precision="bf16"))
+    for bad in ({"trainer": "v2"}, {"n_gpus": 0}, {"num_cpus": -1}, {"agent_workers": 0},
+                {"precision": "fp16"}):
         with pytest.raises(ValueError):
             cpu_overrides(**bad)
 
@@ -314,6 +321,28 @@ def _own_ray_pids(temp_dir: str) -> list[int]:
     return pids
 
 
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and all its descendants (our own launch only)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    todo, tree = [pid], []
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _verl_run(tmp: Path, name: str, *, steps: int, lr: float, skip_sync: bool) -> dict:
     """One `python -m verl.trainer.main_ppo` launch on the tiny model; returns metrics per step."""
     from polaris_repro.data import synthetic_problems, to_verl_parquet
@@ -354,17 +383,21 @@ def _verl_run(tmp: Path, name: str, *, steps: int, lr: float, skip_sync: bool) -
                PYTHONWARNINGS="ignore", RAY_DEDUP_LOGS="0")
     if skip_sync:
         env["VERL_HF_ROLLOUT_SKIP_SYNC"] = "1"
-    cmd = ["flock", LOCK, "timeout", "-k", "10", "420", PY, "-m", "verl.trainer.main_ppo", *args]
+    started = out / "lock_acquired"
+    cmd = ["flock", LOCK, "sh", "-c", 'date +%s.%N > "$0"; exec timeout -k 10 420 "$@"', str(started),
+           PY, "-m", "verl.trainer.main_ppo", *args]
     t0 = time.time()
     with open(out / "log.txt", "w") as log:
-        proc = subprocess.Popen(cmd, cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        # same process group as pytest: an outer `timeout pytest ...` also stops this run
+        proc = subprocess.Popen(cmd, cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            rc = proc.wait(timeout=900)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            rc = proc.wait()
-    wall = time.time() - t0
+            rc = proc.wait(timeout=1200)   # includes waiting for the shared heavy-job lock
+        except BaseException:
+            _kill_tree(proc.pid)
+            proc.wait()
+            raise
+    t_end = time.time()
+    wall = t_end - (float(started.read_text()) if started.exists() else t0)  # excludes lock wait
     # the local Ray cluster must exit with its driver; reap (and report) anything left over
     deadline = time.time() + 20
     while _own_ray_pids(ray_tmp) and time.time() < deadline:
@@ -375,6 +408,7 @@ def _verl_run(tmp: Path, name: str, *, steps: int, lr: float, skip_sync: bool) -
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    shutil.rmtree(ray_tmp, ignore_errors=True)
     log_text = (out / "log.txt").read_text(errors="replace")
     metrics = {}
     if (out / "metrics.jsonl").exists():
@@ -426,9 +460,10 @@ def test_weight_sync_is_real(verl_runs):
     with_sync = [sync["metrics"][s][key] for s in (1, 2)]
     without = [skip["metrics"][s][key] for s in (1, 2)]
     print(f"\n{key}: with sync {with_sync}, without sync {without}")
-    # with sync, rollout (server, fp32) and actor (FSDP) probabilities agree to ~1e-4 at every step
-    assert max(with_sync) < 5e-4
+    # with sync, rollout (server, fp32) and actor (FSDP, fp32) probabilities agree at every step
+    # (measured ~1e-6; the issue asks for ~1e-4)
+    assert max(with_sync) < 1e-4
     # before any update both runs sample from the same weights
-    assert without[0] < 5e-4
-    # after one update at lr 2e-2 the unsynced rollout is measurably off-policy
-    assert without[1] > 1e-3 and without[1] > 5 * max(with_sync)
+    assert without[0] < 1e-4
+    # after one update at lr 2e-2 the unsynced rollout is clearly off-policy (measured ~1.0)
+    assert without[1] > 1e-2 and without[1] > 100 * max(with_sync)

@@ -27,8 +27,9 @@ Launch (the CPU tiers)::
 
 :func:`cpu_overrides` returns the Hydra overrides every CPU run needs: ``trainer.device=cpu``, fake
 Ray GPUs plus enough logical CPUs for verl's placement bundles, sdpa attention, ``rollout.name=hf``,
-one agent-loop/reward worker, no dataloader workers, and the trainer choice (legacy v0
-``RayPPOTrainer`` by default; ``trainer="v1"`` adds the TransferQueue settings). The recipe's own
+fp32 actor/reference compute (so actor and rollout log-probs agree), one agent-loop/reward worker,
+no dataloader workers, and the trainer choice (legacy v0 ``RayPPOTrainer`` by default;
+``trainer="v1"`` adds the TransferQueue settings; both run on CPU, v0 is faster to start and step). The recipe's own
 keys (model, data, batch sizes, lengths, ``use_remove_padding=False`` on CPU, ...) are the caller's.
 
 Environment variables:
@@ -116,7 +117,7 @@ def status() -> dict:
 
 # ------------------------------------------------------------------ Hydra overrides
 def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, num_cpus: int | None = None,
-                  agent_workers: int = 1, reward_workers: int = 1) -> list[str]:
+                  agent_workers: int = 1, reward_workers: int = 1, precision: str = "fp32") -> list[str]:
     """Hydra overrides for running ``verl.trainer.main_ppo`` on this plugin's CPU platform.
 
     Args:
@@ -128,6 +129,11 @@ def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, num_cpus: int | None 
             than the physical core count on purpose; Ray only uses it for scheduling.
         agent_workers, reward_workers: agent-loop / reward-loop worker processes (each one costs a
             Python process with torch and verl loaded, ~0.5 GB).
+        precision: compute dtype of the FSDP actor and reference model. ``"fp32"`` (default) matches
+            the fp32 rollout server, so rollout and actor log-probs agree to ~1e-4 (verl's default,
+            bf16 autocast, leaves ~1e-2 differences on a confident model). ``"bf16"`` keeps verl's
+            bf16 autocast (fp32 master weights): faster updates on CPUs with bf16 support, at
+            the cost of that mismatch.
 
     The overrides do not set model, data, batch or length keys; the caller does. Keys the caller
     may also want on CPU: ``actor_rollout_ref.model.use_remove_padding=False``.
@@ -143,6 +149,8 @@ def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, num_cpus: int | None 
         num_cpus = max(num_cpus, 8) + (8 if trainer == "v1" else 0)
     elif not isinstance(num_cpus, int) or num_cpus < 1:
         raise ValueError(f"cpu_overrides: num_cpus must be a positive int, got {num_cpus!r}")
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"cpu_overrides: precision must be 'fp32' or 'bf16', got {precision!r}")
     out = [
         "trainer.device=cpu",
         "trainer.nnodes=1",
@@ -160,6 +168,10 @@ def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, num_cpus: int | None 
         f"reward.num_workers={reward_workers}",
         "data.dataloader_num_workers=0",
     ]
+    if precision == "fp32":
+        mp = "{param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}"
+        out += [f"++actor_rollout_ref.actor.fsdp_config.mixed_precision={mp}",
+                f"++actor_rollout_ref.ref.fsdp_config.mixed_precision={mp}"]
     if trainer == "v0":
         out.append("trainer.use_v1=False")
     else:
