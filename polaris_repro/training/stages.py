@@ -616,7 +616,7 @@ def summary(cfg: dict, run_dir: str | os.PathLike) -> pd.DataFrame:
         rec = read_stage(sdir)
         plan = rec.get("plan") or {}
         df = stage_metrics(sdir)
-        rcol = find_metric(df, "critic/score/mean") if len(df) else None
+        rcol = find_metric(df, "polaris/score_pre_substitution", "critic/score/mean") if len(df) else None
         rows.append({
             "stage": st["name"], "status": rec.get("status", "not started"),
             "steps": rec.get("final_step"), "launches": rec.get("launches"),
