@@ -37,7 +37,7 @@ def main() -> int:
     import vllm  # noqa: F401
 
     import sampler_checks as checks
-    from polaris_repro.sampling.vllm_engine import VLLMSampler
+    from polaris_repro.sampling.vllm_engine import VLLMSampler, rope_mscales
 
     report["timings"]["import_vllm_s"] = round(time.time() - t0, 1)
     report["versions"] = {"vllm": vllm.__version__}
@@ -110,11 +110,7 @@ def main() -> int:
         assert rp["original_max_position_embeddings"] == 256 and rp["rope_theta"] == 10000.0, rp
         assert hc.max_position_embeddings == 512
         assert y.llm.llm_engine.model_config.max_model_len > 256
-
-        def mscales(model):
-            return sorted({round(float(m.mscale), 6) for m in model.modules() if hasattr(m, "mscale")})
-
-        scales = y.llm.apply_model(mscales)     # needs VLLM_ALLOW_INSECURE_SERIALIZATION=1
+        scales = y.llm.apply_model(rope_mscales)     # needs VLLM_ALLOW_INSECURE_SERIALIZATION=1
         want = round(0.1 * math.log(2.0) + 1, 6)
         assert scales and all(s_ == [want] for s_ in scales), (scales, want)
         return {"rope_parameters": rp, "rotary_mscale": scales, "expected_mscale": want}

@@ -39,6 +39,12 @@ def import_vllm():
     return vllm
 
 
+def rope_mscales(model) -> list[float]:
+    """The distinct attention magnitude scalings of a loaded vLLM model's rotary embeddings
+    (YaRN's ``mscale``); for ``LLM.apply_model`` (module-level so the engine process can unpickle it)."""
+    return sorted({round(float(m.mscale), 6) for m in model.modules() if hasattr(m, "mscale")})
+
+
 def _request_seed(seed: int, index: int) -> int:
     return (seed * 1_000_003 + index * 7_919) % (2 ** 31 - 1)
 
