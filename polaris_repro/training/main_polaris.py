@@ -30,6 +30,9 @@ def run(config) -> None:
         raise SystemExit("main_polaris: the POLARIS trainer runs on verl's legacy loop; set "
                          "trainer.use_v1=False (see polaris_repro/training/trainer.py for why)")
     polaris_settings(config)  # fail early on a bad polaris.* value
+    if not config.trainer.balance_batch:
+        raise SystemExit("main_polaris: the POLARIS mechanisms run in the trainer's batch-balancing "
+                         "hook; keep trainer.balance_batch=True (the POLARIS default)")
     auto_set_device(config)
     validate_config(config=config, use_reference_policy=need_reference_policy(config),
                     use_critic=need_critic(config))

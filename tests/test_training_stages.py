@@ -1,0 +1,157 @@
+"""The stage runner's decisions without launching verl: data, temperature, model, context,
+plan reuse, metric merging, the shared dataloader iterator, and the CLI's dry run."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from polaris_repro.artifacts import Manifest, append_jsonl, write_json
+from polaris_repro.config import load_config
+from polaris_repro.data import synthetic_problems, to_verl_parquet
+from polaris_repro.training import stages as S
+from polaris_repro.training.cli import cli
+
+
+@pytest.fixture
+def no_model_build(monkeypatch):
+    import polaris_repro.models as models
+
+    monkeypatch.setattr(models, "resolve_model_path", lambda p: f"/resolved/{p}")
+
+
+def _fake_finished_stage(sdir, n=12, scores=None, max_pos=256):
+    """A finished stage folder: train.parquet, accuracy log, merged model config."""
+    sdir.mkdir(parents=True)
+    to_verl_parquet(synthetic_problems(n, seed=3), sdir / "train.parquet")
+    scores = scores or {i: (1.0 if i % 3 == 0 else 0.25) for i in range(n)}
+    idx = sorted(scores)
+    for b in range(0, n, 4):
+        append_jsonl(sdir / "accuracy_log.jsonl", {"step": b // 4 + 1, "global_step": b // 4 + 1,
+                                                   "index": idx[b:b + 4], "score": [scores[i] for i in idx[b:b + 4]],
+                                                   "skipped": False})
+    (sdir / S.MERGED).mkdir()
+    write_json(sdir / S.MERGED / "config.json", {"model_type": "qwen3", "max_position_embeddings": max_pos})
+    write_json(sdir / S.STAGE_FILE, {"status": "done", "final_step": n // 4,
+                                     "plan": {"temperature": 0.8}})
+    return scores
+
+
+def test_stage1_data_and_temperature_sources(tmp_path, no_model_build):
+    cfg = load_config("tiny")
+    run = tmp_path / "run"
+    Manifest(run, cfg)
+    # without upstream sections: the tier's data and the configured temperature
+    p = S.plan_stage(cfg, run, 0, log=lambda s: None)
+    assert p.temperature == 0.8 and p.temperature_source == "config"
+    assert p.model_path == "/resolved/builtin:tiny"
+    assert len(pd.read_parquet(p.train_file)) == 32 and len(pd.read_parquet(p.val_file)) == 8
+    assert p.data_report["source"].startswith("tier data")
+    # a second plan reuses the first (an interrupted stage resumes with the same inputs)
+    write_json(run / "02_temperature" / "choice.json", {"temperature": 1.05, "diversity": 0.4})
+    assert S.plan_stage(cfg, run, "stage1", log=lambda s: None).temperature == 0.8
+    # a fresh stage folder picks up 01's filtered data and 02's temperature choice
+    run2 = tmp_path / "run2"
+    Manifest(run2, cfg)
+    filtered = to_verl_parquet(synthetic_problems(12, seed=5), run2 / "01_difficulty" / "train.parquet")
+    Manifest(run2).record_output("train_data", filtered)
+    write_json(run2 / "02_temperature" / "choice.json", {"temperature": 1.05, "diversity": 0.4})
+    p2 = S.plan_stage(cfg, run2, 0, log=lambda s: None)
+    assert p2.temperature == 1.05 and p2.temperature_source == "02_temperature/choice.json"
+    assert len(pd.read_parquet(p2.train_file)) == 12 and "01_difficulty" in p2.data_report["source"]
+    # an explicit temperature wins; later stages use the config by default
+    assert S.plan_stage(cfg, run2, 0, temperature=0.5, dry_run=True, log=lambda s: None).temperature == 0.5
+
+
+def test_later_stage_drop_easy_and_previous_merged_model(tmp_path):
+    cfg = load_config("tiny")
+    run = tmp_path / "run"
+    scores = _fake_finished_stage(S.stage_dir(cfg, run, 0))
+    p = S.plan_stage(cfg, run, 1, log=lambda s: None)
+    assert p.model_path == str(S.stage_dir(cfg, run, 0) / S.MERGED)
+    assert p.temperature == 0.85 and p.temperature_source == "config"
+    kept = {int(e["index"]) for e in pd.read_parquet(p.train_file)["extra_info"]}
+    assert kept == {i for i, s in scores.items() if s <= 0.9}
+    assert p.data_report["dropped"] == 4 and p.data_report["before"] == 12
+    assert json.loads((S.stage_dir(cfg, run, 1) / S.STAGE_FILE).read_text())["status"] == "planned"
+    with pytest.raises(S.StageError, match="does not exist"):
+        S.plan_stage(cfg, tmp_path / "empty", 2, log=lambda s: None)
+
+
+def test_context_raised_when_the_budget_exceeds_it(tmp_path):
+    cfg = load_config("paper-4b")
+    run = tmp_path / "run"
+    _fake_finished_stage(S.stage_dir(cfg, run, 0), max_pos=40960)
+    p = S.plan_stage(cfg, run, 1, log=lambda s: None)
+    assert p.context == {"from": 40960, "to": 131072, "rope_scaling": None}
+    assert p.model_path == str(S.stage_dir(cfg, run, 1) / "model_in")
+    conf = json.loads((S.stage_dir(cfg, run, 1) / "model_in" / "config.json").read_text())
+    assert conf["max_position_embeddings"] == 131072
+    # the 7B model already has 131,072: nothing to do
+    cfg7 = load_config("paper-7b")
+    _fake_finished_stage(S.stage_dir(cfg7, tmp_path / "r7", 0), max_pos=131072)
+    assert S.plan_stage(cfg7, tmp_path / "r7", 1, log=lambda s: None).context == {}
+
+
+def test_stage_metrics_merge_launches(tmp_path):
+    sdir = tmp_path / "stage1"
+    for launch, steps in ((1, (1, 2, 3)), (2, (3, 4))):
+        for st in steps:
+            append_jsonl(sdir / "metrics" / f"launch-{launch:03d}.jsonl",
+                         {"step": st, "data": {"critic/score/mean": st / 10 + launch}})
+    m = S.stage_metrics(sdir)
+    assert m["step"].tolist() == [1, 2, 3, 4]
+    assert m["critic/score/mean"].tolist() == [1.1, 1.2, 2.3, 2.4]
+
+
+def test_shared_iterator_loader():
+    pytest.importorskip("verl")
+    from polaris_repro.training.trainer import SharedIterLoader
+
+    class Loader(list):
+        def state_dict(self):
+            return {"n": len(self)}
+
+    sl = SharedIterLoader(Loader([1, 2, 3, 4, 5]))
+    seen = []
+    for b in sl:                       # fit's loop
+        seen.append(b)
+        if b == 2:
+            seen.append(("skip-pull", sl.next_batch()))   # the skip rule pulls the next batch
+    assert seen == [1, 2, ("skip-pull", 3), 4, 5]
+    assert len(sl) == 5 and sl.state_dict() == {"n": 5}
+    with pytest.raises(StopIteration):
+        sl.next_batch()
+
+
+def test_cli_dry_run_cpu_tier_and_errors(capsys):
+    assert cli(["--tier", "tiny", "--stage", "2", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "trainer.device=cpu" in out and "actor_rollout_ref.rollout.name=hf" in out
+    assert "actor_rollout_ref.actor.strategy=fsdp2" in out and "trainer.use_v1=False" in out
+    assert "model: RUN_DIR/03_training/stage1/merged_hf" in out
+    assert "validated by verl: OK" in out
+    assert cli(["--tier", "tiny", "--stage", "7", "--dry-run"]) == 2
+    assert cli(["--tier", "nope", "--dry-run"]) == 2
+
+
+def test_later_stage_temperature_search_on_previous_model(tmp_path, monkeypatch):
+    import polaris_repro.temperature as temp
+
+    cfg = load_config("tiny")
+    run = tmp_path / "run"
+    _fake_finished_stage(S.stage_dir(cfg, run, 0))
+    write_json(run / "02_temperature" / "choice.json", {"temperature": 0.8, "diversity": 0.37})
+    calls = {}
+
+    def fake_search(cfg_, model_dir, target, *, out_dir, **kw):
+        calls.update(model=str(model_dir), target=target, out=str(out_dir))
+        return {"temperature": 0.95, "diversity": 0.37, "curve": []}
+
+    monkeypatch.setattr(temp, "search_for_stage", fake_search)
+    p = S.plan_stage(cfg, run, 1, temperature_mode="search", log=lambda s: None)
+    # matched on the previous stage's merged model, to the previous choice's diversity
+    assert calls["model"] == str(S.stage_dir(cfg, run, 0) / S.MERGED) and calls["target"] == 0.37
+    assert p.temperature == 0.95 and p.temperature_source.startswith("search on stage1")
+    assert S.read_stage(S.stage_dir(cfg, run, 1))["temperature_choice"]["temperature"] == 0.95
