@@ -155,3 +155,54 @@ def test_later_stage_temperature_search_on_previous_model(tmp_path, monkeypatch)
     assert calls["model"] == str(S.stage_dir(cfg, run, 0) / S.MERGED) and calls["target"] == 0.37
     assert p.temperature == 0.95 and p.temperature_source.startswith("search on stage1")
     assert S.read_stage(S.stage_dir(cfg, run, 1))["temperature_choice"]["temperature"] == 0.95
+
+
+def _proto(groups, gts, index_base):
+    """A verl DataProto of hand-made rollouts (see test_training_mechanisms.make_batch)."""
+    from verl import DataProto
+
+    from test_training_mechanisms import make_batch
+
+    t, nt = make_batch(groups, gts, index_base=index_base)
+    return DataProto.from_dict(tensors=t, non_tensors=nt, meta_info={"reward_extra_keys": ["score"]})
+
+
+def test_trainer_hook_skips_by_resampling_within_the_step(tmp_path):
+    """PolarisTrainer's batch hook without Ray: the skip rule draws the next batches from the shared
+    dataloader iterator until one is informative enough; every batch gets its log line; when the
+    epoch runs out the last batch is trained on as it is."""
+    pytest.importorskip("verl")
+    import numpy as np
+
+    from polaris_repro.training import mechanisms as M
+    from polaris_repro.training.trainer import PolarisTrainer, SharedIterLoader
+
+    dead = [[9, 9, 9, 9]] * 3 + [[1, 2, 1, 2]]        # 1 of 4 informative -> skipped
+    good = [[1, 2, 1, 2]] * 2 + [[9, 9, 9, 9]] * 2     # 2 of 4 -> trained, 2 substituted
+    queue = {"b2": (dead, 10), "b3": (good, 20)}
+    tr = object.__new__(PolarisTrainer)
+    tr.polaris = {"substitution": "polaris", "max_resample": None, "threshold": 0.5}
+    tr.pol_rng, tr.pol_rescue, tr.pol_batch_no = np.random.default_rng(0), None, 0
+    tr.pol_log = M.AccuracyLog(tmp_path / "acc.jsonl")
+    tr.global_steps = 7
+    tr.train_dataloader = SharedIterLoader(["b1", "b2", "b3", "b4"])
+    iter(tr.train_dataloader)
+    tr._polaris_generate = lambda name: _proto(queue[name][0], [1] * 4, queue[name][1])
+    next(tr.train_dataloader)                      # fit's loop drew b1
+    batch, metrics = _proto(dead, [1] * 4, 0), {}
+    tr._polaris_process(batch, metrics)            # b1 skipped, b2 skipped, b3 trained
+    recs = tr.pol_log.read()
+    assert [(r["step"], r["global_step"], r["skipped"]) for r in recs] == [(1, 7, True), (2, 7, True), (3, 7, False)]
+    assert recs[2]["index"] == [20, 21, 22, 23]
+    assert metrics["polaris/skipped"] == 2 and metrics["polaris/substituted"] == 2
+    assert metrics["polaris/skip_unavailable"] == 0 and metrics["polaris/batches_generated"] == 3
+    # the batch fit goes on with is b3, substituted: every group informative
+    assert M.row_rewards(dict(batch.batch.items())).reshape(4, 4).sum(1).tolist() == [2, 2, 2, 2]
+    # next step: fit draws b4, skipped; the epoch is exhausted -> b4 trained on as it is
+    tr.global_steps = 8
+    next(tr.train_dataloader)
+    batch2, metrics2 = _proto(dead, [1] * 4, 40), {}
+    tr._polaris_process(batch2, metrics2)
+    recs = tr.pol_log.read()
+    assert [(r["global_step"], r["skipped"]) for r in recs[3:]] == [(8, False)]
+    assert recs[-1]["skip_unavailable"] is True and metrics2["polaris/skip_unavailable"] == 1

@@ -175,19 +175,26 @@ class PolarisTrainer(RayPPOTrainer):
                                   global_step=self.global_steps, mode=mode, rng=self.pol_rng,
                                   rescue=self.pol_rescue, rescore=rescore,
                                   threshold=self.polaris["threshold"], attempt=skipped)
-            self.pol_log.append(res.record)
             if not res.skip:
+                self.pol_log.append(res.record)
                 break
+            batch_dict = None
+            if max_resample is None or skipped < int(max_resample):
+                try:
+                    batch_dict = self.train_dataloader.next_batch()
+                except StopIteration:
+                    batch_dict = None
+            if batch_dict is None:
+                # nothing left to draw this epoch: train on this batch as it is (logged as trained)
+                fallback = 1
+                res.record.update(skipped=False, skip_unavailable=True)
+                self.pol_log.append(res.record)
+                print(f"[polaris] step {self.global_steps}: only {res.plan.informative}/{res.plan.n_groups} "
+                      f"groups informative, no batch left to draw -> trained on as it is", flush=True)
+                break
+            self.pol_log.append(res.record)
             print(f"[polaris] step {self.global_steps}: only {res.plan.informative}/{res.plan.n_groups} "
                   f"groups informative -> batch skipped", flush=True)
-            if max_resample is not None and skipped >= int(max_resample):
-                fallback = 1
-                break
-            try:
-                batch_dict = self.train_dataloader.next_batch()
-            except StopIteration:
-                fallback = 1
-                break
             skipped += 1
             new = self._polaris_generate(batch_dict)
             batch.batch, batch.non_tensor_batch, batch.meta_info = new.batch, new.non_tensor_batch, new.meta_info
