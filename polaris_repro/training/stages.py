@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -399,7 +400,7 @@ def launch(overrides: Sequence[str], *, env: dict, log_path: Path, timeout: floa
                 logf.write(line)
                 logf.flush()
                 if echo and (echo_filter is None or echo_filter(line)):
-                    echo(line.rstrip("\n"))
+                    echo(_clean(line))
 
         th = threading.Thread(target=pump, daemon=True)
         th.start()
@@ -446,6 +447,15 @@ def leftover_processes(sdir: str | os.PathLike) -> list[int]:
     if tmp:
         pids |= set(_cmdline_pids(tmp))
     return sorted(p for p in pids if _alive(p))
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_RAY_PREFIX = re.compile(r"^\(\S+ pid=\d+(?:, ip=\S+)?\)\s*")
+
+
+def _clean(line: str) -> str:
+    """A console line without colour codes and Ray's ``(Actor pid=N)`` prefix."""
+    return _RAY_PREFIX.sub("", _ANSI.sub("", line.rstrip("\n")))
 
 
 def _default_echo_filter(line: str) -> bool:
