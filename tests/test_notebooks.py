@@ -35,6 +35,9 @@ def test_notebook_has_one_literal_parameters_cell(name):
         ast.literal_eval(node.value)  # literals only
         names |= {t.id for t in node.targets}
     assert {"tier", "run_dir"} <= names
+    # papermill cannot parse (and warns about) a parameter line holding more than one '='
+    bad = [l for l in cells[0].source.splitlines() if l.count("=") > 1]
+    assert not bad, f"{name}: parameter lines papermill cannot parse: {bad}"
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
