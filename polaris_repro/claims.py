@@ -2,8 +2,8 @@
 
 ``claims.yaml`` (repository root) lists each claim: ``id``, ``label``, ``source`` (``measured`` — from
 a run's artifacts — or ``reported`` — the POLARIS report's own number, shown for comparison),
-``section`` (the notebook that produces it), ``params``, ``artifact`` (a JSON file relative to the run
-folder), ``json_path`` (dotted keys, ``[i]`` for list items), ``value``, ``tolerance`` (absolute) and
+``section`` (the notebook that produces it), ``params``, ``artifact`` (a JSON or CSV file relative to
+the run folder), ``json_path`` (dotted keys, ``[i]`` for list items; a CSV is a list of row records), ``value``, ``tolerance`` (absolute) and
 ``fmt``. The README holds the rendered table between ``<!-- claims:begin -->`` and
 ``<!-- claims:end -->``.
 
@@ -67,7 +67,13 @@ def measure(claim: dict, run_dir: Path) -> float:
     if not path.exists():
         raise ClaimsError(f"{claim['id']}: artifact {path} not found (section {claim.get('section')})")
     try:
-        value = get_path(json.loads(path.read_text()), claim["json_path"])
+        if path.suffix == ".csv":  # a table: rows as records, e.g. json_path "[0].reward last"
+            import pandas as pd
+
+            doc = pd.read_csv(path).to_dict(orient="records")
+        else:
+            doc = json.loads(path.read_text())
+        value = get_path(doc, claim["json_path"])
     except (KeyError, IndexError, TypeError) as e:
         raise ClaimsError(f"{claim['id']}: {path} has no '{claim['json_path']}' ({e})") from e
     if isinstance(value, bool) or not isinstance(value, (int, float)):

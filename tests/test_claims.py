@@ -58,3 +58,12 @@ def test_cli_exit_codes(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("claims: [{id: x}]")
     assert claims.cli(["check", "--run", str(run), "--claims", str(bad), "--readme", ""]) == 2
+
+
+def test_csv_artifacts_are_row_records(tmp_path):
+    run, cf, readme = _setup(tmp_path)
+    (run / "03_training").mkdir()
+    (run / "03_training" / "stage_summary.csv").write_text("stage,reward last\nstage1,0.25\nstage2,0.5\n")
+    c = {"id": "r", "label": "reward", "source": "measured", "artifact": "03_training/stage_summary.csv",
+         "json_path": "[1].reward last", "value": 0.5}
+    assert claims.measure(c, run) == 0.5
