@@ -78,3 +78,27 @@ def test_notebook_executes_at_tiny_tier_and_passes_nbval(name, tiny_run):
                           "--nbval-lax", str(executed)], capture_output=True, text=True,
                          cwd=str(executed.parent), timeout=1200)
     assert res.returncode == 0, f"nbval failed for {name}:\n{res.stdout[-4000:]}\n{res.stderr[-2000:]}"
+
+
+@pytest.mark.slow
+def test_claims_check_on_the_tiny_run(tiny_run, tmp_path):
+    """The README's claims resolve against a real (tiny) run: take the run's values, then check."""
+    import shutil
+
+    from polaris_repro import claims
+    from polaris_repro.artifacts import REPO_ROOT
+
+    if not (tiny_run / "04_evaluation").exists():
+        pytest.fail("the tiny notebook chain did not produce a run")
+    cf = tmp_path / "claims.yaml"
+    shutil.copy(REPO_ROOT / "claims.yaml", cf)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"x\n{claims.BEGIN}\n{claims.END}\n")
+    assert claims.cli(["update", "--run", str(tiny_run), "--claims", str(cf), "--readme", str(readme)]) == 0
+    assert claims.check(cf, tiny_run, readme) == []
+    # drift in an artifact is caught
+    choice = tiny_run / "02_temperature" / "choice.json"
+    data = json.loads(choice.read_text())
+    data["temperature"] += 0.5
+    choice.write_text(json.dumps(data))
+    assert any(p.startswith("temperature_choice") for p in claims.check(cf, tiny_run, readme))
