@@ -157,6 +157,8 @@ def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, num_cpus: int | None 
         f"trainer.n_gpus_per_node={n_gpus}",
         f"ray_kwargs.ray_init.num_cpus={num_cpus}",
         f"++ray_kwargs.ray_init.num_gpus={n_gpus}",
+        # the dashboard process alone takes ~0.5 core on a 2-core machine; nothing here needs it
+        "++ray_kwargs.ray_init.include_dashboard=False",
         "++actor_rollout_ref.model.override_config.attn_implementation=sdpa",
         f"actor_rollout_ref.rollout.name={ROLLOUT_NAME}",
         "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
