@@ -5,6 +5,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TIER   ?= smoke
+# benchmarks: downloaded by URL + sha256 unless a local copy is given; use ../shared's copy when present
+ifneq ($(wildcard ../shared/data/benchmarks/aime24.parquet),)
+export POLARIS_BENCHMARKS_DIR ?= $(abspath ../shared/data/benchmarks)
+endif
 
 .PHONY: venv test reproduce bench clean-venv
 
