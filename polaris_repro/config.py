@@ -23,7 +23,8 @@ _FREE_KEYS = {
     "evaluation.benchmarks",
 }
 # known context of the built-in models (their config.json values)
-BUILTIN_CONTEXT = {"builtin:tiny": 256, "builtin:smoke": 8192}
+BUILTIN_CONTEXT = {"builtin:tiny": 256, "builtin:smoke": 8192, "builtin:tiny-sft": 256,
+                   "builtin:smoke-sft": 8192}
 STAGE_KEYS = {"name", "max_response_length", "token_budget", "temperature", "val_temperature",
               "ulysses_sp", "steps"}
 
@@ -146,6 +147,9 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"'sampling.engine' must be vllm or hf, got {cfg['sampling']['engine']!r}")
     if cfg["grading"]["answer_extraction"] not in ("boxed", "boxed_or_last_number"):
         raise ConfigError("'grading.answer_extraction' must be boxed or boxed_or_last_number")
+    if cfg["training"]["temperature_mode"] not in ("config", "search"):
+        raise ConfigError("'training.temperature_mode' must be config or search, "
+                          f"got {cfg['training']['temperature_mode']!r}")
     if cfg["training"]["substitution"] not in ("polaris", "released", "off"):
         raise ConfigError("'training.substitution' must be polaris, released or off, "
                           f"got {cfg['training']['substitution']!r}")

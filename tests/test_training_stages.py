@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from polaris_repro.artifacts import Manifest, append_jsonl, write_json
-from polaris_repro.config import load_config
+from polaris_repro.config import ConfigError, load_config
 from polaris_repro.data import synthetic_problems, to_verl_parquet
 from polaris_repro.training import stages as S
 from polaris_repro.training.cli import cli
@@ -155,6 +155,22 @@ def test_later_stage_temperature_search_on_previous_model(tmp_path, monkeypatch)
     assert calls["model"] == str(S.stage_dir(cfg, run, 0) / S.MERGED) and calls["target"] == 0.37
     assert p.temperature == 0.95 and p.temperature_source.startswith("search on stage1")
     assert S.read_stage(S.stage_dir(cfg, run, 1))["temperature_choice"]["temperature"] == 0.95
+
+    # the tier's training.temperature_mode is the default; an explicit argument wins over it
+    run2 = tmp_path / "run2"
+    _fake_finished_stage(S.stage_dir(cfg, run2, 0))
+    write_json(run2 / "02_temperature" / "choice.json", {"temperature": 0.8, "diversity": 0.37})
+    cfg_search = load_config("tiny", ["training.temperature_mode=search"])
+    assert S.plan_stage(cfg_search, run2, 1, dry_run=True, log=lambda s: None).temperature == \
+        cfg["training"]["stages"][1]["temperature"]  # a dry run never samples
+    assert S.plan_stage(cfg_search, run2, 1, log=lambda s: None).temperature == 0.95
+    run3 = tmp_path / "run3"
+    _fake_finished_stage(S.stage_dir(cfg, run3, 0))
+    p3 = S.plan_stage(cfg_search, run3, 1, temperature_mode="config", log=lambda s: None)
+    assert p3.temperature == cfg["training"]["stages"][1]["temperature"] and p3.temperature_source == "config"
+    assert load_config("smoke")["training"]["temperature_mode"] == "search"
+    with pytest.raises(ConfigError, match="training.temperature_mode"):
+        load_config("tiny", ["training.temperature_mode=hot"])
 
 
 def _proto(groups, gts, index_base):

@@ -32,8 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rescue", dest="rescue", action="store_true", default=None)
     p.add_argument("--no-rescue", dest="rescue", action="store_false")
     p.add_argument("--temperature", type=float, default=None, help="override the rollout temperature")
-    p.add_argument("--temperature-mode", choices=("config", "search"), default="config",
-                   help="later stages: configured temperature or a search on the previous model")
+    p.add_argument("--temperature-mode", choices=("config", "search"), default=None,
+                   help="later stages: configured temperature or a search on the previous model "
+                        "(default: training.temperature_mode)")
     p.add_argument("--fresh", action="store_true", help="discard the stage folders and start over")
     p.add_argument("--timeout", type=float, default=None, help="seconds per verl launch")
     p.add_argument("-o", "--override", action="append", default=[], help="tier config key.path=value")

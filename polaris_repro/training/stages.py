@@ -7,7 +7,8 @@ For stage ``s`` of the tier config (folder ``<run_dir>/03_training/<stage name>/
   stage's set minus the prompts whose mean logged accuracy over that stage is > the threshold
   (``difficulty.drop_easy`` on the previous stage's ``accuracy_log.jsonl``, reference 3.6);
 * **temperature** -- stage 1: ``<run_dir>/02_temperature/choice.json`` if present, else the
-  configured value; later stages: the configured value, or (``temperature_mode="search"``)
+  configured value; later stages: the configured value, or (``temperature_mode="search"``, default
+  ``training.temperature_mode``)
   ``temperature.search_for_stage`` on the previous stage's merged model, matching the previous
   choice's diversity (reference 6.4);
 * **model** -- stage 1: the tier's model; stage ``s > 1``: the previous stage's last checkpoint
@@ -194,7 +195,7 @@ def _extend(model_path: str, out_dir: Path, ctx: dict) -> str:
 
 def plan_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substitution: str | None = None,
                rescue: bool | None = None, temperature: float | None = None,
-               temperature_mode: str = "config", dry_run: bool = False,
+               temperature_mode: str | None = None, dry_run: bool = False,
                log: Callable[[str], None] = print) -> StagePlan:
     """Decide (and, unless ``dry_run``, materialise) a stage's inputs; reuse ``stage.json``'s
     decisions if the stage was planned before (an interrupted stage resumes unchanged)."""
@@ -207,6 +208,7 @@ def plan_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, subst
         plan = StagePlan(**prev)
         log(f"[{plan.name}] reusing the plan in {sdir / STAGE_FILE}")
         return plan
+    temperature_mode = temperature_mode or cfg["training"]["temperature_mode"]
     if temperature_mode not in ("config", "search"):
         raise ValueError(f"temperature_mode must be 'config' or 'search', got {temperature_mode!r}")
     tr = cfg["training"]
@@ -506,7 +508,7 @@ def merge_checkpoint(ckpt_dir: str | os.PathLike, target_dir: str | os.PathLike,
 
 def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substitution: str | None = None,
               rescue: bool | None = None, temperature: float | None = None,
-              temperature_mode: str = "config", resume: bool = True, timeout: float | None = None,
+              temperature_mode: str | None = None, resume: bool = True, timeout: float | None = None,
               extra_overrides: Iterable[str] = (), log: Callable[[str], None] = print) -> dict:
     """Run one stage to completion (or resume it); returns its ``stage.json`` record."""
     run_dir = Path(run_dir).resolve()
