@@ -222,3 +222,54 @@ def test_trainer_hook_skips_by_resampling_within_the_step(tmp_path):
     recs = tr.pol_log.read()
     assert [(r["global_step"], r["skipped"]) for r in recs[3:]] == [(8, False)]
     assert recs[-1]["skip_unavailable"] is True and metrics2["polaris/skip_unavailable"] == 1
+
+
+def test_trainer_checkpoint_carries_the_rescue_buffer_and_rng(tmp_path, monkeypatch):
+    """A checkpoint holds polaris_state.pt (rescue buffer, substitution rng, batch counter); a
+    resumed trainer rescues exactly as the uninterrupted one would."""
+    pytest.importorskip("verl")
+    import numpy as np
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.ray_trainer import RayPPOTrainer
+
+    from polaris_repro.training import mechanisms as M
+    from polaris_repro.training.trainer import POLARIS_STATE, PolarisTrainer
+
+    monkeypatch.setattr(RayPPOTrainer, "_save_checkpoint", lambda self: None)
+    monkeypatch.setattr(RayPPOTrainer, "_load_checkpoint", lambda self: self.global_steps)
+
+    def trainer(steps):
+        tr = object.__new__(PolarisTrainer)
+        tr.config = OmegaConf.create({"trainer": {"default_local_dir": str(tmp_path / "ckpt")}})
+        tr.polaris = {"substitution": "polaris", "max_resample": None, "threshold": 0.5}
+        tr.pol_rng, tr.pol_batch_no = np.random.default_rng(0), 0
+        tr.pol_rescue = M.RescueBuffer(seed=1)
+        tr.pol_log = M.AccuracyLog(tmp_path / f"acc{steps}.jsonl")
+        tr.global_steps = steps
+        return tr
+
+    first = [[1, 9, 1, 9], [1, 1, 9, 9], [3, 9, 9, 9], [3, 3, 9, 9]]   # every prompt solved: all stored
+    later = [[9, 9, 9, 9], [1, 1, 9, 9], [9, 9, 9, 9], [3, 3, 9, 9]]   # prompts 0 and 2 fail 4/4
+    a = trainer(1)
+    a._polaris_process(_proto(first, [1, 1, 3, 3], 0), {})
+    a._save_checkpoint()
+    path = tmp_path / "ckpt" / "global_step_1" / POLARIS_STATE
+    assert path.exists() and not path.with_name(POLARIS_STATE + ".tmp").exists()
+    b = trainer(1)                                  # a fresh launch resuming from step 1
+    b._load_checkpoint()
+    assert set(b.pol_rescue.store) == set(a.pol_rescue.store) == {0, 1, 2, 3}
+    ba, bb = _proto(later, [1, 1, 3, 3], 0), _proto(later, [1, 1, 3, 3], 0)
+    ma, mb = {}, {}
+    a._polaris_process(ba, ma)
+    b._polaris_process(bb, mb)
+    assert ma["polaris/rescued"] == mb["polaris/rescued"] == 2
+    assert torch_equal(ba.batch["responses"], bb.batch["responses"])
+    # a checkpoint written before this file existed resumes with an empty buffer, saying so
+    c = trainer(2)
+    c._load_checkpoint()
+    assert len(c.pol_rescue) == 0
+
+
+def torch_equal(x, y) -> bool:
+    import torch
+    return bool(torch.equal(x, y))

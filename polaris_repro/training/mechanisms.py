@@ -290,6 +290,15 @@ class RescueBuffer:
     def __len__(self) -> int:
         return len(self.store)
 
+    def state_dict(self) -> dict:
+        """Everything a resumed stage needs to continue exactly (stored rows and the rng)."""
+        return {"store": self.store, "rng": self.rng.bit_generator.state, "threshold": self.threshold}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.store = dict(state["store"])
+        self.rng.bit_generator.state = state["rng"]
+        self.threshold = float(state.get("threshold", self.threshold))
+
     def update(self, tensors: Mapping, non_tensors: Mapping, stats: GroupStats) -> int:
         """Store one correct rollout (chosen at random) of every group that has one."""
         stored = 0

@@ -36,8 +36,10 @@ while skipping, the last batch is trained on as it is (``polaris/skip_unavailabl
 dataloader position); :meth:`_load_checkpoint` then truncates the accuracy log to the resumed
 step. Metrics go through verl's ``file`` logger into one file per launch (``<metrics_dir>/
 launch-NNN.jsonl``; verl's FileLogger truncates its file on open), merged by
-:func:`polaris_repro.training.mechanisms.merge_attempt_logs`. The rescue buffer lives in memory
-for the launch (a resumed stage starts it empty).
+:func:`polaris_repro.training.mechanisms.merge_attempt_logs`. The POLARIS state (rescue buffer,
+substitution rng, batch counter) is saved as ``polaris_state.pt`` inside each checkpoint's
+``global_step_N`` folder, written before verl's own files (so a checkpoint verl counts as complete
+always has it) and restored with the checkpoint: a resumed stage rescues from the same buffer.
 """
 from __future__ import annotations
 
@@ -48,12 +50,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from omegaconf import OmegaConf
 
 from verl import DataProto
 from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_response_mask
 
 from . import mechanisms as M
+
+POLARIS_STATE = "polaris_state.pt"
 
 
 class SharedIterLoader:
@@ -144,13 +149,41 @@ class PolarisTrainer(RayPPOTrainer):
             print(f"[polaris] metrics of this launch: {path}", flush=True)
         return super().fit()
 
+    def _step_folder(self) -> Path:
+        root = Path(self.config.trainer.default_local_dir)
+        if not root.is_absolute():
+            root = Path(os.getcwd()) / root  # as verl resolves it
+        return root / f"global_step_{self.global_steps}"
+
+    def _save_checkpoint(self):
+        folder = self._step_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {"pol_rng": self.pol_rng.bit_generator.state, "pol_batch_no": self.pol_batch_no,
+                 "rescue": self.pol_rescue.state_dict() if self.pol_rescue is not None else None}
+        tmp = folder / (POLARIS_STATE + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, folder / POLARIS_STATE)
+        return super()._save_checkpoint()
+
     def _load_checkpoint(self):
         out = super()._load_checkpoint()
         resumed = int(self.global_steps or 0)
         removed = self.pol_log.truncate_after(resumed)
         self.pol_batch_no = self.pol_log.next_step() - 1
+        restored = "none (fresh start)"
+        if resumed:
+            path = self._step_folder() / POLARIS_STATE
+            if path.exists():
+                # our own file inside the run's checkpoint folder (holds numpy objects: not weights-only)
+                state = torch.load(path, weights_only=False)
+                self.pol_rng.bit_generator.state = state["pol_rng"]
+                if self.pol_rescue is not None and state.get("rescue") is not None:
+                    self.pol_rescue.load_state_dict(state["rescue"])
+                restored = f"{path.name} (rescue buffer {len(self.pol_rescue) if self.pol_rescue is not None else 'off'})"
+            else:
+                restored = f"missing ({path}): rescue buffer starts empty"
         print(f"[polaris] resumed at step {resumed}; accuracy log: {removed} line(s) of later steps "
-              f"removed, next batch number {self.pol_batch_no + 1}", flush=True)
+              f"removed, next batch number {self.pol_batch_no + 1}; POLARIS state: {restored}", flush=True)
         return out
 
     # ------------------------------------------------------------------ the hook
