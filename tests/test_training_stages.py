@@ -273,3 +273,28 @@ def test_trainer_checkpoint_carries_the_rescue_buffer_and_rng(tmp_path, monkeypa
 def torch_equal(x, y) -> bool:
     import torch
     return bool(torch.equal(x, y))
+
+
+def test_temperature_searches_figure_data(tmp_path):
+    """The per-stage temperature figure reads the stage-1 sweep (section 2) and every later stage's
+    own search; stages without a search are absent, and the plot marks each choice."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from polaris_repro.training import figures as F
+
+    cfg = load_config("smoke")
+    run = tmp_path / "run"
+    curve = lambda d0: [{"temperature": t, "accuracy": 0.3, "diversity": d0 + t / 2} for t in (0.2, 0.6, 1.0)]
+    write_json(run / "02_temperature" / "choice.json",
+               {"temperature": 0.6, "diversity": 0.8, "target_diversity": None, "model": "builtin:smoke", "curve": curve(0.5)})
+    assert F.temperature_searches(cfg, run)["stage"].unique().tolist() == ["stage1"]
+    write_json(S.stage_dir(cfg, run, 1) / "temperature" / "choice.json",
+               {"temperature": 1.0, "diversity": 0.8, "target_diversity": 0.8, "model": "m1", "curve": curve(0.3)})
+    df = F.temperature_searches(cfg, run)
+    assert df.groupby("stage", sort=False)["chosen"].first().to_dict() == {"stage1": 0.6, "stage2": 1.0}
+    assert df.loc[df["stage"] == "stage2", "target_diversity"].eq(0.8).all()
+    assert df.loc[df["stage"] == "stage1", "diversity"].tolist() == [0.6, 0.8, 1.0]
+    fig = F.plot_temperature_searches(df)
+    assert len(fig.axes[0].lines) == 2 * 2 + 1  # a curve and a choice line per stage, one target line
+    assert F.temperature_searches(cfg, tmp_path / "empty").empty

@@ -149,3 +149,54 @@ def plot_difficulty(hist: pd.DataFrame) -> plt.Figure:
         ax.text(0.5, 0.5, "no accuracy logs yet", ha="center")
         return fig
     return plots.histogram_grid(panels, ncols=2, suptitle="logged per-prompt accuracy (correct rollouts of n)")
+
+
+def temperature_searches(cfg: dict, run_dir: str | os.PathLike) -> pd.DataFrame:
+    """The diversity/accuracy sweeps behind each stage's rollout temperature, in long form
+    ``stage, model, temperature, accuracy, diversity, chosen, target_diversity``: stage 1 from
+    ``02_temperature/choice.json`` (the base model), a later stage from its own search on the
+    previous stage's merged model (``<stage>/temperature/choice.json``; present only when it ran
+    with ``temperature_mode=search``). Empty when no stage searched."""
+    import json
+
+    run_dir = Path(run_dir)
+    files = [(cfg["training"]["stages"][0]["name"] if cfg["training"]["stages"] else "stage1",
+              run_dir / "02_temperature" / "choice.json")]
+    files += [(st["name"], S.stage_dir(cfg, run_dir, i) / "temperature" / "choice.json")
+              for i, st in enumerate(cfg["training"]["stages"]) if i > 0]
+    rows = []
+    for stage, path in files:
+        if not path.exists():
+            continue
+        rec = json.loads(path.read_text())
+        for pt in rec.get("curve") or []:
+            rows.append({"stage": stage, "model": rec.get("model"), "temperature": float(pt["temperature"]),
+                         "accuracy": pt.get("accuracy"), "diversity": pt.get("diversity"),
+                         "chosen": float(rec["temperature"]), "target_diversity": rec.get("target_diversity")})
+    cols = ["stage", "model", "temperature", "accuracy", "diversity", "chosen", "target_diversity"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def plot_temperature_searches(df: pd.DataFrame) -> plt.Figure:
+    """Distinct-4 and accuracy against temperature, one line per stage's model, each stage's
+    chosen temperature marked, and the diversity target a later stage matched (dotted)."""
+    fig, (ax_div, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, (stage, g) in enumerate(df.groupby("stage", sort=False)):
+        g = g.sort_values("temperature")
+        c = colors[j % len(colors)]
+        chosen = float(g["chosen"].iat[0])
+        for ax, col in ((ax_div, "diversity"), (ax_acc, "accuracy")):
+            ax.plot(g["temperature"], g[col], "o-", color=c, label=f"{stage} (T = {chosen:g})")
+            ax.axvline(chosen, color=c, ls="--", lw=0.9)
+        tgt = g["target_diversity"].iat[0]
+        if tgt is not None and not pd.isna(tgt):
+            ax_div.axhline(float(tgt), color=c, ls=":", lw=0.9)
+    ax_div.set(xlabel="temperature", ylabel="distinct-4", title="diversity of each stage's starting model")
+    ax_acc.set(xlabel="temperature", ylabel="accuracy (avg@n)", title="accuracy")
+    for ax in (ax_div, ax_acc):
+        ax.legend(fontsize=7)
+    fig.suptitle("Rollout temperature per stage: chosen on the model each stage starts from "
+                 "(dotted: the diversity a later stage matched; cf. the report's Figure 8)", fontsize=9)
+    fig.tight_layout()
+    return fig
