@@ -1,7 +1,7 @@
 """The tiny tier through real verl on CPU: three stages, a crash and resume, drop-easy between
 stages, every stage starting from the previous stage's merged model.
 
-Four verl launches (~45 s each on an idle 2-core machine) plus three merges. The verl plugin
+Five verl launches (~45 s each on an idle 2-core machine) plus three merges. The verl plugin
 (polaris_repro.verl_cpu) provides the CPU platform and the hf rollout.
 """
 from __future__ import annotations
@@ -111,6 +111,23 @@ def test_stage1_killed_mid_stage_then_resumed(run):
                 "response_length/mean", "actor/entropy"):
         assert col in m.columns and m[col].notna().all(), col
     info["stage1_reward"] = m["polaris/score_pre_substitution"].tolist()
+
+
+def test_an_uninterrupted_rerun_samples_what_the_killed_and_resumed_run_did(run, tmp_path):
+    """Rollouts are seeded per (step, prompt, occurrence) and the POLARIS state travels with the
+    checkpoint, so the same stage run again without a crash logs the same batches, prompts and
+    per-prompt accuracies as the run that was killed and resumed."""
+    cfg, run_dir, info = run
+    sdir = S.stage_dir(cfg, run_dir, 0)
+    assert S.read_stage(sdir).get("status") == "done", "stage 1 did not finish"
+    ref_dir = tmp_path / "reference"
+    Manifest(ref_dir, cfg)
+    rec = S.run_stage(cfg, ref_dir, 0, timeout=LAUNCH_TIMEOUT,
+                      extra_overrides=[f"trainer.total_training_steps={STEPS_STAGE1}"], log=lambda s: None)
+    assert rec["status"] == "done" and rec["launches"] == 1
+    key = lambda recs: [(r["step"], r["global_step"], r["skipped"], r["index"], r["score"]) for r in recs]
+    ref = key(read_jsonl(S.stage_dir(cfg, ref_dir, 0) / "accuracy_log.jsonl"))
+    assert ref == key(read_jsonl(sdir / "accuracy_log.jsonl"))
 
 
 def test_stages_2_and_3_from_merged_models_with_drop_easy(run):

@@ -224,6 +224,64 @@ def test_generate_batch_per_request_params(tiny):
         GenRequest([1, 2], max_new_tokens=4, top_p=0.0)
 
 
+def test_seeded_requests_sample_the_same_whatever_shares_the_batch(tiny):
+    """A request with a seed draws from its own generator: alone, in a batch with others, or in
+    another position of the batch, it samples the same completion; another seed samples another."""
+    import torch
+
+    from polaris_repro.verl_cpu.hf_generate import GenRequest, generate_batch
+
+    _, model, tok, prompts = tiny
+    kw = dict(eos_token_ids=[tok.eos_token_id], pad_token_id=tok.pad_token_id)
+    mine = GenRequest(prompts[0], max_new_tokens=12, temperature=1.0, seed=1234)
+    others = [GenRequest(p, max_new_tokens=12, temperature=1.0, seed=7 + i) for i, p in enumerate(prompts[1:4])]
+    alone = generate_batch(model, [mine], generator=torch.Generator().manual_seed(0), **kw)[0]
+    first = generate_batch(model, [mine] + others, generator=torch.Generator().manual_seed(1), **kw)[0]
+    last = generate_batch(model, others[::-1] + [mine], generator=torch.Generator().manual_seed(2), **kw)[-1]
+    assert alone.token_ids == first.token_ids == last.token_ids
+    assert max(abs(a - b) for a, b in zip(alone.log_probs, last.log_probs)) < 1e-4
+    draws = {tuple(generate_batch(model, [GenRequest(prompts[0], max_new_tokens=12, temperature=1.0, seed=s)],
+                                  **kw)[0].token_ids) for s in range(8)}
+    assert len(draws) > 1  # the seed matters
+
+
+def test_server_seeds_each_prompts_rollouts_independently_of_arrival_order(tiny):
+    """verl sends no seeds: the server derives them from (rollout.seed, step, prompt, occurrence),
+    so the n rollouts of a prompt are the same set of completions in any arrival order, differ
+    from each other, and change with the global step."""
+    from verl.workers.config import HFModelConfig, RolloutConfig
+
+    from polaris_repro.verl_cpu.hf_rollout import HFServer
+
+    path, _, tok, prompts = tiny
+    server = HFServer(RolloutConfig(name="hf", prompt_length=64, response_length=12),
+                      HFModelConfig(path=path, override_config={"attn_implementation": "sdpa"}))
+    sp = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "logprobs": True}
+
+    async def burst(order):
+        outs = await asyncio.gather(*[server.generate(prompt_ids=prompts[j], sampling_params=dict(sp),
+                                                      request_id=str(i)) for i, j in enumerate(order)])
+        by_prompt: dict[int, list] = {}
+        for j, o in zip(order, outs):
+            by_prompt.setdefault(j, []).append(tuple(o.token_ids))
+        return {j: sorted(v) for j, v in by_prompt.items()}
+
+    order = [0, 1, 0, 2, 1, 0, 2, 0]
+    asyncio.run(server.set_global_steps(5))
+    a = asyncio.run(burst(order))
+    asyncio.run(server.set_global_steps(6))
+    c = asyncio.run(burst(order))
+    asyncio.run(server.set_global_steps(5))
+    b = asyncio.run(burst(order[::-1]))
+    assert a == b
+    assert len(set(a[0])) > 1      # the 4 rollouts of prompt 0 are not copies of one another
+    assert a != c                  # another step, other seeds
+    # an explicit per-request seed is honoured
+    one = asyncio.run(server.generate(prompt_ids=prompts[1], sampling_params={**sp, "seed": 99}, request_id="x"))
+    two = asyncio.run(server.generate(prompt_ids=prompts[1], sampling_params={**sp, "seed": 99}, request_id="y"))
+    assert one.token_ids == two.token_ids
+
+
 def test_sampling_filters_respect_top_k_and_top_p():
     import torch
 

@@ -8,6 +8,11 @@ runs the whole batch at once. Each row keeps its own temperature, top-k, top-p, 
 repetition penalty, token budget and stop tokens; rows that finish are dropped from the batch (and
 from the KV cache) so long stragglers do not pay for finished rows.
 
+A request with a ``seed`` draws its tokens from its own generator, so its completion depends only
+on the seed, its parameters and the model, not on which other requests share the batch or in which
+order (up to floating-point effects of the batch's padding width); requests without one share the
+server's generator.
+
 Reported log-probs are those of the temperature-scaled distribution over the full vocabulary
 (``log_softmax(logits / T)``), the quantity verl's actor recomputes as ``old_log_probs``; top-k/top-p
 only restrict what is sampled. With ``T == 0`` the row is greedy and reports ``log_softmax(logits)``.
@@ -31,6 +36,7 @@ class GenRequest:
     repetition_penalty: float = 1.0
     stop_token_ids: frozenset[int] = field(default_factory=frozenset)
     ignore_eos: bool = False
+    seed: Optional[int] = None
 
     def __post_init__(self):
         if not self.prompt_ids:
@@ -85,8 +91,12 @@ def _filter_logits(scaled: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tenso
 
 def sample_next(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
                 top_p: torch.Tensor, min_p: torch.Tensor,
-                generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One sampling step for ``n`` rows. Returns (token ids [n], their log-probs [n])."""
+                generator: Optional[torch.Generator] = None,
+                row_generators: Optional[Sequence[Optional[torch.Generator]]] = None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One sampling step for ``n`` rows. Returns (token ids [n], their log-probs [n]).
+    ``row_generators[j]`` (when given and not None) draws row ``j``'s token; other rows use
+    ``generator``."""
     logits = logits.float()
     greedy = temperature <= 0
     t = torch.where(greedy, torch.ones_like(temperature), temperature)
@@ -97,7 +107,11 @@ def sample_next(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Te
     else:
         filtered = _filter_logits(scaled, top_k, top_p, min_p)
         probs = torch.softmax(filtered, dim=-1)
-        tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        if row_generators is not None and any(g is not None for g in row_generators):
+            tokens = torch.cat([torch.multinomial(probs[j], 1, generator=g if g is not None else generator)
+                                for j, g in enumerate(row_generators)])
+        else:
+            tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         if bool(greedy.any()):
             tokens = torch.where(greedy, logits.argmax(dim=-1), tokens)
     return tokens, logp.gather(1, tokens[:, None]).squeeze(1)
@@ -138,6 +152,9 @@ def generate_batch(model, requests: Sequence[GenRequest], *, eos_token_ids: Iter
     penalty = torch.tensor([float(r.repetition_penalty) for r in requests], **f32)
     use_penalty = bool((penalty != 1).any())
     stops = [set() if r.ignore_eos else set(eos) for r in requests]
+    gens = [torch.Generator(device=device).manual_seed(int(r.seed) % 2**63) if r.seed is not None else None
+            for r in requests]
+    seeded = any(g is not None for g in gens)
     for s, r in zip(stops, requests):
         s.update(int(t) for t in r.stop_token_ids)
 
@@ -164,7 +181,7 @@ def generate_batch(model, requests: Sequence[GenRequest], *, eos_token_ids: Iter
         if use_penalty:
             step_logits = _apply_repetition_penalty(logits.float(), seen, penalty[rows])
         tok, lp = sample_next(step_logits, temperature[rows], top_k[rows], top_p[rows], min_p[rows],
-                              generator)
+                              generator, [gens[i] for i in active] if seeded else None)
         tok_l, lp_l = tok.tolist(), lp.tolist()
         keep = []
         for j, i in enumerate(active):

@@ -12,7 +12,11 @@ This module supplies the three pieces for a plain transformers model:
   (:func:`polaris_repro.verl_cpu.hf_generate.generate_batch`). Requests arriving meanwhile form the
   next batch. Batches are capped by ``POLARIS_HF_ROLLOUT_MAX_BATCH`` (default
   ``rollout.max_num_seqs``, at most 256) and by a KV-cache budget ``POLARIS_HF_ROLLOUT_KV_GB``
-  (default 2 GiB). Each request keeps its own sampling parameters.
+  (default 2 GiB). Each request keeps its own sampling parameters and its own seed: the one it
+  brings, or (verl's agent loop sends none) one derived from ``rollout.seed``, the global step, the
+  prompt and how many requests with that prompt the step has seen. So the n rollouts of a prompt
+  are the same n completions whatever order they arrive in or batch they share, and a rerun or a
+  resumed stage samples what the first run did (``tests/test_training_e2e_on_cpu.py``).
 - :class:`HFReplica` (``RolloutReplica``): starts the named server actor for a replica.
 - :class:`HFServerAdapter` (``BaseRollout``): lives in verl's ``ActorRolloutRefWorker``;
   ``update_weights`` gathers the actor's full tensors (every rank iterates the generator, as FSDP
@@ -27,11 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import logging
 import os
 import time
 from typing import Any, Generator, Optional
 
+import numpy as np
 import ray
 import torch
 
@@ -156,6 +162,8 @@ class HFServer:
         self.max_wait_s = _env_float("POLARIS_HF_ROLLOUT_MAX_WAIT_MS", 500.0) / 1000
 
         self._generator = torch.Generator().manual_seed(int(self.config.seed) + replica_rank)
+        self._seed_step: Optional[int] = None
+        self._occurrences: dict[str, int] = {}
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1,
                                                                thread_name_prefix="hf-rollout")
         self._pending: list[_Pending] = []
@@ -262,15 +270,27 @@ class HFServer:
             self._warned.add(key)
             logger.warning(msg, *args)
 
+    def _derived_seed(self, prompt_ids: list[int]) -> int:
+        """A seed for a request that brings none (verl's agent loop sends none): a hash of
+        rollout.seed, the replica, the global step, the prompt, and how many requests with this
+        prompt this step has already seen. The n rollouts of a prompt thus get n fixed seeds
+        whatever order they arrive in, so a rerun (or a resumed stage) samples the same completions
+        for every prompt."""
+        step = self.global_steps
+        if step != self._seed_step:
+            self._seed_step, self._occurrences = step, {}
+        key = hashlib.sha1(np.asarray(prompt_ids, dtype=np.int64).tobytes()).hexdigest()
+        k = self._occurrences.get(key, 0)
+        self._occurrences[key] = k + 1
+        blob = f"{int(self.config.seed)}:{self.replica_rank}:{step}:{key}:{k}".encode()
+        return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") >> 1
+
     def _make_request(self, prompt_ids: list[int], sp: dict[str, Any]) -> tuple[GenRequest, bool]:
         for key in sp:
             if key not in _KNOWN_PARAMS:
                 self._warn_once(f"param:{key}", "hf rollout ignores sampling param %r=%r", key, sp[key])
         if int(sp.get("n", 1) or 1) != 1:
             raise ValueError(f"hf rollout: sampling_params n={sp['n']} unsupported; verl repeats prompts")
-        if sp.get("seed") is not None:
-            self._warn_once("seed", "hf rollout ignores per-request seeds (batched sampling uses one "
-                            "generator per server, seeded from rollout.seed)")
         room = self.max_model_len - len(prompt_ids)
         if room < 1:
             raise ValueError(f"hf rollout: prompt of {len(prompt_ids)} tokens leaves no room within "
@@ -292,7 +312,8 @@ class HFServer:
             top_k=top_k, min_p=float(sp.get("min_p", 0.0) or 0.0),
             repetition_penalty=float(sp.get("repetition_penalty", 1.0) or 1.0),
             stop_token_ids=frozenset(int(t) for t in (sp.get("stop_token_ids") or [])),
-            ignore_eos=bool(sp.get("ignore_eos", False)))
+            ignore_eos=bool(sp.get("ignore_eos", False)),
+            seed=int(sp["seed"]) if sp.get("seed") is not None else self._derived_seed(prompt_ids))
         want = sp.get("logprobs", True)
         return req, bool(want is not None and want is not False)
 
@@ -312,8 +333,9 @@ class HFServer:
 
     def _take_batch(self) -> list[_Pending]:
         """Pop the next batch: longest-first, within the batch-size and KV-token caps."""
-        self._pending.sort(key=lambda p: len(p.request.prompt_ids) + p.request.max_new_tokens,
-                           reverse=True)
+        # longest first; ties in a fixed order (prompt, seed), not arrival order
+        self._pending.sort(key=lambda p: (-(len(p.request.prompt_ids) + p.request.max_new_tokens),
+                                          p.request.prompt_ids, p.request.seed or 0))
         batch, tokens = [], 0
         while self._pending and len(batch) < self.max_batch:
             p = self._pending[0]
