@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from .models import SFT_SPECS
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 TIERS = ("tiny", "smoke", "single-gpu", "paper-4b", "paper-7b", "paper-1.7b")
 CPU_TIERS = ("tiny", "smoke")
@@ -23,8 +25,10 @@ _FREE_KEYS = {
     "evaluation.benchmarks",
 }
 # known context of the built-in models (their config.json values)
-BUILTIN_CONTEXT = {"builtin:tiny": 256, "builtin:smoke": 8192, "builtin:tiny-sft": 256,
-                   "builtin:smoke-sft": 8192}
+BUILTIN_CONTEXT = {"builtin:tiny": 256, "builtin:smoke": 8192}
+# the *-sft variants keep their base model's context
+BUILTIN_CONTEXT.update({f"builtin:{name}": BUILTIN_CONTEXT[f"builtin:{spec['base']}"]
+                        for name, spec in SFT_SPECS.items()})
 STAGE_KEYS = {"name", "max_response_length", "token_budget", "temperature", "val_temperature",
               "ulysses_sp", "steps"}
 

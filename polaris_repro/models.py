@@ -307,41 +307,50 @@ def _warmstart(model, tokenizer, spec: dict, log: Callable[[str], None] | None =
     return losses
 
 
-def build_tiny(out_dir: str | os.PathLike, spec: dict | None = None, *,
-               log: Callable[[str], None] | None = None) -> dict:
-    """Build the tiny model into ``out_dir`` (deterministic from ``spec['seed']``); return info."""
+@contextlib.contextmanager
+def _build_context(spec: dict) -> Iterator[None]:
+    """A model build's surroundings: at most ``spec['threads']`` torch threads, and a forked global
+    rng seeded with ``spec['seed']`` (the caller's rng state is untouched); both restored after."""
     import torch
-    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
-    spec = {**TINY_SPEC, **(spec or {})}
-    out_dir = Path(out_dir)
-    t0 = time.time()
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, min(threads, int(spec["threads"]))))
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec["seed"])
-            tok = build_tiny_tokenizer(spec["seed"], spec["vocab_size"])
-            t_tok = time.time() - t0
-            ids = {t: tok.convert_tokens_to_ids(t) for t in TINY_SPECIAL_TOKENS}
-            cfg = Qwen3Config(
-                vocab_size=len(tok), hidden_size=spec["hidden_size"],
-                intermediate_size=spec["intermediate_size"],
-                num_hidden_layers=spec["num_hidden_layers"],
-                num_attention_heads=spec["num_attention_heads"],
-                num_key_value_heads=spec["num_key_value_heads"], head_dim=spec["head_dim"],
-                max_position_embeddings=spec["max_position_embeddings"], rope_theta=10000.0,
-                tie_word_embeddings=True, bos_token_id=None, eos_token_id=ids[IM_END],
-                pad_token_id=ids[IM_END], dtype="float32")
-            model = Qwen3ForCausalLM(cfg)
-            n_params = sum(p.numel() for p in model.parameters())
-            losses = _warmstart(model, tok, spec, log)
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def build_tiny(out_dir: str | os.PathLike, spec: dict | None = None, *,
+               log: Callable[[str], None] | None = None) -> dict:
+    """Build the tiny model into ``out_dir`` (deterministic from ``spec['seed']``); return info."""
+    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+
+    spec = {**TINY_SPEC, **(spec or {})}
+    out_dir = Path(out_dir)
+    t0 = time.time()
+    with _build_context(spec):
+        tok = build_tiny_tokenizer(spec["seed"], spec["vocab_size"])
+        t_tok = time.time() - t0
+        ids = {t: tok.convert_tokens_to_ids(t) for t in TINY_SPECIAL_TOKENS}
+        cfg = Qwen3Config(
+            vocab_size=len(tok), hidden_size=spec["hidden_size"],
+            intermediate_size=spec["intermediate_size"],
+            num_hidden_layers=spec["num_hidden_layers"],
+            num_attention_heads=spec["num_attention_heads"],
+            num_key_value_heads=spec["num_key_value_heads"], head_dim=spec["head_dim"],
+            max_position_embeddings=spec["max_position_embeddings"], rope_theta=10000.0,
+            tie_word_embeddings=True, bos_token_id=None, eos_token_id=ids[IM_END],
+            pad_token_id=ids[IM_END], dtype="float32")
+        model = Qwen3ForCausalLM(cfg)
+        n_params = sum(p.numel() for p in model.parameters())
+        losses = _warmstart(model, tok, spec, log)
         model.generation_config = GenerationConfig(
             eos_token_id=ids[IM_END], pad_token_id=ids[IM_END], bos_token_id=None)
         model.save_pretrained(out_dir, safe_serialization=True)
         tok.save_pretrained(out_dir)
-    finally:
-        torch.set_num_threads(threads)
     return {
         "kind": "builtin:tiny", "spec": spec, "num_parameters": n_params, "vocab_size": len(tok),
         "special_token_ids": ids, "tokenizer_seconds": round(t_tok, 2),
@@ -440,18 +449,12 @@ def build_sft(out_dir: str | os.PathLike, name: str, *, log: Callable[[str], Non
     base_dir = resolve_model_path(BUILTIN_PREFIX + spec["base"])
     completion = completion_text if spec["completion"] == "think" else plain_completion_text
     t0 = time.time()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(threads, int(spec["threads"]))))
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(spec["seed"])
-            tok = AutoTokenizer.from_pretrained(base_dir)
-            model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-            losses = _warmstart(model, tok, spec, log, completion)
+    with _build_context(spec):
+        tok = AutoTokenizer.from_pretrained(base_dir)
+        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+        losses = _warmstart(model, tok, spec, log, completion)
         model.save_pretrained(out_dir, safe_serialization=True)
         tok.save_pretrained(out_dir)
-    finally:
-        torch.set_num_threads(threads)
     return {"kind": BUILTIN_PREFIX + name, "base": BUILTIN_PREFIX + spec["base"],
             "base_version": BUILTINS[spec["base"]][0], "spec": spec,
             "num_parameters": sum(p.numel() for p in model.parameters()),

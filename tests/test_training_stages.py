@@ -229,6 +229,7 @@ def test_trainer_checkpoint_carries_the_rescue_buffer_and_rng(tmp_path, monkeypa
     resumed trainer rescues exactly as the uninterrupted one would."""
     pytest.importorskip("verl")
     import numpy as np
+    import torch
     from omegaconf import OmegaConf
     from verl.trainer.ppo.ray_trainer import RayPPOTrainer
 
@@ -263,16 +264,12 @@ def test_trainer_checkpoint_carries_the_rescue_buffer_and_rng(tmp_path, monkeypa
     a._polaris_process(ba, ma)
     b._polaris_process(bb, mb)
     assert ma["polaris/rescued"] == mb["polaris/rescued"] == 2
-    assert torch_equal(ba.batch["responses"], bb.batch["responses"])
+    assert torch.equal(ba.batch["responses"], bb.batch["responses"])
     # a checkpoint written before this file existed resumes with an empty buffer, saying so
     c = trainer(2)
     c._load_checkpoint()
     assert len(c.pol_rescue) == 0
 
-
-def torch_equal(x, y) -> bool:
-    import torch
-    return bool(torch.equal(x, y))
 
 
 def test_temperature_searches_figure_data(tmp_path):
