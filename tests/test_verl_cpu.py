@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,28 @@ def _run_py(code: str, env_extra: dict | None = None, timeout: int = 180) -> dic
 
 
 # ------------------------------------------------------------------------------------ pure
+def test_torch_threads_follow_the_cores_not_rays_omp_setting(monkeypatch):
+    """Ray starts workers with OMP_NUM_THREADS=1; the plugin sets torch's threads to the cores
+    (POLARIS_CPU_THREADS overrides; a bad value is named)."""
+    import torch
+
+    from polaris_repro.verl_cpu import patches
+
+    old = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("POLARIS_CPU_THREADS", "1")
+        patches._set_torch_threads(torch)
+        assert torch.get_num_threads() == 1
+        monkeypatch.delenv("POLARIS_CPU_THREADS")
+        patches._set_torch_threads(torch)
+        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+        monkeypatch.setenv("POLARIS_CPU_THREADS", "two")
+        with pytest.raises(ValueError, match="POLARIS_CPU_THREADS"):
+            patches.cpu_threads()
+    finally:
+        torch.set_num_threads(old)
+
+
 def test_cpu_overrides_v0_and_v1():
     from polaris_repro.verl_cpu import cpu_overrides
 
@@ -57,6 +80,9 @@ def test_cpu_overrides_v0_and_v1():
     assert "param_dtype:fp32" in keys[mp]
     assert "param_dtype:fp32" in keys["actor_rollout_ref.ref.fsdp_config.mixed_precision"]
     assert not any(mp in o for o in cpu_overrides(precision="bf16"))
+    # eager entropy (no inductor compile per launch) and one foreach AdamW dispatch per op
+    assert keys["actor_rollout_ref.actor.use_torch_compile"] == "False"
+    assert keys["actor_rollout_ref.actor.optim.override_optimizer_config"] == "{foreach:true}"
     for bad in ({"trainer": "v2"}, {"n_gpus": 0}, {"num_cpus": -1}, {"agent_workers": 0},
                 {"precision": "fp16"}):
         with pytest.raises(ValueError):
@@ -346,6 +372,13 @@ def test_hf_server_coalesces_requests_and_loads_weights(tiny):
     after = asyncio.run(burst([params[1]]))[0]
     assert after.extra_fields["global_steps"] == 3
     assert after.token_ids != greedy_before or after.log_probs != outs[1].log_probs
+    # the adapter's wire format (numpy arrays: Ray's fast path through shared memory) lands the same
+    from polaris_repro.verl_cpu.hf_rollout import _to_wire
+
+    wired = _to_wire(before - 0.05)
+    assert isinstance(wired, np.ndarray)
+    assert asyncio.run(server.update_weights({name: wired}, global_steps=4)) == 1
+    assert torch.equal(server.get_param(name), before - 0.05)
     with pytest.raises(KeyError):
         asyncio.run(server.update_weights({"not.a.param": new}))
     with pytest.raises(ValueError):

@@ -169,6 +169,14 @@ def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, num_cpus: int | None 
         f"actor_rollout_ref.rollout.agent.num_workers={agent_workers}",
         f"reward.num_workers={reward_workers}",
         "data.dataloader_num_workers=0",
+        # torch.compile(dynamic=True) of the entropy kernel costs an inductor/C++ compile per launch
+        # (and recompiles on new shapes) on a CPU, for a function that is cheap in eager mode
+        "actor_rollout_ref.actor.use_torch_compile=False",
+        "actor_rollout_ref.actor.fsdp_config.use_torch_compile=False",
+        "actor_rollout_ref.ref.fsdp_config.use_torch_compile=False",
+        # torch picks the per-tensor Python loop for AdamW on CPU tensors: ~10 DTensor ops per
+        # parameter, a quarter of a smoke update's time. foreach = one dispatch per op for all of them
+        "++actor_rollout_ref.actor.optim.override_optimizer_config={foreach:true}",
     ]
     if precision == "fp32":
         mp = "{param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}"
