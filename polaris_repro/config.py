@@ -154,6 +154,16 @@ def validate(cfg: dict) -> None:
     if cfg["training"]["temperature_mode"] not in ("config", "search"):
         raise ConfigError("'training.temperature_mode' must be config or search, "
                           f"got {cfg['training']['temperature_mode']!r}")
+    if cfg["training"]["cpu_precision"] not in ("fp32", "bf16"):
+        raise ConfigError("'training.cpu_precision' must be fp32 or bf16, "
+                          f"got {cfg['training']['cpu_precision']!r}")
+    if cfg["training"]["old_log_prob"] not in ("recompute", "rollout"):
+        raise ConfigError("'training.old_log_prob' must be recompute or rollout, "
+                          f"got {cfg['training']['old_log_prob']!r}")
+    if cfg["training"]["old_log_prob"] == "rollout" and cfg["training"]["rollout_name"] != "hf":
+        raise ConfigError("'training.old_log_prob: rollout' reuses the rollout's log-probs as the PPO old "
+                          "log-probs, exact only for the CPU rollout (training.rollout_name: hf, the actor's "
+                          f"fp32 copy); with rollout_name {cfg['training']['rollout_name']!r} use recompute")
     if cfg["training"]["substitution"] not in ("polaris", "released", "off"):
         raise ConfigError("'training.substitution' must be polaris, released or off, "
                           f"got {cfg['training']['substitution']!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from polaris_repro.config import load_config
+from polaris_repro.config import ConfigError, load_config
 from polaris_repro.training import verl_config as vc
 
 # Reference 9.1 / 7.1, typed in from the report (independent of the tier YAML files):
@@ -31,7 +31,6 @@ COMMON = {
     "data.filter_overlong_prompts": True,
     "data.truncation": "error",
     "data.shuffle": True,
-    "data.seed": 1,
     "data.val_batch_size": 512,
     "actor_rollout_ref.rollout.n": 8,
     "actor_rollout_ref.rollout.top_p": 1.0,
@@ -119,6 +118,11 @@ def test_paper_stage_matches_reference(composed, tier, stage):
         "actor_rollout_ref.rollout.val_kwargs.temperature": val_T,
         "actor_rollout_ref.actor.ulysses_sequence_parallel_size": sp,
         "polaris.rescue": tier == "paper-7b",   # the sink was used for 7B only (issue #37)
+        # stage 1 keeps the scripts' data seed 1; later stages draw their own order and rollouts
+        "data.seed": 1 + 1000 * (stage - 1),
+        "actor_rollout_ref.rollout.seed": 1 + 1000 * (stage - 1),
+        "polaris.seed": 1 + 1000 * (stage - 1),
+        "algorithm.rollout_correction.bypass_mode": False,   # old log-probs recomputed (vLLM bf16)
     })
     for key, value in want.items():
         got = _get(conf, key)
@@ -177,3 +181,36 @@ def test_temperature_and_mode_overrides_and_smoke_reward_kwargs():
     assert d["reward.custom_reward_function.reward_kwargs.require_think"] == "false"
     assert d["reward.custom_reward_function.reward_kwargs.mode"] == "boxed_or_last_number"
     assert d["actor_rollout_ref.rollout.name"] == "hf"
+
+
+def test_stage_seeds_differ_between_stages_and_runs():
+    """Each stage draws its own data order, rollouts and substitution draws (issue 17: stage 3 used
+    to replay stage 2 exactly), and a run's --seed changes all of them."""
+    seeds = {}
+    for seed in (1, 2, 3):
+        cfg = load_config("smoke", [f"seed={seed}"])
+        for i in range(len(cfg["training"]["stages"])):
+            d = vc.overrides_to_dict(_smoke_overrides(cfg, i))
+            vals = {d["data.seed"], d["actor_rollout_ref.rollout.seed"], d["+polaris.seed"]
+                    if "+polaris.seed" in d else d["polaris.seed"]}
+            assert len(vals) == 1, d
+            seeds[(seed, i)] = int(vals.pop())
+    assert len(set(seeds.values())) == len(seeds), seeds
+
+
+def test_cpu_tiers_reuse_rollout_log_probs():
+    """CPU tiers: verl's bypass mode (old log-probs = the fp32 rollout's), entropy from the update
+    pass; GPU tiers recompute, and asking for rollout log-probs with vLLM is refused."""
+    cfg = load_config("smoke")
+    conf = vc.compose(_smoke_overrides(cfg, 0))
+    assert conf.algorithm.rollout_correction.bypass_mode is True
+    assert conf.algorithm.rollout_correction.rollout_is is None
+    assert conf.actor_rollout_ref.actor.calculate_entropy is True
+    assert conf.actor_rollout_ref.actor.use_torch_compile is False
+    with pytest.raises(ConfigError, match="old_log_prob"):
+        load_config("paper-4b", ["training.old_log_prob=rollout"])
+
+
+def _smoke_overrides(cfg, i):
+    return vc.stage_overrides(cfg, i, train_files="/x/train.parquet", val_files="/x/val.parquet",
+                              model_path="/x/model", output_dir="/x/out")

@@ -103,6 +103,15 @@ def project_name(cfg: dict) -> str:
     return PROJECT_NAMES.get(cfg.get("tier"), f"polaris-repro-{cfg.get('tier')}")
 
 
+def stage_seed(cfg: dict, stage_index: int) -> int:
+    """The seed of one stage of a run: its data order, its rollout sampling and its substitution
+    draws. It depends on the run's ``seed`` *and* the stage, so consecutive stages (which may train
+    on the same prompts when drop-easy removes none) draw their own order and rollouts instead of
+    replaying the previous stage's. Stage 1 keeps the run's seed (the official scripts' data seed
+    for the paper tiers); stage k adds 1000 * (k - 1)."""
+    return int(cfg.get("seed", 1)) + 1000 * int(stage_index)
+
+
 def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLike,
                     val_files: str | os.PathLike, model_path: str | os.PathLike,
                     output_dir: str | os.PathLike, temperature: float | None = None,
@@ -160,7 +169,7 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         ("data.filter_overlong_prompts", True),
         ("data.truncation", "error"),
         ("data.shuffle", tr["shuffle"]),
-        ("data.seed", cfg.get("seed", 1)),
+        ("data.seed", stage_seed(cfg, stage_index)),
         # --- model
         (m + "path", str(model_path)),
         (m + "use_remove_padding", tr["use_remove_padding"]),
@@ -199,6 +208,7 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         (r + "top_p", float(tr["top_p"])),
         (r + "top_k", int(tr["top_k"])),
         (r + "do_sample", True),
+        (r + "seed", stage_seed(cfg, stage_index)),
         (r + "dtype", cfg["model"]["dtype"]),
         (r + "tensor_model_parallel_size", int(cfg["sampling"]["tensor_parallel_size"])),
         (r + "gpu_memory_utilization", float(tr["gpu_memory_utilization"])),
@@ -247,17 +257,27 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         ("+polaris.accuracy_log", str(accuracy_log or output_dir / "accuracy_log.jsonl")),
         ("+polaris.metrics_file", str(metrics_file or output_dir / "metrics.jsonl")),
         ("+polaris.stage", st["name"]),
-        ("+polaris.seed", int(cfg.get("seed", 1))),
+        ("+polaris.seed", stage_seed(cfg, stage_index)),
     ]
     if resp + int(tr["max_prompt_length"]) > budget:
         raise StageError(f"stage {st['name']}: max_prompt_length + max_response_length exceeds "
                          f"token_budget {budget}")
+    if tr["old_log_prob"] == "rollout":
+        # one PPO epoch over one mini-batch is on-policy: the "old" policy is the rollout policy. When
+        # the rollout model is the actor's own fp32 copy (CPU tiers) its log-probs are the old
+        # log-probs (to ~1e-4), so verl's bypass mode skips a second forward pass over the batch.
+        # Entropy is then computed in the update pass (it was a by-product of the skipped pass).
+        o += [("algorithm.rollout_correction.bypass_mode", True),
+              ("algorithm.rollout_correction.loss_type", "ppo_clip"),
+              ("algorithm.rollout_correction.rollout_is", None),
+              ("algorithm.rollout_correction.rollout_rs", None),
+              (a + "calculate_entropy", True)]
     out = [f"{k}={_fmt(v)}" for k, v in o]
     groups: list[Iterable[str]] = [out]
     if cpu:
         from ..verl_cpu import cpu_overrides  # helper-3's plugin: CPU platform + hf rollout
 
-        groups.append(cpu_overrides())
+        groups.append(cpu_overrides(precision=tr["cpu_precision"]))
     groups.append(list(extra))
     return merge_overrides(*groups)
 
