@@ -14,6 +14,7 @@ Loaders add two convenience columns: ``answers`` (ground truths as a list of str
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import urllib.request
@@ -68,12 +69,30 @@ def _make_problem(level: str, rng: random.Random) -> tuple[str, str, str]:
     raise ValueError(f"unknown synthetic level {level!r}; expected one of {LEVELS}")
 
 
+POOLS = (None, "dev", "heldout")
+HELDOUT_FRACTION = 0.4
+
+
+def in_heldout_pool(question: str, seed: int) -> bool:
+    """Whether a synthetic question belongs to the held-out pool of a run with this ``seed``: a
+    fixed share (:data:`HELDOUT_FRACTION`) of every level's problem space, chosen by a hash of the
+    seed and the question text. The evaluation section draws its held-out problems only from this
+    pool and sections 1-3 only from the rest, so held-out questions never occur in training,
+    profiling, the temperature sweep or training validation, whatever their sizes."""
+    h = hashlib.sha256(f"heldout|{int(seed)}|{question}".encode()).digest()
+    return int.from_bytes(h[:8], "little") / 2 ** 64 < HELDOUT_FRACTION
+
+
 def synthetic_problems(num_problems: int, levels: Iterable[str] | None = None, *, seed: int = 0,
                        split: str = "train", start_index: int = 0,
-                       instruction: bool = True) -> pd.DataFrame:
+                       instruction: bool = True, pool: str | None = None,
+                       pool_seed: int | None = None) -> pd.DataFrame:
     """Deterministic synthetic math problems in verl's row format plus ``level`` and ``solution``.
 
-    Problems cycle through ``levels`` so every level is represented equally.
+    Problems cycle through ``levels`` so every level is represented equally. ``pool`` restricts the
+    draw to one side of the run's held-out partition (:func:`in_heldout_pool` with ``pool_seed``,
+    default ``seed``): ``"dev"`` (sections 1-3) or ``"heldout"`` (evaluation; drawn without
+    repetition, so every held-out question is distinct); ``None`` draws from the whole space.
     """
     levels = list(levels or LEVELS)
     for lv in levels:
@@ -81,11 +100,27 @@ def synthetic_problems(num_problems: int, levels: Iterable[str] | None = None, *
             raise ValueError(f"unknown synthetic level {lv!r}; expected one of {LEVELS}")
     if num_problems <= 0:
         raise ValueError(f"num_problems must be positive, got {num_problems}")
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+    pseed = seed if pool_seed is None else pool_seed
     rng = random.Random(f"{seed}-{split}")
-    rows = []
+    rows, seen = [], set()
     for i in range(num_problems):
         level = levels[i % len(levels)]
-        q, ans, sol = _make_problem(level, rng)
+        for _attempt in range(10_000):
+            q, ans, sol = _make_problem(level, rng)
+            if pool is None:
+                break
+            if in_heldout_pool(q, pseed) != (pool == "heldout"):
+                continue
+            if pool == "heldout" and q in seen:
+                continue
+            break
+        else:
+            raise ValueError(f"synthetic level {level!r}: its {pool} pool holds too few distinct problems "
+                             f"for {num_problems} problems over levels {levels} (seed {pseed}); ask for "
+                             f"fewer problems or add levels")
+        seen.add(q)
         content = f"{q} {BOXED_INSTRUCTION}" if instruction else q
         idx = start_index + i
         rows.append({
@@ -190,12 +225,22 @@ def normalise_rows(df: pd.DataFrame, source: str) -> pd.DataFrame:
     return df
 
 
+SYNTHETIC_BENCHMARK_LEVELS = ("add1", "mul1", "add2", "sub2")
+
+
 def load_benchmark(name: str, directory: str | os.PathLike | None = None, *, verify: bool = True,
-                   num_problems: int | None = None, seed: int = 0) -> pd.DataFrame:
-    """Load one of the five benchmarks (or ``synthetic`` held-out problems) as normalised rows."""
+                   num_problems: int | None = None, seed: int = 0, levels: Iterable[str] | None = None,
+                   pool: str = "dev") -> pd.DataFrame:
+    """Load one of the five benchmarks (or ``synthetic`` problems) as normalised rows.
+
+    ``synthetic``: ``num_problems`` problems of ``levels`` (default
+    :data:`SYNTHETIC_BENCHMARK_LEVELS`) from the run's ``pool``: ``"dev"`` for the temperature sweep
+    and training validation, ``"heldout"`` for the evaluation section (disjoint from everything
+    sections 1-3 see; see :func:`in_heldout_pool`)."""
     if name == "synthetic":
         n = num_problems or 32
-        df = synthetic_problems(n, ("add1", "mul1", "add2", "sub2"), seed=seed + 10_000, split="test")
+        df = synthetic_problems(n, tuple(levels or SYNTHETIC_BENCHMARK_LEVELS), seed=seed + 10_000,
+                                split="test" if pool == "dev" else pool, pool=pool, pool_seed=seed)
         return normalise_rows(df, "synthetic")
     path = benchmark_path(name, directory)
     if verify:
@@ -250,7 +295,8 @@ def load_training_data(cfg: dict) -> pd.DataFrame:
             return normalise_rows(pd.read_parquet(path), str(path))
         source = str(path)
     if source == "synthetic":
-        df = synthetic_problems(tr.get("num_problems") or 64, tr.get("levels"), seed=cfg.get("seed", 0))
+        df = synthetic_problems(tr.get("num_problems") or 64, tr.get("levels"), seed=cfg.get("seed", 0),
+                                pool="dev")
         return normalise_rows(df, "synthetic")
     if source is None:
         raise DataError("data.train.source is not set")

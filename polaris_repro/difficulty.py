@@ -208,10 +208,14 @@ def profile(cfg: dict, df: pd.DataFrame, *, model: Any = None, k: int | None = N
         from .sampling import make_sampler
 
         sampler = make_sampler(cfg, model=model)
+    from .sampling.base import model_label
+
+    mname = model_label(model or cfg["model"]["path"])
+    label = f"profile {mname}" if not desc else f"profile {desc}" + ("" if mname in desc else f" ({mname})")
     try:
         groups = sampler.generate(prompts, n=k, temperature=temperature, top_p=top_p, top_k=top_k,
                                   max_new_tokens=max_new_tokens, seed=seed, out_file=out_file,
-                                  desc=desc or f"profile k={k} T={temperature:g}")
+                                  desc=f"{label} k={k} T={temperature:g}")
     finally:
         if own:
             sampler.close()
@@ -461,7 +465,7 @@ def load_dataset_spec(cfg: dict, spec: str, num_problems: int | None = None, *, 
     if spec.startswith("synthetic:"):
         levels = [x.strip() for x in spec.split(":", 1)[1].split(",") if x.strip()]
         n = int(num_problems or cfg["data"]["train"].get("num_problems") or 64)
-        return D.normalise_rows(D.synthetic_problems(n, levels, seed=seed, split="profile"), spec)
+        return D.normalise_rows(D.synthetic_problems(n, levels, seed=seed, split="profile", pool="dev"), spec)
     if spec == "train":
         df = D.load_training_data(cfg)
     elif spec in D.BENCHMARKS or spec == "synthetic":

@@ -266,7 +266,10 @@ def load_problems(name: str, cfg: dict, num_problems: int | None = None) -> pd.D
 
     directory = cfg["data"].get("benchmarks_dir")
     if name == "synthetic":
-        return load_benchmark("synthetic", num_problems=num_problems or 32, seed=int(cfg.get("seed", 0)))
+        # held-out problems of the trained levels, disjoint from every problem of sections 1-3
+        levels = cfg["evaluation"].get("synthetic_levels") or cfg["data"]["train"].get("levels")
+        return load_benchmark("synthetic", num_problems=num_problems or 32, seed=int(cfg.get("seed", 0)),
+                              levels=levels, pool="heldout")
     return load_benchmark(name, directory, num_problems=num_problems)
 
 
@@ -411,17 +414,20 @@ def _answers_of(row: Mapping) -> list[str]:
 
 
 def grade_responses(df: pd.DataFrame, *, mode: str = "boxed", math_verify: bool = True,
-                    timeout_s: float = 2.0) -> pd.DataFrame:
+                    timeout_s: float = 2.0, desc: str | None = None) -> pd.DataFrame:
     """Grade every response (our grader, ``require_think=False`` as in evaluation) and, as a second
     opinion, math-verify. Adds list columns ``correct``, ``pred``, ``has_box``, ``mv_correct``
-    (None where math-verify could not decide)."""
+    (None where math-verify could not decide). ``desc``: show a progress bar (problems) named so."""
     from . import grading
+    from .sampling.base import progress_bar
 
     if "responses" not in df.columns:
         raise EvaluationError("grade_responses: no 'responses' column")
     out = df.copy()
     cols: dict[str, list] = {c: [] for c in GRADE_COLUMNS}
-    for i, row in enumerate(out.to_dict("records")):
+    rows = out.to_dict("records")
+    for i, row in enumerate(progress_bar(rows, desc=desc, unit="problem", disable=desc is None,
+                                              delay=5.0)):
         gt = _ground_truth(row)
         if not grading.ground_truths(gt):
             raise EvaluationError(f"row {i}: empty ground truth {gt!r}")
@@ -670,7 +676,7 @@ def evaluate_model(cfg: dict, spec: ModelSpec, out_root: str | os.PathLike, *,
                 say(f"[{spec.label}] {name}: grading settings changed, regrading")
                 df = grade_responses(df.drop(columns=[c for c in GRADE_COLUMNS if c in df.columns]),
                                      mode=proto["grading"]["answer_extraction"], math_verify=math_verify,
-                                     timeout_s=timeout_s)
+                                     timeout_s=timeout_s, desc=f"grade {spec.label} on {name}")
                 with atomic_path(pq) as tmp:
                     df.to_parquet(tmp, index=False)
         else:
@@ -695,7 +701,8 @@ def evaluate_model(cfg: dict, spec: ModelSpec, out_root: str | os.PathLike, *,
             elapsed = time.time() - t0
             df = responses_frame(problems, comps, benchmark=name)
             df = grade_responses(df, mode=proto["grading"]["answer_extraction"],
-                                 math_verify=math_verify, timeout_s=timeout_s)
+                                 math_verify=math_verify, timeout_s=timeout_s,
+                                 desc=f"grade {spec.label} on {name}")
             ntok = int(sum(sum(x) for x in df["num_tokens"]))
             timings[name] = {"generation_s": round(elapsed, 2), "tokens": ntok,
                              "tokens_per_s": round(ntok / elapsed, 1) if elapsed > 0 else None}

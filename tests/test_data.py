@@ -95,3 +95,35 @@ def test_training_data_local_path_and_verl_roundtrip(tmp_path):
     rows = data.load_training_data(cfg)
     assert list(rows["answers"]) == [["2"], ["4"]]
     assert rows["extra_info"].iloc[1]["difficulty"] == "8/8"
+
+
+def test_heldout_pool_is_disjoint_from_everything_sections_1_to_3_see():
+    """Issue 17: the evaluation's held-out synthetic problems never occur in the training set, the
+    difficulty profiles, the temperature sweep or training validation (smoke tier, three seeds),
+    and are all distinct."""
+    from polaris_repro.config import load_config
+    from polaris_repro.data import load_training_data
+    from polaris_repro.difficulty import load_dataset_spec
+    from polaris_repro.evaluation import load_problems
+
+    for seed in (1, 2, 3):
+        cfg = load_config("smoke", [f"seed={seed}"])
+        held = load_problems("synthetic", cfg, cfg["evaluation"]["num_problems"])
+        assert len(held) == 48 and held["problem"].is_unique
+        assert set(held["level"]) == set(cfg["data"]["train"]["levels"])
+        seen = set(load_training_data(cfg)["problem"])
+        for spec in cfg["difficulty"]["datasets"]:
+            seen |= set(load_dataset_spec(cfg, spec, cfg["difficulty"]["num_problems"])["problem"])
+        seen |= set(load_benchmark("synthetic", num_problems=64, seed=seed)["problem"])  # sweep / validation
+        assert not set(held["problem"]) & seen, seed
+    a = load_problems("synthetic", load_config("smoke", ["seed=1"]), 48)
+    b = load_problems("synthetic", load_config("smoke", ["seed=2"]), 48)
+    assert set(a["problem"]) != set(b["problem"])   # --seed changes the held-out problems
+
+
+def test_heldout_pool_too_small_is_a_clear_error():
+    # one-digit addition has 100 problems; 40 % of them are held out
+    with pytest.raises(ValueError, match="heldout pool holds too few distinct problems"):
+        synthetic_problems(80, ["add1"], seed=1, pool="heldout")
+    with pytest.raises(ValueError, match="pool must be one of"):
+        synthetic_problems(3, ["add1"], pool="test")
