@@ -1,10 +1,12 @@
 # make reproduce : create .venv if missing, then run the whole reproduction at the smoke tier
+#                  (make reproduce SEED=2: another seed; TIER=tiny: the CI tier)
 # make test      : create .venv if missing, then run the full test suite (unit + notebooks under nbval)
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TIER   ?= smoke
+SEED   ?=
 # benchmarks: downloaded by URL + sha256 unless a local copy is given; use ../shared's copy when present
 ifneq ($(wildcard ../shared/data/benchmarks/aime24.parquet),)
 export POLARIS_BENCHMARKS_DIR ?= $(abspath ../shared/data/benchmarks)
@@ -27,7 +29,7 @@ test: venv
 	$(PY) -m pytest tests -v --durations=15
 
 reproduce: venv
-	$(VENV)/bin/polaris-repro reproduce --tier $(TIER)
+	$(VENV)/bin/polaris-repro reproduce --tier $(TIER) $(if $(SEED),--seed $(SEED))
 
 bench: venv
 	$(PY) benchmarks/bench_grading.py

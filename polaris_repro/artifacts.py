@@ -125,6 +125,14 @@ def run_dir(tier: str, run_id: str | None = None) -> Path:
     return d
 
 
+def run_overrides(run_dir: str | Path) -> list[str]:
+    """The config overrides a run was started with (``manifest.json`` ``overrides``; [] if none)."""
+    p = Path(run_dir) / "manifest.json"
+    if not p.exists():
+        return []
+    return list(json.loads(p.read_text()).get("overrides") or [])
+
+
 class Manifest:
     """``manifest.json`` of a run folder; every update rewrites the file atomically."""
 

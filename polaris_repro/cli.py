@@ -2,7 +2,7 @@
 
     polaris-repro config --tier T [-o key=value ...]        print the resolved tier config
     polaris-repro run SECTION --tier T [-p key value ...]   run one section notebook (papermill)
-    polaris-repro reproduce --tier T [--run DIR] [--fresh]  run all sections, resuming
+    polaris-repro reproduce --tier T [--seed N] [--run DIR] [--fresh]  run all sections, resuming
     polaris-repro grade FILE.parquet                        grade a file of responses
     polaris-repro train --tier T --stage S [--dry-run]      verl training of one stage
     polaris-repro claims check --run DIR                    recompute the README's numbers
@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--tier", required=True)
     rp.add_argument("--run", default=None)
     rp.add_argument("--fresh", action="store_true", help="start a new run instead of resuming")
+    rp.add_argument("--seed", type=int, default=None,
+                    help="the run's seed: synthetic problems, data order, rollouts, evaluation samples "
+                         "(default: the tier's); recorded in the manifest")
+    rp.add_argument("-o", "--override", action="append", default=[], help="tier config key.path=value")
     for name in EXTERNAL:
         sub.add_parser(name, help=f"see polaris-repro {name} --help")
     args = p.parse_args(argv)
@@ -79,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             from .runner import SectionFailed, reproduce
 
             try:
-                reproduce(args.tier, args.run, resume=not args.fresh)
+                reproduce(args.tier, args.run, resume=not args.fresh, seed=args.seed,
+                          overrides=args.override)
             except SectionFailed:
                 return 1
             return 0

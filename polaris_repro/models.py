@@ -165,7 +165,10 @@ def _cached_build(version: str, builder: Callable[[Path], dict]) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".build-{version}-", dir=root))
         try:
             t0 = time.time()
+            print(f"building model {version} once (first use on this machine; cached in {root}) ...",
+                  flush=True)
             info = builder(tmp) or {}
+            print(f"built {version} in {time.time() - t0:.0f} s", flush=True)
             files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
             marker = {"version": version, "build_seconds": round(time.time() - t0, 2),
                       "files": files, **info}

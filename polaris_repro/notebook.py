@@ -24,9 +24,15 @@ class Section:
 
 
 def start(name: str, tier: str, run_dir: str = "", overrides: list[str] | None = None) -> Section:
-    """Load the tier's config, open (or create) the run folder and this section's output folder."""
-    cfg = load_config(tier, overrides)
+    """Load the tier's config, open (or create) the run folder and this section's output folder.
+
+    The config is the tier's plus the run's own overrides (``manifest.json`` ``overrides``, e.g.
+    ``seed=2`` from ``polaris-repro reproduce --seed 2``), then ``overrides``: every section of a
+    run sees the same configuration, however it is started."""
+    from .artifacts import run_overrides
+
     rdir = Path(run_dir) if run_dir else make_run_dir(tier)
+    cfg = load_config(tier, run_overrides(rdir) + list(overrides or []))
     rdir.mkdir(parents=True, exist_ok=True)
     man = Manifest(rdir, cfg)
     out = rdir / name

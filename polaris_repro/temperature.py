@@ -383,6 +383,8 @@ def sweep(cfg: dict, df: pd.DataFrame, temperatures: Sequence[float], *, model: 
         for rec in read_jsonl(out_path):
             if all(rec.get(k) == v for k, v in settings.items()):
                 done[round(float(rec["temperature"]), 6)] = rec
+    from .sampling.base import model_label
+
     rows, own = [], sampler is None
     try:
         for t in temperatures:
@@ -395,7 +397,7 @@ def sweep(cfg: dict, df: pd.DataFrame, temperatures: Sequence[float], *, model: 
                 groups = sampler.generate(prompts, n=n, temperature=t, top_p=top_p, top_k=top_k,
                                           max_new_tokens=max_new_tokens, seed=seed,
                                           out_file=_samples_file(out_path, t, settings) if out_path else None,
-                                          desc=f"sweep T={t:g}")
+                                          desc=f"sweep {model_label(settings['model'])} T={t:g}")
                 rec = {"temperature": t, **score_groups(groups, answers, mode=mode,
                                                         timeout_s=cfg["grading"].get("timeout_s", 2.0)),
                        **settings}

@@ -55,3 +55,31 @@ def test_unknown_section_is_named():
     with pytest.raises(ValueError, match="unknown section"):
         runner.resolve_section("06_dance")
     assert runner.resolve_section("training") == "03_training"
+
+
+def test_seed_is_the_runs_own_and_reaches_every_section(tmp_path, monkeypatch):
+    """`reproduce --seed N`: recorded in the manifest, seen by every section's config (through
+    notebook.start), and a run of another seed is never resumed by it."""
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    for s in runner.SECTIONS:
+        body = (f"from pathlib import Path\nfrom polaris_repro import notebook\n"
+                f"sec = notebook.start('{s}', tier, run_dir)\n"
+                f"Path(run_dir, '{s}.seed').write_text(str(sec.cfg['seed']))")
+        make(str(nbdir / f"{s}.ipynb"), [("params", 'tier = "tiny"\nrun_dir = ""'), ("code", body)])
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", nbdir)
+    monkeypatch.setenv("POLARIS_ARTIFACTS", str(tmp_path / "artifacts"))
+    r7 = runner.reproduce("tiny", sections=runner.SECTIONS[:2], seed=7, stream=io.StringIO())
+    man = Manifest(r7).data
+    assert man["seed"] == 7 and man["overrides"] == ["seed=7"] and man["config"]["seed"] == 7
+    assert [(r7 / f"{s}.seed").read_text() for s in runner.SECTIONS[:2]] == ["7", "7"]
+    # an unfinished seed-7 run is not continued by a seed-8 request, and vice versa
+    import time
+    time.sleep(1.1)  # run folders are named by the second
+    r8 = runner.reproduce("tiny", sections=runner.SECTIONS[:1], seed=8, stream=io.StringIO())
+    assert r8 != r7 and (r8 / "01_difficulty.seed").read_text() == "8"
+    with pytest.raises(ValueError, match="started with overrides"):
+        runner.reproduce("tiny", r7, seed=8, stream=io.StringIO())
+    # a section re-run alone in the run folder keeps the run's seed
+    runner.run_section("02_temperature", "tiny", r8)
+    assert (r8 / "02_temperature.seed").read_text() == "8"

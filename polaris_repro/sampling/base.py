@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +19,35 @@ from .. import yarn as _yarn
 from ..artifacts import append_jsonl, read_jsonl
 
 FINISH_REASONS = ("stop", "length")
+
+
+def progress_bar(iterable=None, *, total: int | None = None, desc: str | None = None,
+                 unit: str = "it", initial: int = 0, disable: bool = False, delay: float = 0.0):
+    """A tqdm bar on stderr that stays readable in logs: on a terminal it redraws every second;
+    elsewhere (a notebook kernel streamed by papermill, a log file) every 5 s at most, in ASCII,
+    at a fixed width, so a long loop writes a state every few seconds, not hundreds of lines.
+    ``delay``: show nothing unless the loop is still running after that many seconds."""
+    from tqdm import tqdm
+
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    # off a TTY the screen size is fixed: tqdm would otherwise ask the terminal behind the stream
+    # (a notebook kernel's stderr may still have one), and a pty of size 0x0 hides the bar
+    return tqdm(iterable, total=total, initial=initial, desc=desc, unit=unit, disable=disable,
+                delay=delay, file=sys.stderr, mininterval=1.0 if tty else 5.0, ascii=not tty,
+                dynamic_ncols=tty, ncols=None if tty else 100, nrows=None if tty else 20)
+
+
+def model_label(model: Any) -> str:
+    """A short name for a model in progress lines: a hub id or ``builtin:x`` as it is, a local
+    folder by its name (with its parent for generic names such as a stage's ``merged_hf``)."""
+    text = str(model)
+    if text.startswith("builtin:") or not Path(text).is_absolute() and not Path(text).exists():
+        return text
+    p = Path(text)
+    return f"{p.parent.name}/{p.name}" if p.name in ("merged_hf", "hf", "huggingface", "actor") else p.name
 
 
 @dataclass
@@ -242,8 +272,8 @@ class Sampler:
                     ncomp += len(comps)
                 if bar is not None:
                     dt = max(time.time() - t0, 1e-9)
+                    bar.set_postfix_str(f"{ntok / dt:.1f} tok/s", refresh=False)
                     bar.update(sum(len(out[i]) for i in chunk))
-                    bar.set_postfix_str(f"{ncomp / dt:.2f} compl/s, {ntok / dt:.1f} tok/s")
         finally:
             if bar is not None:
                 bar.close()
@@ -258,10 +288,8 @@ class Sampler:
     def _progress(self, total: int, initial: int, desc: str | None):
         if not self.progress:
             return None
-        from tqdm import tqdm
-
-        return tqdm(total=total, initial=initial, desc=desc or f"sampling ({self.engine})",
-                    unit="compl", mininterval=1.0, dynamic_ncols=True)
+        return progress_bar(total=total, initial=initial, unit="compl",
+                            desc=desc or f"sampling {model_label(self.model_path)} ({self.engine})")
 
     @staticmethod
     def _read_done(out_file, digests: list[str], params: SamplingParams) -> dict[int, list[Completion]]:

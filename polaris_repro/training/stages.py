@@ -314,6 +314,9 @@ def launch_env(cfg: dict) -> dict:
     env.setdefault("HYDRA_FULL_ERROR", "1")
     if cfg["training"]["rollout_name"] == "hf":
         env["VERL_PLATFORM"] = "cpu"
+        # Ray starts its workers at nice 15; on a CPU tier the workers *are* the job, and at nice 15
+        # any other process on the machine (the notebook kernel, a browser) preempts the actor
+        env.setdefault("RAY_worker_niceness", "0")
     env.setdefault("RAY_DEDUP_LOGS", "0")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
@@ -383,15 +386,38 @@ class LaunchFailed(RuntimeError):
 def launch(overrides: Sequence[str], *, env: dict, log_path: Path, timeout: float | None = None,
            ray_temp_dir: str | None = None, echo: Callable[[str], None] | None = print,
            echo_filter: Callable[[str], bool] | None = None,
-           on_start: Callable[[subprocess.Popen], None] | None = None) -> float:
+           on_start: Callable[[subprocess.Popen], None] | None = None,
+           heartbeat_s: float | None = 20.0, label: str | None = None,
+           cmd: Sequence[str] | None = None) -> float:
     """Run ``python -m polaris_repro.training.main_polaris <overrides>`` in its own session,
-    teeing output to ``log_path``; on exit/timeout stop every process it left. Returns seconds."""
+    teeing output to ``log_path``; on exit/timeout stop every process it left. Returns seconds.
+
+    Progress through ``echo``: a line when the launch starts, the output lines ``echo_filter``
+    accepts, and a heartbeat whenever nothing was echoed for ``heartbeat_s`` seconds (verl's
+    start-up takes minutes before the first ``[polaris]`` line), with the last start-up line of
+    the log (:func:`_progress_hint`). ``label``: the lines' prefix (default: the stage folder's
+    name, from ``log_path``); ``cmd``: replaces the command (tests)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "polaris_repro.training.main_polaris", *overrides]
+    cmd = list(cmd) if cmd is not None else [sys.executable, "-m", "polaris_repro.training.main_polaris",
+                                             *overrides]
+    label = label or (log_path.parent.parent.name if log_path.parent.name == "logs" else "verl")
     t0 = time.time()
+    lock = threading.Lock()
+    # last: any echoed line (heartbeats too); output: the last echoed output line
+    state = {"last": t0, "output": t0, "hint": "", "running": False}
+
+    def say(text: str, output: bool = False) -> None:
+        with lock:
+            echo(text)
+            state["last"] = time.time()
+            if output:
+                state["output"] = state["last"]
+
     with open(log_path, "a") as logf:
         logf.write(f"# {now()} {' '.join(cmd)}\n")
         logf.flush()
+        if echo:
+            say(f"[{label}] starting verl (Ray, workers, model load) ... full log: {log_path}")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                 cwd=str(log_path.parent), start_new_session=True, text=True, bufsize=1)
         if on_start is not None:
@@ -402,14 +428,34 @@ def launch(overrides: Sequence[str], *, env: dict, log_path: Path, timeout: floa
                 logf.write(line)
                 logf.flush()
                 if echo and (echo_filter is None or echo_filter(line)):
-                    echo(_clean(line))
+                    say(_clean(line), output=True)
+                    state["running"] = state["running"] or "[polaris]" in line
+                elif echo:
+                    state["hint"] = _progress_hint(line) or state["hint"]
 
         th = threading.Thread(target=pump, daemon=True)
         th.start()
+        deadline = None if timeout is None else t0 + timeout
+        beat = bool(echo and heartbeat_s and heartbeat_s > 0)
+        rc = None
         try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            rc = None
+            while True:
+                wait_s = min(1.0, heartbeat_s) if beat else None
+                if deadline is not None:
+                    left = deadline - time.time()
+                    if left <= 0:
+                        break
+                    wait_s = left if wait_s is None else min(wait_s, left)
+                try:
+                    rc = proc.wait(timeout=wait_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                t = time.time()
+                if beat and t - state["last"] >= heartbeat_s:
+                    what = (f"verl running ... {t - state['output']:.0f} s since the last [polaris] line"
+                            if state["running"] else f"verl starting ... {t - t0:.0f} s")
+                    say(f"[{label}] {what}" + (f" (log: {state['hint']})" if state["hint"] else ""))
         finally:
             cleanup_processes(proc.pid, ray_temp_dir)
             if proc.poll() is None:
@@ -458,6 +504,19 @@ _RAY_PREFIX = re.compile(r"^\(\S+ pid=\d+(?:, ip=\S+)?\)\s*")
 def _clean(line: str) -> str:
     """A console line without colour codes and Ray's ``(Actor pid=N)`` prefix."""
     return _RAY_PREFIX.sub("", _ANSI.sub("", line.rstrip("\n")))
+
+
+_HINT = re.compile(r"start|init|load|connect|worker|actor|checkpoint|validat|generat|Training Progress",
+                   re.IGNORECASE)
+
+
+def _progress_hint(line: str, width: int = 100) -> str:
+    """A launch-log line worth quoting in the start-up heartbeat (what verl is doing), or ""."""
+    parts = [x.strip() for x in _clean(line).split("\r") if x.strip()]   # tqdm redraws: the last
+    text = parts[-1] if parts else ""
+    if not text or "warn" in text.lower() or not _HINT.search(text):
+        return ""
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _default_echo_filter(line: str) -> bool:

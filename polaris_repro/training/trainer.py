@@ -125,6 +125,32 @@ def metrics_launch_path(metrics_file: str | os.PathLike) -> Path:
     return d / f"launch-{k:03d}.jsonl"
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def format_step_line(stage: str | None, step: int, total: int | None, reward: float,
+                     step_s: float, mean_step_s: float, details: str = "") -> str:
+    """The trainer's line per step, printed once the step's batch is generated (before the
+    update): ``[polaris] stage1 step 3/12 | reward 0.562 | 41 s/step | ETA 6.2 min | <details>``.
+
+    ``step_s``: wall time since the previous step's line (the first: since ``fit()`` started);
+    ``mean_step_s``: the mean over this launch's steps so far; ETA = the stage's remaining steps
+    (``total - step``) x ``mean_step_s``."""
+    per = f"{step_s:.1f}" if step_s < 10 else f"{step_s:.0f}"
+    if total:
+        eta = _duration(max(0, int(total) - int(step)) * mean_step_s)
+        where = f"step {step}/{total}"
+    else:
+        eta, where = "?", f"step {step}"
+    line = f"[polaris] {stage or 'stage'} {where} | reward {reward:.3f} | {per} s/step | ETA {eta}"
+    return f"{line} | {details}" if details else line
+
+
 class PolarisTrainer(RayPPOTrainer):
     """``RayPPOTrainer`` + accuracy log, rollout rescue, intra-batch substitution and skip."""
 
@@ -143,6 +169,8 @@ class PolarisTrainer(RayPPOTrainer):
 
     # ------------------------------------------------------------------ run / resume
     def fit(self):
+        self._pol_t_fit = self._pol_t_last = time.time()   # for the step line's s/step and ETA
+        self._pol_steps_timed = 0
         if self.polaris.get("metrics_file"):
             path = metrics_launch_path(self.polaris["metrics_file"])
             os.environ["VERL_FILE_LOGGER_PATH"] = str(path)
@@ -242,10 +270,17 @@ class PolarisTrainer(RayPPOTrainer):
         if self.pol_rescue is not None:
             metrics["polaris/rescue_buffer"] = len(self.pol_rescue)
         m = res.metrics
-        print(f"[polaris] step {self.global_steps}: batch reward {m['polaris/score_pre_substitution']:.3f}, "
-              f"solve-none {m['batch/solve_none']}, solve-all {m['batch/solve_all']}, informative "
-              f"{m['polaris/informative_frac']:.2f}, substituted {m['polaris/substituted']}, skipped {skipped}"
-              + (f", rescued {res.rescued}" if self.pol_rescue is not None else ""), flush=True)
+        now = time.time()
+        t_fit = getattr(self, "_pol_t_fit", None) or now
+        step_s = now - (getattr(self, "_pol_t_last", None) or t_fit)
+        self._pol_t_last, self._pol_steps_timed = now, getattr(self, "_pol_steps_timed", 0) + 1
+        details = (f"solve-none {m['batch/solve_none']}, solve-all {m['batch/solve_all']}, informative "
+                   f"{m['polaris/informative_frac']:.2f}, substituted {m['polaris/substituted']}, skipped {skipped}"
+                   + (f", rescued {res.rescued}" if self.pol_rescue is not None else ""))
+        print(format_step_line(self.polaris.get("stage"), self.global_steps,
+                               getattr(self, "total_training_steps", None),
+                               m["polaris/score_pre_substitution"], step_s,
+                               (now - t_fit) / self._pol_steps_timed, details), flush=True)
 
     # ------------------------------------------------------------------ helpers
     def _polaris_generate(self, batch_dict) -> DataProto:
