@@ -49,6 +49,10 @@ def verl_steps(cfg: dict, steps: int, workdir: Path) -> dict:
         col = f"timing_s/{key}"
         if col in m.columns:
             phases[key] = [round(float(x), 2) for x in m[col].fillna(0)]
+    # POLARIS's skip rule regenerates a batch with too few informative groups inside the step
+    # (outside verl's "gen" timer): count it, so a slow step can be told apart from a resampled one
+    if "polaris/batches_generated" in m.columns:
+        phases["batches_generated"] = [int(x) for x in m["polaris/batches_generated"].fillna(1)]
     return {"step_s": step_s, "phases": phases, "launch_wall_s": round(rec["train_s"], 1),
             "merge_s": rec.get("merge_s"), "stage_wall_s": round(wall, 1),
             "launch_overhead_s": round(rec["train_s"] - sum(step_s), 1),
