@@ -1,0 +1,336 @@
+"""Generating, grading and summarising one model per benchmark, with resume.
+
+:func:`evaluate_model` loads the problems, generates (continuing an interrupted run from the
+sampler's journal and refusing a folder generated with other settings), grades and writes
+``settings.json``, ``<benchmark>.parquet``, ``questions.csv`` and ``metrics.json``;
+:func:`load_result` reads a finished evaluation back.
+"""
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from ..artifacts import atomic_path, now, write_json
+from .protocol import EvaluationError, GENERATION_KEYS, GRADE_COLUMNS, ModelResult, ModelSpec, protocol
+from .responses import grade_responses
+from .statistics import benchmark_metrics, question_table
+
+
+def load_problems(name: str, cfg: dict, num_problems: int | None = None) -> pd.DataFrame:
+    """One benchmark's problems (normalised rows), the first ``num_problems`` of them."""
+    from ..data import load_benchmark
+
+    directory = cfg["data"].get("benchmarks_dir")
+    if name == "synthetic":
+        # held-out problems of the trained levels, disjoint from every problem of sections 1-3
+        levels = cfg["evaluation"].get("synthetic_levels") or cfg["data"]["train"].get("levels")
+        return load_benchmark("synthetic", num_problems=num_problems or 32, seed=int(cfg.get("seed", 0)),
+                              levels=levels, pool="heldout")
+    return load_benchmark(name, directory, num_problems=num_problems)
+
+
+def _chat(prompt: Any) -> list[dict] | str:
+    if isinstance(prompt, str):
+        return prompt
+    return [{"role": str(m["role"]), "content": str(m["content"])} for m in list(prompt)]
+
+
+def _generation_settings(spec: ModelSpec, proto: Mapping) -> dict:
+    y = proto["yarn"]
+    return {"model": spec.path, "label": spec.label, "role": spec.role,
+            "yarn": ({"factor": y["factor"], "attn_factor": y["attn_factor"],
+                      "original_max_position_embeddings": y.get("original_max_position_embeddings")}
+                     if spec.yarn else None),
+            "temperature": proto["temperature"], "top_p": proto["top_p"], "top_k": proto["top_k"],
+            "max_new_tokens": proto["max_new_tokens"], "seed": proto["seed"],
+            "thinking": proto["thinking"], "engine": proto["engine"],
+            "grading": dict(proto["grading"])}
+
+
+def _check_resume(path: Path, settings: dict) -> None:
+    if not path.exists():
+        return
+    old = json.loads(path.read_text())
+    diff = [f"{k}: before {old.get(k)!r}, now {settings.get(k)!r}" for k in GENERATION_KEYS
+            if old.get(k) != settings.get(k)]
+    if diff:
+        raise EvaluationError(
+            f"{path.parent}: this folder holds responses generated with other settings ("
+            + "; ".join(diff) + "). Use another model label or run folder, or delete the folder.")
+
+
+def local_model_path(path: str) -> str:
+    """A local folder for a model: builtin models are built/cached, local folders pass through,
+    hub ids are downloaded into the Hugging Face cache (``snapshot_download``)."""
+    from ..models import resolve_model_path
+
+    resolved = resolve_model_path(str(path))
+    if Path(resolved).is_dir():
+        return resolved
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as e:  # pragma: no cover
+        raise EvaluationError(f"{path}: not a local folder and huggingface_hub is missing") from e
+    try:
+        return str(snapshot_download(resolved))
+    except Exception as e:
+        raise EvaluationError(f"{path}: not a local folder and could not be downloaded from the hub "
+                              f"({type(e).__name__}: {e}); pass a local folder") from e
+
+
+def context_extension(spec: ModelSpec, proto: Mapping, cfg: dict, model_path: str) -> dict:
+    """``model.context_extension`` for the sampler: the tier's raised context limit, plus the YaRN
+    entry (``factor``, ``attn_factor``, ``original_max_position_embeddings`` = the config's value or
+    the model's native context) when the spec asks for YaRN. Without YaRN a YaRN entry the model's
+    own config carries is switched off (rope_type default), so "without YaRN" means without."""
+    from .. import yarn as Y
+
+    ext = dict(cfg["model"].get("context_extension") or {})
+    mcfg = Y.read_config(model_path)
+    out: dict = {"max_position_embeddings": ext.get("max_position_embeddings"), "rope_scaling": None}
+    if spec.yarn:
+        y = proto["yarn"]
+        orig = int(y.get("original_max_position_embeddings") or Y.original_context(mcfg))
+        out["rope_scaling"] = Y.yarn_rope_scaling(y["factor"], orig, y["attn_factor"])
+        need = int(math.ceil(y["factor"] * orig))
+        out["max_position_embeddings"] = max(int(out["max_position_embeddings"] or 0), need,
+                                             Y.context_limit(mcfg))
+    elif Y.rope_settings(mcfg).get("rope_type") == "yarn":
+        out["rope_scaling"] = {"rope_type": "default"}
+    return out
+
+
+def _sampler_cfg(cfg: dict, proto: Mapping, model_path: str, ext: Mapping) -> dict:
+    c = copy.deepcopy(cfg)
+    c["model"]["path"] = model_path
+    c["model"]["thinking"] = proto["thinking"]
+    c["model"]["context_extension"] = dict(ext)
+    return c
+
+
+def _prompt_lengths(probe: Any, prompts: Iterable[Any]) -> list[int]:
+    """Token counts of prompts as the sampler encodes them (the tokenizer's "longer than the
+    maximum sequence length" warning is expected here and silenced)."""
+    from transformers.utils import logging as tlog
+
+    level = tlog.get_verbosity()
+    tlog.set_verbosity_error()
+    try:
+        return [len(probe.encode(_chat(p))) for p in prompts]
+    finally:
+        tlog.set_verbosity(level)
+
+
+def select_problems(problems: pd.DataFrame, prompt_lens: Sequence[int], limit: int, max_new_tokens: int,
+                    num_problems: int | None) -> tuple[pd.DataFrame, list[int]]:
+    """``overlong_prompts: skip``: keep the problems whose prompt + max_new_tokens fits the context
+    ``limit``, then the first ``num_problems`` of them; returns (kept rows, skipped indices)."""
+    fits = [L + max_new_tokens <= limit for L in prompt_lens]
+    skipped = [int(i) for i, ok in zip(problems["index"], fits) if not ok]
+    kept = problems[fits]
+    if num_problems:
+        kept = kept.iloc[:num_problems]
+    return kept.reset_index(drop=True), skipped
+
+
+def responses_frame(problems: pd.DataFrame, completions: Sequence[Sequence[Any]], *,
+                    benchmark: str) -> pd.DataFrame:
+    """Problems plus their completions in the official layout (one row per problem, a
+    ``responses`` list column) with ``num_tokens`` and ``finish_reasons`` list columns."""
+    if len(completions) != len(problems):
+        raise EvaluationError(f"{benchmark}: {len(completions)} completion lists for {len(problems)} problems")
+    df = problems.copy().reset_index(drop=True)
+    df["responses"] = [[str(c.text) for c in cs] for cs in completions]
+    df["num_tokens"] = [[int(c.num_tokens) for c in cs] for cs in completions]
+    df["finish_reasons"] = [[str(c.finish_reason) for c in cs] for cs in completions]
+    df["benchmark"] = benchmark
+    return df
+
+
+def _expected_problems(existing: pd.DataFrame, problems: pd.DataFrame, n: int, path: Path) -> None:
+    if len(existing) != len(problems) or list(existing["index"]) != list(problems["index"]):
+        raise EvaluationError(f"{path}: holds {len(existing)} problems, the protocol asks for "
+                              f"{len(problems)} (other num_problems?); use another run folder or delete it")
+    ns = {len(list(r)) for r in existing["responses"]}
+    if ns != {n}:
+        raise EvaluationError(f"{path}: holds {sorted(ns)} responses per problem, the protocol asks "
+                              f"for {n}; use another run folder or delete it")
+
+
+def evaluate_model(cfg: dict, spec: ModelSpec, out_root: str | os.PathLike, *,
+                   proto: Mapping | None = None, sampler: Any = None,
+                   sampler_factory: Callable[[dict, str], Any] | None = None,
+                   math_verify: bool = True, timeout_s: float = 2.0,
+                   log: Callable[[str], None] | None = print) -> ModelResult:
+    """Generate (or resume), grade and summarise one model on every benchmark of the protocol.
+
+    ``out_root`` is ``<run_dir>/04_evaluation``; results go to ``out_root/<label>``. A benchmark
+    whose parquet exists is not generated again; an interrupted one continues from the sampler's
+    journal. ``sampler`` (or ``sampler_factory(cfg, model_path)``) replaces the tier's sampler
+    (tests); the model is loaded only if something must be generated.
+    """
+    proto = dict(proto or protocol(cfg))
+    out = Path(out_root) / spec.label
+    out.mkdir(parents=True, exist_ok=True)
+    settings = _generation_settings(spec, proto)
+    _check_resume(out / "settings.json", settings)
+    record = {**settings, "spec": spec.as_dict(), "protocol": proto, "written": now()}
+    regrade = False
+    if (out / "settings.json").exists():
+        old = json.loads((out / "settings.json").read_text())
+        record["context_extension"] = old.get("context_extension")
+        regrade = old.get("grading") != settings["grading"]      # stored verdicts are stale
+    write_json(out / "settings.json", record)
+    say = log or (lambda s: None)
+    lazy: dict[str, Any] = {}
+    own_sampler = sampler is None
+
+    def model() -> tuple[str, dict]:
+        if "path" not in lazy:
+            lazy["path"] = local_model_path(spec.path)
+            lazy["ext"] = context_extension(spec, proto, cfg, lazy["path"])
+            record["context_extension"] = lazy["ext"]
+            write_json(out / "settings.json", record)
+        return lazy["path"], lazy["ext"]
+
+    frames: dict[str, pd.DataFrame] = {}
+    timings: dict[str, dict] = {}
+    skipped: dict[str, list[int]] = {}
+    for name, n in proto["benchmarks"].items():
+        if proto["overlong_prompts"] == "skip":
+            from ..sampling import Sampler
+
+            path, ext = model()
+            if "probe" not in lazy:
+                # tokenizer and config only: the sampler's own prompt lengths, and the context
+                # WITHOUT the YaRN extension, so a model and its YaRN twin answer the same problems
+                lazy["probe"] = Sampler(path, thinking=proto["thinking"], max_position_embeddings=(
+                    cfg["model"].get("context_extension") or {}).get("max_position_embeddings"))
+            probe = lazy["probe"]
+            allp = load_problems(name, cfg, None if name != "synthetic" else proto["num_problems"])
+            from .. import yarn as Y
+
+            lens = _prompt_lengths(probe, allp["prompt"])
+            problems, skipped[name] = select_problems(allp, lens, Y.context_limit(probe.model_config),
+                                                      proto["max_new_tokens"], proto["num_problems"])
+            if skipped[name]:
+                say(f"[{spec.label}] {name}: {len(skipped[name])} of {len(allp)} prompts do not fit the "
+                    f"context with {proto['max_new_tokens']} new tokens and are skipped "
+                    f"(evaluation.overlong_prompts = skip)")
+            if not len(problems):
+                raise EvaluationError(f"{name}: no prompt fits the model's context with "
+                                      f"{proto['max_new_tokens']} new tokens")
+        else:
+            problems = load_problems(name, cfg, proto["num_problems"])
+        pq = out / f"{name}.parquet"
+        if pq.exists():
+            df = pd.read_parquet(pq)
+            _expected_problems(df, problems, n, pq)
+            say(f"[{spec.label}] {name}: {len(df)} problems x {n} found in {pq.name}, not regenerated")
+            if regrade:
+                say(f"[{spec.label}] {name}: grading settings changed, regrading")
+                df = grade_responses(df.drop(columns=[c for c in GRADE_COLUMNS if c in df.columns]),
+                                     mode=proto["grading"]["answer_extraction"], math_verify=math_verify,
+                                     timeout_s=timeout_s, desc=f"grade {spec.label} on {name}")
+                with atomic_path(pq) as tmp:
+                    df.to_parquet(tmp, index=False)
+        else:
+            if sampler is None:
+                path, ext = model()
+                scfg = _sampler_cfg(cfg, proto, path, ext)
+                if sampler_factory is not None:
+                    sampler = sampler_factory(scfg, path)
+                else:
+                    from ..sampling import make_sampler
+
+                    sampler = make_sampler(scfg, model=path)
+            say(f"[{spec.label}] {name}: generating {len(problems)} problems x {n} "
+                f"(T={proto['temperature']}, top_p={proto['top_p']}, top_k={proto['top_k']}, "
+                f"max_new_tokens={proto['max_new_tokens']}, yarn={spec.yarn})")
+            t0 = time.time()
+            comps = sampler.generate([_chat(p) for p in problems["prompt"]], n=n,
+                                     temperature=proto["temperature"], top_p=proto["top_p"],
+                                     top_k=proto["top_k"], max_new_tokens=proto["max_new_tokens"],
+                                     seed=proto["seed"], out_file=str(out / f"{name}.samples.jsonl"),
+                                     desc=f"{spec.label}/{name}")
+            elapsed = time.time() - t0
+            df = responses_frame(problems, comps, benchmark=name)
+            df = grade_responses(df, mode=proto["grading"]["answer_extraction"],
+                                 math_verify=math_verify, timeout_s=timeout_s,
+                                 desc=f"grade {spec.label} on {name}")
+            ntok = int(sum(sum(x) for x in df["num_tokens"]))
+            timings[name] = {"generation_s": round(elapsed, 2), "tokens": ntok,
+                             "tokens_per_s": round(ntok / elapsed, 1) if elapsed > 0 else None}
+            with atomic_path(pq) as tmp:
+                df.to_parquet(tmp, index=False)
+        if "correct" not in df.columns:
+            df = grade_responses(df, mode=proto["grading"]["answer_extraction"],
+                                 math_verify=math_verify, timeout_s=timeout_s)
+        df["benchmark"] = name
+        frames[name] = df
+    if own_sampler and sampler is not None and hasattr(sampler, "close"):
+        sampler.close()
+    del sampler
+    lazy.clear()
+    gc.collect()
+    return summarise_model(spec, out, frames, proto, timings=timings, skipped=skipped)
+
+
+def summarise_model(spec: ModelSpec, out: Path, frames: Mapping[str, pd.DataFrame], proto: Mapping,
+                    *, timings: Mapping[str, dict] | None = None,
+                    skipped: Mapping[str, list[int]] | None = None) -> ModelResult:
+    """Write ``questions.csv`` and ``metrics.json`` for graded frames; return the ModelResult."""
+    old = {}
+    if (out / "metrics.json").exists():
+        old = json.loads((out / "metrics.json").read_text()).get("generation_time", {})
+    per = {}
+    for name, df in frames.items():
+        per[name] = benchmark_metrics(df, resamples=proto.get("bootstrap", 1000), seed=proto.get("seed", 0))
+        if skipped and skipped.get(name):
+            per[name]["skipped_overlong"] = list(skipped[name])
+    questions = pd.concat([question_table(df) for df in frames.values()], ignore_index=True) \
+        if frames else pd.DataFrame()
+    with atomic_path(out / "questions.csv") as tmp:
+        questions.to_csv(tmp, index=False)
+    met = {"model": spec.as_dict(), "settings": _generation_settings(spec, proto), "protocol": dict(proto),
+           "benchmarks": per, "generation_time": {**old, **dict(timings or {})}, "written": now()}
+    write_json(out / "metrics.json", met)
+    return ModelResult(spec, out, dict(frames), met, questions)
+
+
+def load_result(model_dir: str | os.PathLike) -> ModelResult:
+    """Read a finished model evaluation back from its folder (no generation, no grading)."""
+    d = Path(model_dir)
+    if not (d / "metrics.json").exists():
+        raise EvaluationError(f"{d}: no metrics.json (the evaluation of this model did not finish)")
+    met = json.loads((d / "metrics.json").read_text())
+    spec = ModelSpec(**met["model"])
+    frames = {}
+    for name in met["benchmarks"]:
+        df = pd.read_parquet(d / f"{name}.parquet")
+        df["benchmark"] = name
+        frames[name] = df
+    qt = pd.read_csv(d / "questions.csv") if (d / "questions.csv").exists() else pd.DataFrame()
+    return ModelResult(spec, d, frames, met, qt)
+
+
+def evaluate_all(cfg: dict, specs: Sequence[ModelSpec], out_root: str | os.PathLike, *,
+                 proto: Mapping | None = None, log: Callable[[str], None] | None = print,
+                 **kwargs: Any) -> list[ModelResult]:
+    """:func:`evaluate_model` for every spec, in order, with the wall time of each."""
+    results = []
+    for spec in specs:
+        t0 = time.time()
+        r = evaluate_model(cfg, spec, out_root, proto=proto, log=log, **kwargs)
+        if log:
+            log(f"[{spec.label}] done in {time.time() - t0:.1f} s -> {r.out_dir}")
+        results.append(r)
+    return results
