@@ -67,3 +67,134 @@ def test_csv_artifacts_are_row_records(tmp_path):
     c = {"id": "r", "label": "reward", "source": "measured", "artifact": "03_training/stage_summary.csv",
          "json_path": "[1].reward last", "value": 0.5}
     assert claims.measure(c, run) == 0.5
+
+
+# ------------------------------------------------------------------------------------------------
+# The repository's own claims.yaml and README against a stored run
+
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from polaris_repro.artifacts import REPO_ROOT  # noqa: E402
+
+CLAIMS = REPO_ROOT / "claims.yaml"
+README = REPO_ROOT / "README.md"
+
+# The smoke run the README cites (run 20261202-142825, seed 1), as stored in its artifact files:
+# (artifact, json_path) -> value. Typed in from that run's files (counts where the value is one:
+# 16 problems in section 1, 32 rollouts per step in section 3, 48 problems x 4 samples in
+# section 4), not read from claims.yaml. When claims.yaml is updated from another run, store that
+# run's values here.
+STORED_RUN = "20261202-142825"
+STORED = {
+    ("01_difficulty/pair_summary.csv", "[0].share_perfect"): 12 / 16,
+    ("01_difficulty/pair_summary.csv", "[1].share_unsolved"): 12 / 16,
+    ("02_temperature/choice.json", "temperature"): 0.4,
+    ("02_temperature/choice.json", "diversity"): 0.80255,
+    ("03_training/stage_summary.csv", "[0].reward first"): 21 / 32,
+    ("03_training/stage_summary.csv", "[1].temperature"): 0.45,
+    ("03_training/stage_summary.csv", "[2].temperature"): 0.45,
+    ("03_training/stage_summary.csv", "[2].reward last"): 19 / 32,
+    ("04_evaluation/summary.json", "models.base.benchmarks.synthetic.avg@n"): 71 / 192,
+    ("04_evaluation/summary.json", "models.trained.benchmarks.synthetic.avg@n"): 109 / 192,
+    ("04_evaluation/summary.json", "paired_vs_base.trained.synthetic.diff_points"): 100 * 38 / 192,
+    ("04_evaluation/summary.json", "paired_vs_base.trained.synthetic.ci95_points[0]"): 100 * 22 / 192,
+    ("04_evaluation/summary.json", "models.base.benchmarks.aime24.truncation_rate"): 1.0,
+}
+
+
+def _set_path(doc, dotted: str, value):
+    """Set ``dotted`` (claims' json_path syntax) in a nested dict/list document, creating it."""
+    import re
+
+    keys = [int(p[1:-1]) if p.startswith("[") else p
+            for p in re.findall(r"[^.\[\]]+|\[\d+\]", dotted)]
+    node = doc
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
+        if isinstance(key, int):
+            while len(node) <= key:
+                node.append({})
+            if last:
+                node[key] = value
+            else:
+                node = node[key]
+        elif last:
+            node[key] = value
+        else:
+            node = node.setdefault(key, [] if isinstance(keys[i + 1], int) else {})
+    return doc
+
+
+def _write_stored_run(root: Path, values: dict) -> Path:
+    """A run folder holding the stored run's artifacts (JSON documents and CSV tables of rows),
+    with extra fields the real files carry around the claimed ones."""
+    run = root / STORED_RUN
+    docs: dict[str, object] = {}
+    for (artifact, path), v in values.items():
+        doc = docs.setdefault(artifact, [] if artifact.endswith(".csv") else {"written": "2026-12-02"})
+        _set_path(doc, path, v)
+    for artifact, doc in docs.items():
+        f = run / artifact
+        f.parent.mkdir(parents=True, exist_ok=True)
+        if artifact.endswith(".csv"):
+            rows = [{"row": i, **r} for i, r in enumerate(doc)]
+            pd.DataFrame(rows).to_csv(f, index=False)
+        else:
+            f.write_text(json.dumps(doc, indent=1))
+    return run
+
+
+def _measured():
+    return [c for c in claims.load_claims(CLAIMS)["claims"] if c["source"] == "measured"]
+
+
+def test_readme_results_block_is_what_claims_render_writes(tmp_path):
+    """Editing the README's Results table by hand (or claims.yaml without re-rendering) fails."""
+    copy = tmp_path / "README.md"
+    copy.write_text(README.read_text())
+    assert claims.cli(["render", "--claims", str(CLAIMS), "--readme", str(copy)]) == 0
+    assert copy.read_text() == README.read_text(), \
+        "README.md's claims block differs from `polaris-repro claims render` of claims.yaml"
+    block = claims._block(README.read_text(), README)
+    assert f"run `{STORED_RUN}`" in block and claims.load_claims(CLAIMS)["run"] == STORED_RUN
+    # every measured claim's rendered value is in the block, e.g. "+19.8"
+    for c in _measured():
+        assert f"| {c['label']} | {claims._fmt(c, c['value'])} |" in block, c["id"]
+
+
+def test_claims_hold_on_the_stored_run(tmp_path):
+    """claims.yaml + README against the stored run's artifact values (typed in above)."""
+    want = {(c["artifact"], c["json_path"]) for c in _measured()}
+    missing = want - set(STORED)
+    assert not missing, f"claims.yaml claims values the stored run snapshot lacks: {sorted(missing)}"
+    run = _write_stored_run(tmp_path, STORED)
+    assert claims.check(CLAIMS, run, README) == []
+    assert claims.cli(["check", "--run", str(run), "--claims", str(CLAIMS), "--readme", str(README)]) == 0
+
+
+@pytest.mark.parametrize("claim_id", [c["id"] for c in _measured()])
+def test_each_claim_fails_on_its_own_drift(tmp_path, claim_id):
+    """Move one stored value just outside its tolerance: exactly that claim fails; just inside: none."""
+    c = next(c for c in _measured() if c["id"] == claim_id)
+    key, tol = (c["artifact"], c["json_path"]), float(c["tolerance"])
+    assert tol > 0
+    outside = _write_stored_run(tmp_path / "outside", {**STORED, key: STORED[key] + 1.5 * tol})
+    problems = claims.check(CLAIMS, outside)
+    assert len(problems) == 1 and problems[0].startswith(f"{claim_id}:"), problems
+    assert claims.cli(["check", "--run", str(outside), "--claims", str(CLAIMS), "--readme", ""]) == 1
+    inside = _write_stored_run(tmp_path / "inside", {**STORED, key: STORED[key] - 0.5 * tol})
+    assert claims.check(CLAIMS, inside) == []
+
+
+def test_a_claim_edited_in_claims_yaml_fails_against_the_stored_run(tmp_path):
+    run = _write_stored_run(tmp_path, STORED)
+    data = yaml.safe_load(CLAIMS.read_text())
+    target = next(c for c in data["claims"] if c["id"] == "eval_paired_synthetic")
+    target["value"] = round(target["value"] + 1.0, 6)
+    edited = tmp_path / "claims.yaml"
+    edited.write_text(yaml.safe_dump(data, sort_keys=False))
+    problems = claims.check(edited, run, README)
+    assert any(p.startswith("eval_paired_synthetic:") for p in problems), problems
+    assert any("README" in p for p in problems), "the README still shows the old value"
