@@ -36,3 +36,25 @@ def test_manifest_records_provenance(tmp_path):
     assert d["git_commit"] is None or len(d["git_commit"]) >= 40
     assert len(d["inputs"]["data"]["sha256"]) == 64
     assert Manifest(tmp_path).data["sections"]["01_difficulty"]["status"] == "done"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_atomic_writes_get_the_umask_mode(tmp_path, umask):
+    """Files written atomically get 0o666 minus the umask, like open(path, "w"), not mkstemp's
+    0600 (run folders live on shared storage that colleagues read)."""
+    old = os.umask(umask)
+    try:
+        assert artifacts.current_umask() == umask
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+        write_json(tmp_path / "manifest.json", {"a": 1})
+        with atomic_path(tmp_path / "data.parquet") as tmp:
+            tmp.write_bytes(b"PAR1")
+        m = Manifest(tmp_path / "run", {"tier": "tiny", "seed": 1})
+        m.section("01_difficulty", status="done")          # a rewrite of an existing file
+    finally:
+        os.umask(old)
+    want = 0o666 & ~umask
+    assert (plain.stat().st_mode & 0o777) == want
+    for p in (tmp_path / "manifest.json", tmp_path / "data.parquet", tmp_path / "run" / "manifest.json"):
+        assert (p.stat().st_mode & 0o777) == want, (p, oct(p.stat().st_mode & 0o777))
