@@ -80,6 +80,12 @@ def run_section(section: str, tier: str, run_dir: str | Path | None = None,
             progress.close()
     man = Manifest(rdir)
     man.section(section, status="done", ended=now(), elapsed_s=round(time.time() - t0, 1))
+    if section == "05_report":
+        # the report was written while its own section was still running: render it again, now
+        # that the manifest holds every section's status and time (a second, figures included)
+        from .report import build
+
+        build(rdir)
     return out
 
 
