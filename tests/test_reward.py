@@ -48,8 +48,11 @@ def test_reward_kwargs_from_config():
     from polaris_repro.config import load_config
 
     kw = reward_kwargs(load_config("tiny"))
-    assert set(kw) == {"require_think", "mode", "timeout_s"}
-    assert kw["mode"] in ("boxed", "boxed_or_last_number") and isinstance(kw["require_think"], bool)
+    # tiny.yaml: answer_extraction boxed, require_think true; base.yaml: timeout_s 2.0
+    assert kw == {"require_think": True, "mode": "boxed", "timeout_s": 2.0}
+    other = reward_kwargs(load_config("tiny", ["grading.require_think=false", "grading.timeout_s=0.5",
+                                               "grading.answer_extraction=boxed_or_last_number"]))
+    assert other == {"require_think": False, "mode": "boxed_or_last_number", "timeout_s": 0.5}
     r = compute_score("", "<think></think> \\boxed{3}", "3", **kw)
     assert r["score"] == 1.0
 
