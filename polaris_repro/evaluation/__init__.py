@@ -26,6 +26,12 @@ and ``budget_curve`` (figures + CSVs, from the same responses: no extra generati
 Files in the official output layout (``responses`` next to the benchmark columns, as written by
 verl's ``main_generation``) are read by :func:`read_official` and graded by :func:`grade_file`
 through exactly the same code.
+
+Layout: ``protocol`` (settings, models, shared constants) -> ``responses`` (grading responses) ->
+``statistics`` (per question, per benchmark, the results table) -> ``official`` (the official
+file layout) -> ``generation`` (one model: generate with resume, grade, summarise) -> ``length``
+(length studies) -> ``figures`` -> ``tables`` (Markdown, notebook tables, ``summary.json``).
+Everything is importable from ``polaris_repro.evaluation`` directly.
 """
 
 from .protocol import (  # noqa: F401

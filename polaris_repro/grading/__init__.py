@@ -1,0 +1,109 @@
+r"""Answer extraction and grading: the checker behind every reward and score in the package.
+
+Public API
+----------
+``extract_answer(response)``
+    content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced, nested braces allowed);
+    ``None`` when there is no box or the last one is unclosed (truncated output).
+``grade(response, ground_truth, *, require_think=False, mode="boxed") -> GradeResult``
+    verdict plus the extracted answer, for logging.
+``is_correct(response, ground_truth, *, require_think=False, mode="boxed") -> bool``
+``equivalent(pred, truth) -> bool``
+    equivalence of two answer strings (the rules below).
+``canonical_answer(answer) -> str | None``
+    a key under which equivalent answers usually coincide (majority voting).
+``math_verify_correct(response, ground_truth) -> bool | None``
+    math-verify's verdict as a second opinion, run in a separate bounded worker process.
+
+Rules (a superset of what the POLARIS / DeepScaleR checker accepts, see reference §4):
+
+* ``require_think=True`` is the POLARIS training rule: no ``</think>`` means wrong, and only the text
+  between the first and the second ``</think>`` (usually: everything after it) is searched.
+  ``False`` (evaluation) searches the whole response.
+* ``mode="boxed_or_last_number"``: when there is no complete box, the last number of the searched
+  text is the answer (for CPU-tier models that rarely box).
+* MATH-style normalisation: ``\\text{}``/``\\mathrm{}`` wrappers, spaces, ``\\left``/``\\right``,
+  ``^\\circ``/``^{\\circ}``, ``$``, ``%``, ``\\dfrac``/``\\tfrac``, ``\\frac12``, trailing units,
+  a short ``x =`` (or ``f(x) =``) prefix, a trailing ``.``.
+* Values: numbers are exact rationals (``025`` = ``25``, ``142.0`` = ``142``, ``0.5`` = ``\\frac12``,
+  ``4.5e33`` = ``4.5\\times10^{33}``); integers therefore match exactly, never within a tolerance.
+* Expressions are compared by numeric identity testing: both sides are evaluated with mpmath at
+  50 and 80 significant digits at the same pseudo-random points for their free symbols; equal iff
+  they agree within the error estimated from the two precisions (so ``\\frac{\\sqrt3}{2}`` =
+  ``\\sqrt3/2``, ``2^{1009}`` != ``2^{1009}+1``, ``1/2004!`` != ``1/2006!``).  Symbols are sampled
+  in positive ranges from (0.35, 2.85) up to (10.3, 47.9), i.e. identities are checked for positive
+  variables.  Expressions with ``\lfloor``/``\lceil``/gcd/lcm (piecewise constant, about integers)
+  are instead compared at 12+ integer points, exactly with rationals where possible.
+* Tuples and intervals ``(a,b]`` compare element by element with the same brackets; comma lists and
+  ``\\{...\\}`` sets compare as multisets; ``a \\pm b`` is the set {a+b, a-b}; unions of intervals
+  compare unordered; relations (``=``, ``<``, ``\\le``...) side by side (or mirrored).
+* Anything the parser does not understand is compared as a normalised string only, so a parser
+  failure can never make a wrong answer pass.
+
+Safety: model text is never evaluated.  A small tokenizer and recursive-descent parser build a
+tuple AST, and two evaluators (exact ``Fraction`` arithmetic, mpmath numerics) walk it with size
+guards on every operation (bit length of exact numbers, magnitude of floating values, arguments of
+trig/exp/factorial, exponent size) and a cooperative deadline checked at every node, so every check
+is bounded in time in any thread (no signals).  Inputs beyond fixed limits (answer length, token
+count, bracket depth) skip the symbolic path.  sympy is not used.
+
+Layout
+------
+``extraction`` (boxes, ``</think>``, last number, ground truths) -> ``normalisation`` (string
+forms) -> ``parser`` (tokens -> tuple AST) -> ``structures`` (lists, tuples, sets, relations,
+labels) -> ``evaluator`` (exact and mpmath evaluation of an AST) -> ``equivalence`` (the rules
+above) -> ``grader`` (the entry points); ``mathverify`` runs the second opinion; ``limits`` holds
+the bounds.  Everything is importable from ``polaris_repro.grading`` directly.
+"""
+
+from .limits import (  # noqa: F401
+    DEFAULT_TIMEOUT_S, MAX_ANSWER_CHARS, MAX_TOKENS, MAX_DEPTH, MAX_EXACT_BITS, MAX_FACTORIAL,
+    MAX_LOG2, MAX_NUMBER_DIGITS, MAX_SYMBOLS, MAX_SET_SIZE, NotMath, _Undefined, _Deadline
+)
+from .extraction import (  # noqa: F401
+    extract_answer, split_think, _DIGITS, last_number, ground_truths
+)
+from .normalisation import (  # noqa: F401
+    _TEXT_CMDS, _CMD_RE, _SIZE_CMDS, _DEGREE, _THIN_SPACES, _SPACES_CMD, _UNITS, _UNIT_TAIL,
+    _OR_AND, _WORDS, _THOUSANDS, _UNICODE, _unwrap_text, _basic_normalize, normalize_answer
+)
+from .parser import (  # noqa: F401
+    _GREEK, _FUNCS, _MULTI_FUNCS, _PLAIN_WORDS, _REL_CMDS, _OPEN, _CLOSE, _NUM_RE, _ONE, _tokenize,
+    _tv, _is_rel, _Parser, _symbols, _has_inf, _DISCRETE, _has_discrete
+)
+from .structures import (  # noqa: F401
+    _split_top, _outer_span_closes_at_end, _is_name, _build, _parse_expr, _Prepared, _prepare,
+    _prepare_cached
+)
+from .evaluator import (  # noqa: F401
+    _NotExact, _chk_frac, _iroot, _exact_pow, _exact, _exact_or_none, _LOCAL, _contexts, _num_chk,
+    _num, _RANGES, _point, _int_point
+)
+from .equivalence import (  # noqa: F401
+    _expr_equal, _canon_rel, _match_all, _name_key, _value_equal, _INT_RE, _INTLIKE_RE, equivalent,
+    _any_equivalent
+)
+from .grader import (  # noqa: F401
+    MODES, GradeResult, grade, is_correct, canonical_answer, grade_many
+)
+from .mathverify import (  # noqa: F401
+    _MV_LOCK, _mv_gold_text, _mv_verify_inprocess, _mv_worker_main, _mv_start,
+    _mv_readline, _mv_kill, math_verify_correct, close_math_verify
+)
+
+
+def __getattr__(name: str):
+    # the math-verify worker handle is rebound by mathverify; read it there, never a stale copy
+    if name == "_MV_PROC":
+        from . import mathverify
+        return mathverify._MV_PROC
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    'DEFAULT_TIMEOUT_S', 'MODES', 'MAX_ANSWER_CHARS', 'MAX_TOKENS', 'MAX_DEPTH', 'MAX_EXACT_BITS',
+    'MAX_FACTORIAL', 'MAX_LOG2', 'MAX_NUMBER_DIGITS', 'MAX_SYMBOLS', 'MAX_SET_SIZE', 'GradeResult',
+    'extract_answer', 'split_think', 'last_number', 'ground_truths', 'normalize_answer', 'NotMath',
+    'equivalent', 'grade', 'is_correct', 'canonical_answer', 'math_verify_correct',
+    'close_math_verify', 'grade_many',
+]

@@ -1,0 +1,159 @@
+r"""Answer structures built from the tokens: ``("expr", ast)``, ``("seq", open, close, items)``
+(tuples, intervals), ``("set", items)`` (comma lists, braces, ``\pm``), ``("union", items)``,
+``("rel", ops, asts)``, ``("named", name, value)`` and ``("text", string)`` for what the parser does
+not read; :func:`_prepare` caches the structure and string key of an answer.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .limits import MAX_ANSWER_CHARS, MAX_SET_SIZE, NotMath
+from .normalisation import _THOUSANDS, _basic_normalize, normalize_answer
+from .parser import _CLOSE, _GREEK, _OPEN, _Parser, _is_rel, _tokenize, _tv
+
+
+def _split_top(toks, pred) -> list[list]:
+    parts: list[list] = [[]]
+    depth = 0
+    for t in toks:
+        v = _tv(t)
+        if v in _OPEN:
+            depth += 1
+        elif v in _CLOSE:
+            depth -= 1
+        if depth == 0 and pred(t):
+            parts.append([])
+        else:
+            parts[-1].append(t)
+    return parts
+
+
+def _outer_span_closes_at_end(toks) -> bool:
+    depth = 0
+    for k, t in enumerate(toks):
+        v = _tv(t)
+        if v in _OPEN:
+            depth += 1
+        elif v in _CLOSE:
+            depth -= 1
+            if depth == 0 and k != len(toks) - 1:
+                return False
+    return depth == 0
+
+
+def _is_name(toks) -> bool:
+    """``x``, ``x_1``, ``\\alpha``, ``f(x)``, ``f(x, y)``: a left-hand side to drop."""
+    if not toks:
+        return False
+    if toks[0][0] == "id" or (toks[0][0] == "cmd" and toks[0][1] in _GREEK):
+        rest = toks[1:]
+        if not rest:
+            return True
+        if rest[0] == ("op", "_"):
+            return len(rest) == 2 or (rest[1] == ("op", "{") and rest[-1] == ("op", "}")
+                                      and all(x[0] != "op" or x[1] not in "{}" for x in rest[2:-1]))
+        if rest[0] == ("op", "(") and rest[-1] == ("op", ")"):
+            inner = rest[1:-1]
+            return bool(inner) and all(x[0] == "id" or x == ("op", ",") for x in inner)
+    return False
+
+
+def _build(toks, depth: int = 0):
+    if depth > 8:
+        raise NotMath("structure too deep")
+    if not toks:
+        raise NotMath("empty")
+    parts = _split_top(toks, lambda t: t[0] == "op" and t[1] in (",", ";"))
+    if len(parts) > 1:
+        if len(parts) > MAX_SET_SIZE:
+            raise NotMath("list too long")
+        return ("set", tuple(_build(p, depth + 1) for p in parts))
+    parts = _split_top(toks, lambda t: t == ("cmd", "cup"))
+    if len(parts) > 1:
+        return ("union", tuple(_build(p, depth + 1) for p in parts))
+    first, last = _tv(toks[0]), _tv(toks[-1])
+    if len(toks) >= 2 and _outer_span_closes_at_end(toks):
+        inner = toks[1:-1]
+        if first == "\\{" and last == "\\}":
+            items = _split_top(inner, lambda t: t[0] == "op" and t[1] in (",", ";"))
+            return ("set", tuple(_build(p, depth + 1) for p in items)) if inner else ("set", ())
+        if first in ("(", "[") and last in (")", "]"):
+            items = _split_top(inner, lambda t: t[0] == "op" and t[1] == ",")
+            if len(items) > 1:
+                return ("seq", first, last, tuple(_build(p, depth + 1) for p in items))
+        if first == "{" and last == "}":
+            return _build(inner, depth + 1)
+    # relations
+    ops: list[str] = []
+    sides: list[list] = [[]]
+    d = 0
+    for t in toks:
+        v = _tv(t)
+        if v in _OPEN:
+            d += 1
+        elif v in _CLOSE:
+            d -= 1
+        r = _is_rel(t) if d == 0 else None
+        if r:
+            ops.append(r)
+            sides.append([])
+        else:
+            sides[-1].append(t)
+    if ops:
+        if len(ops) == 1 and ops[0] in ("=", "in") and _is_name(sides[0]) and sides[1]:
+            name = "".join(x[1] for x in sides[0])
+            return ("named", name, _build(sides[1], depth + 1))
+        if any(not s for s in sides) or "in" in ops:
+            raise NotMath("bad relation")
+        return ("rel", tuple(ops), tuple(_parse_expr(s) for s in sides))
+    # \pm / \mp -> set of the sign choices
+    pm = [k for k, t in enumerate(toks) if t in (("cmd", "pm"), ("cmd", "mp"))]
+    if pm:
+        if len(pm) > 3:
+            raise NotMath("too many \\pm")
+        variants = []
+        for signs in range(1 << len(pm)):
+            tt = list(toks)
+            for b, k in enumerate(pm):
+                plus = not (signs >> b) & 1
+                if toks[k][1] == "mp":
+                    plus = not plus
+                tt[k] = ("op", "+" if plus else "-")
+            variants.append(("expr", _parse_expr(tt)))
+        return ("set", tuple(variants))
+    return ("expr", _parse_expr(toks))
+
+
+def _parse_expr(toks):
+    return _Parser(toks).parse()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    key: str          # normalised string (whitespace removed)
+    value: Any        # structure, or None when only the string can be compared
+
+
+def _prepare(answer: str) -> _Prepared:
+    if len(answer) > MAX_ANSWER_CHARS:  # too long for the parser (and not worth caching)
+        return _Prepared(re.sub(r"\s+", "", answer), None)
+    return _prepare_cached(answer)
+
+
+@functools.lru_cache(maxsize=16384)
+def _prepare_cached(answer: str) -> _Prepared:
+    key = normalize_answer(answer)
+    basic = _basic_normalize(answer)
+    if _THOUSANDS.fullmatch(basic.replace(" ", "")):
+        basic = basic.replace(",", "").replace(" ", "")
+    m = re.fullmatch(r"\(\s*([A-Za-z])\s*\)", basic)  # multiple choice "(C)" -> "C"
+    if m:
+        basic = m.group(1)
+    try:
+        value = _build(_tokenize(basic))
+    except (NotMath, RecursionError):
+        value = ("text", key.lower()) if key else None
+    return _Prepared(key, value)
