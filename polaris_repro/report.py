@@ -48,6 +48,7 @@ class Layout:
     title: str
     figures: Sequence[tuple[str, str | Caption]]   # (file stem, caption), key figure first
     tables: Sequence[tuple[str, str]] = ()         # (file stem, title): key tables, shown open
+    json_fields: Mapping[str, Sequence[str]] = field(default_factory=dict)   # stem.json: the fields shown
     blocks: Sequence[tuple[str, str]] = ()         # (Markdown file, title): rendered to HTML, shown open
     raw: Sequence[tuple[str, str]] = ()            # (file stem, title): per-problem/per-step, collapsed
 
@@ -66,9 +67,16 @@ def _chosen_t(v: "RunView") -> str:
     return f"{float(v.json('02_temperature/choice.json')['temperature']):.2f}"
 
 
-def _stage_ts(v: "RunView") -> str:
+def _stage_t_caption(v: "RunView") -> str:
     df = v.csv("03_training/stage_summary.csv")
-    return " → ".join(f"{float(t):.2f}" for t in df["temperature"])
+    ts = " → ".join(f"{float(t):.2f}" for t in df["temperature"])
+    searched = [str(s).startswith("search") for s in df["T source"].iloc[1:]]
+    how = ("each later stage repeats the sweep on the model it starts from and matches the previous stage's "
+           "distinct-4" if searched and all(searched) else
+           "stage 1 from section 2's sweep, later stages from the tier's stage table "
+           f"({', '.join(str(s) for s in df['T source'])})")
+    return (f"The sweep(s) behind the stages' rollout temperatures ({ts}; {how}); the report raises "
+            "POLARIS-4B's temperature from 1.40 to 1.45 to 1.50 by matching diversity the same way.")
 
 
 def _steps(v: "RunView") -> str:
@@ -113,6 +121,8 @@ LAYOUT: dict[str, Layout] = {
              "the authors' temperatures, 1.4 for Qwen3-4B and 0.7 for R1-Distill-7B: a check of the rule, "
              "not of our model."),
         ],
+        json_fields={"choice": ("temperature", "diversity", "accuracy", "rule", "model", "benchmark",
+                                "num_problems", "n", "max_new_tokens")},
         tables=[("choice", "The chosen stage-1 temperature"), ("sweep_table", "Our sweep"),
                 ("paper_later_stages", "The matching rule on the report's later 7B stages")]),
     "03_training": Layout(
@@ -122,10 +132,7 @@ LAYOUT: dict[str, Layout] = {
                 f"Batch reward, response length, clip ratio, informative fraction and entropy over {_steps(v)} "
                 "of real verl GRPO (dashed lines: stage switches); the report trains POLARIS-4B for 700 "
                 "steps in three stages of growing length.")),
-            ("stage_temperatures", lambda v: (
-                f"The diversity search behind each stage's rollout temperature ({_stage_ts(v)}): each later "
-                "stage matches the previous stage's distinct-4, as the report does when it raises "
-                "POLARIS-4B's temperature from 1.40 to 1.45 to 1.50.")),
+            ("stage_temperatures", _stage_t_caption),
             ("difficulty_histograms",
              "Per stage, each prompt's first and last logged accuracy: our counterpart of the report's "
              "Figure 2 (mass moving from 0/n towards n/n as training goes on)."),
@@ -137,9 +144,10 @@ LAYOUT: dict[str, Layout] = {
         "4. Evaluation and length studies",
         figures=[
             ("results",
-             "Avg@n of every evaluated model per benchmark with question-level 95 % intervals; the "
-             "report's numbers (hatched, §11.1) are context only at the CPU tiers: other models, other "
-             "problems."),
+             "Avg@n of every evaluated model per benchmark with question-level 95 % intervals; a model "
+             "that is a row of the report's table (§11.1, paper tiers) gets the report's number beside it "
+             "as a hatched bar, while at the CPU tiers that table (below) is context only: other models, "
+             "other problems."),
             ("pass_at_k", "Unbiased pass@k for k = 1..n of every model and benchmark (Chen et al. 2021), "
                           "from the same samples as avg@n."),
             ("length_buckets",
@@ -205,21 +213,29 @@ def _is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+FRACTIONAL = {"rate", "reward", "score", "accuracy", "acc", "share", "frac", "fraction", "diversity", "avg", "mean",
+              "ratio", "entropy", "loss", "norm", "difficulty", "se"}
+
+
 def column_format(name: str, values: pd.Series) -> str:
     """The format of a numeric column, at the precision the claims use: counts as integers,
     temperatures .2f, differences in points +.1f, fractions in [0, 1] .3f, percentages and other
-    magnitudes .1f (≥ 1000: no decimals)."""
+    magnitudes .1f (≥ 1000: no decimals), tiny magnitudes (a learning rate) .3g."""
     v = pd.to_numeric(values, errors="coerce").dropna()
-    n = str(name).lower()
+    words = set(re.split(r"[^a-z0-9]+", str(name).lower())) - {""}
     if not len(v):
         return ""
-    if re.search(r"temperature|^t$|^t |target", n):
+    if words & {"temperature", "t"}:
         return ".2f"
-    if re.search(r"diff|points|gain", n):
+    if words & {"diff", "points", "gain"}:
         return "+.1f"
-    if (v == v.round()).all() and not re.search(r"rate|reward|score|accuracy|share|frac|diversity|avg|mean", n):
+    if "%" in str(name):
+        return ".1f"
+    if (v == v.round()).all() and not words & FRACTIONAL:
         return "d"
     mx = float(v.abs().max())
+    if 0 < mx < 0.01:
+        return ".3g"
     if mx <= 1.0 + 1e-9:
         return ".3f"
     return ".0f" if mx >= 1000 else ".1f"
@@ -254,7 +270,8 @@ class Table:
     @classmethod
     def from_frame(cls, df: pd.DataFrame, title: str, *, csv: str | None = None,
                    max_rows: int | None = None, id: str = "") -> "Table":
-        fmts = {c: column_format(c, df[c]) if pd.api.types.is_numeric_dtype(df[c]) else "" for c in df.columns}
+        fmts = {c: column_format(c, df[c]) if pd.api.types.is_numeric_dtype(df[c])
+                and not pd.api.types.is_bool_dtype(df[c]) else "" for c in df.columns}
         shown = df if max_rows is None else df.head(max_rows)
         rows = [[format_cell(r[c], fmts[c]) for c in df.columns] for _, r in shown.iterrows()]
         return cls(title, [str(c) for c in df.columns], rows, [bool(fmts[c]) for c in df.columns], csv,
@@ -329,7 +346,7 @@ def claims_rows(run_dir: Path, claims_file: Path | None) -> tuple[Table | None, 
         paper = c.get("paper", c["value"] if c["source"] == "reported" else None)
         report = C._fmt(c, paper) if paper is not None else "—"
         if c["source"] == "reported":
-            rows.append([c["label"], "—", "—", report, "reported by the authors"])
+            rows.append([c["label"], "—", "—", report, "authors' number"])
             classes.append("reported")
             continue
         tol = float(c.get("tolerance", 0))
@@ -375,8 +392,12 @@ def gain_lines(v: RunView) -> list[str]:
     from .reference_results import BENCHMARK_TITLES
 
     s = v.json("04_evaluation/summary.json")
-    out = []
+    out, others = [], 0
     for model, per in (s.get("paired_vs_base") or {}).items():
+        info = s["models"].get(model, {})
+        if info.get("role", "trained") != "trained" or info.get("yarn"):   # baselines, YaRN ablations: section 4
+            others += len(per)
+            continue
         for bench, p in per.items():
             lo, hi = p["ci95_points"]
             m = s["models"].get(model, {}).get("benchmarks", {}).get(bench, {})
@@ -396,7 +417,10 @@ def gain_lines(v: RunView) -> list[str]:
             out.append(f"**{model} − {p['vs']}** on {BENCHMARK_TITLES.get(bench, bench)} ({size}): "
                        f"**{p['diff_points']:+.1f} points**, paired 95 % interval "
                        f"[{lo:+.1f}, {hi:+.1f}]{acc}; {verdict}.")
-    return out or ["Only the base model was evaluated: no paired difference."]
+    if others:
+        out.append(f"{others} more paired {'comparison is' if others == 1 else 'comparisons are'} (baselines, "
+                   "the YaRN ablation) in section 4's results table.")
+    return out or ["No trained model was evaluated against the base model: no paired difference."]
 
 
 def temperature_line(v: RunView) -> str | None:
@@ -470,7 +494,8 @@ def _figure(view: RunView, png: Path, caption: str) -> Figure:
                   str(csv.relative_to(view.run_dir)) if csv.exists() else None)
 
 
-def _section_table(view: RunView, section: str, stem: str, title: str, *, raw: bool) -> Table | None:
+def _section_table(view: RunView, section: str, stem: str, title: str, *, raw: bool,
+                   fields: Sequence[str] | None = None) -> Table | None:
     d = view.run_dir / section
     csv, js = d / f"{stem}.csv", d / f"{stem}.json"
     if csv.exists():
@@ -479,7 +504,8 @@ def _section_table(view: RunView, section: str, stem: str, title: str, *, raw: b
                                 max_rows=None if raw or len(df) <= MAX_INLINE_ROWS else MAX_INLINE_ROWS)
     if js.exists():   # a small JSON record (e.g. choice.json): its scalar fields, one row
         rec = json.loads(js.read_text())
-        flat = {k: v for k, v in rec.items() if isinstance(v, (int, float, str, bool)) or v is None}
+        flat = {k: v for k, v in rec.items() if (isinstance(v, (int, float, str, bool)) or v is None)
+                and (fields is None or k in fields)}
         return Table.from_frame(pd.DataFrame([flat]), title, csv=None)
     return None
 
@@ -499,7 +525,7 @@ def section_view(view: RunView, section: str, files: Mapping[str, list[Path]]) -
             figures.append(_figure(view, p, f"{p.relative_to(d)} (no caption registered for this figure)."))
     tables, used = [], set()
     for stem, title in lay.tables:
-        t = _section_table(view, section, stem, title, raw=False)
+        t = _section_table(view, section, stem, title, raw=False, fields=lay.json_fields.get(stem))
         if t is not None:
             tables.append(t)
             used.add(stem)
@@ -683,3 +709,11 @@ def check(report_html: str | Path, run_dir: str | Path, *,
     if re.search(r"\bNaN\b|\bnan\b", text):
         problems.append("'NaN' shown in the report")
     return problems
+
+
+def markdown_part(text: str, heading: str) -> str:
+    """The part of a Markdown document under ``## <heading>`` (up to the next ``## ``), heading included."""
+    m = re.search(rf"^## {re.escape(heading)}\s*$.*?(?=^## |\Z)", text, flags=re.M | re.S)
+    if m is None:
+        raise ValueError(f"no '## {heading}' in the document")
+    return m.group(0).strip()

@@ -99,10 +99,14 @@ def make_run(root: Path, *, tier: str = "tiny") -> Path:
     d4.mkdir(parents=True, exist_ok=True)
     evaluation.write_results(table, proto, d4)
     write_json(d4 / "summary.json", {
-        "models": {m: {"role": m, "benchmarks": {"synthetic": {"n": 4, "questions": 48, "avg@n": a / 100}}}
-                   for m, a in (("base", 36.979167), ("trained", 56.770833))},
+        "models": {m: {"role": role, "yarn": m.endswith("yarn"),
+                       "benchmarks": {"synthetic": {"n": 4, "questions": 48, "avg@n": a / 100}}}
+                   for m, role, a in (("base", "base", 36.979167), ("trained", "trained", 56.770833),
+                                      ("trained+yarn", "trained-ablation", 50.0))},
         "paired_vs_base": {"trained": {"synthetic": {"vs": "base", "diff_points": 19.791667,
-                                                     "ci95_points": [11.458333, 28.125], "questions": 48}}}})
+                                                     "ci95_points": [11.458333, 28.125], "questions": 48}},
+                           "trained+yarn": {"synthetic": {"vs": "base", "diff_points": 13.020833,
+                                                          "ci95_points": [-1.0, 27.0], "questions": 48}}}})
     for k, stem in enumerate(("pass_at_k", "length_buckets", "budget_curve")):
         _save_fig(d4 / stem, 30 + k)
     (d4 / "trained").mkdir()
@@ -143,6 +147,7 @@ def test_report_structure(run, tmp_path):
     assert page.tables[0]["rows"] == n_claims + 1
     headline = text.split('id="headline"')[1].split("</section>")[0]
     assert "+19.8 points" in headline and "[+11.5, +28.1]" in headline          # the gain with its interval
+    assert "+13.0" not in headline and "1 more paired comparison is" in headline    # the YaRN ablation: section 4
     assert "0.40" in headline and "1.40" in headline                             # ours and the report's T
     # the first figure comes after the headline; the first section is led by its key figure
     assert text.index('id="headline"') < text.index("<img")
