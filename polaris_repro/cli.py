@@ -6,6 +6,10 @@
     polaris-repro grade FILE.parquet                        grade a file of responses
     polaris-repro train --tier T --stage S [--dry-run]      verl training of one stage
     polaris-repro claims check --run DIR                    recompute the README's numbers
+    polaris-repro doctor --tier T [-o key=value ...]        can the tier run on this machine? (exit 1 if not)
+    polaris-repro plan --tier T [--gpus N --gpu-type NAME]  what the tier's training will cost
+
+``run``, ``reproduce`` and ``train`` run the doctor first at the GPU tiers (``--skip-doctor`` skips it).
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ EXTERNAL = {
     "grade": "polaris_repro.grading_cli",
     "train": "polaris_repro.training.cli",
     "claims": "polaris_repro.claims",
+    "doctor": "polaris_repro.doctor",
+    "plan": "polaris_repro.plan",
 }
 
 
@@ -48,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--tier", required=True)
     r.add_argument("--run", default=None, help="run folder (default: a new one)")
     r.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"))
+    r.add_argument("--skip-doctor", action="store_true", help="GPU tiers: start without the doctor's checks")
     rp = sub.add_parser("reproduce", help="run all sections in order, resuming an unfinished run")
     rp.add_argument("--tier", required=True)
     rp.add_argument("--run", default=None)
@@ -56,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the run's seed: synthetic problems, data order, rollouts, evaluation samples "
                          "(default: the tier's); recorded in the manifest")
     rp.add_argument("-o", "--override", action="append", default=[], help="tier config key.path=value")
+    rp.add_argument("--skip-doctor", action="store_true", help="GPU tiers: start without the doctor's checks")
     for name in EXTERNAL:
         sub.add_parser(name, help=f"see polaris-repro {name} --help")
     args = p.parse_args(argv)
@@ -69,8 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             print(dump(load_config(args.tier, args.override)), end="")
             return 0
         if args.cmd == "run":
+            from .artifacts import run_overrides
+            from .config import load_config
+            from .doctor import run_before
             from .runner import SectionFailed, run_section
 
+            if not run_before(load_config(args.tier, run_overrides(args.run) if args.run else []),
+                              skip=args.skip_doctor):
+                return 1
             try:
                 nb = run_section(args.section, args.tier, args.run, _parse_params(args.param),
                                  log_output=True)
@@ -80,8 +94,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"executed notebook: {nb}")
             return 0
         if args.cmd == "reproduce":
+            from .config import load_config
+            from .doctor import run_before
             from .runner import SectionFailed, reproduce
 
+            seed_ov = [f"seed={int(args.seed)}"] if args.seed is not None else []
+            if not run_before(load_config(args.tier, seed_ov + list(args.override)), skip=args.skip_doctor):
+                return 1
             try:
                 reproduce(args.tier, args.run, resume=not args.fresh, seed=args.seed,
                           overrides=args.override)

@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="seconds per verl launch")
     p.add_argument("-o", "--override", action="append", default=[], help="tier config key.path=value")
     p.add_argument("--verl", action="append", default=[], help="extra verl Hydra override (appended last)")
+    p.add_argument("--skip-doctor", action="store_true",
+                   help="GPU tiers: start without the doctor's checks (polaris-repro doctor)")
     p.add_argument("--render-launch", metavar="OUT_DIR", default=None,
                    help="render the SLURM batch script and ray job submit command into OUT_DIR")
     return p
@@ -58,6 +60,10 @@ def cli(argv: list[str] | None = None) -> int:
             list(range(len(cfg["training"]["stages"])))
         if args.dry_run:
             return _dry_run(cfg, stages, args)
+        from ..doctor import run_before
+
+        if not run_before(cfg, skip=args.skip_doctor, verl_overrides=args.verl):
+            return 1
         from ..artifacts import Manifest, run_dir as make_run_dir
         from . import stages as S
 
