@@ -402,7 +402,8 @@ def gain_lines(v: RunView) -> list[str]:
             lo, hi = p["ci95_points"]
             m = s["models"].get(model, {}).get("benchmarks", {}).get(bench, {})
             base = s["models"].get(p["vs"], {}).get("benchmarks", {}).get(bench, {})
-            size = (f"{int(p['questions'])} questions × {int(m['n'])} samples" if m.get("n") else
+            size = (f"{int(p['questions'])} questions × {int(m['n'])} sample{'s' if int(m['n']) != 1 else ''}"
+                    if m.get("n") else
                     f"{int(p['questions'])} questions")
             if _is_missing(lo) or _is_missing(hi):
                 verdict = "too few questions for an interval"
@@ -418,8 +419,8 @@ def gain_lines(v: RunView) -> list[str]:
                        f"**{p['diff_points']:+.1f} points**, paired 95 % interval "
                        f"[{lo:+.1f}, {hi:+.1f}]{acc}; {verdict}.")
     if others:
-        out.append(f"{others} more paired {'comparison is' if others == 1 else 'comparisons are'} (baselines, "
-                   "the YaRN ablation) in section 4's results table.")
+        out.append(f"Section 4's results table has {others} more paired "
+                   f"comparison{'' if others == 1 else 's'} (baselines, the YaRN ablation).")
     return out or ["No trained model was evaluated against the base model: no paired difference."]
 
 
