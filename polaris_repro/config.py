@@ -142,6 +142,17 @@ def validate(cfg: dict) -> None:
         _temperature(cfg[sect][name], key)
     for i, t in enumerate(cfg["temperature_search"]["grid"]):
         _temperature(t, f"temperature_search.grid[{i}]")
+    ts = cfg["temperature_search"]
+    _positive(cfg, "temperature_search.bootstrap")
+    q = ts["confidence"]
+    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.5 <= q < 1:
+        raise ConfigError(f"'temperature_search.confidence' must be a one-sided confidence in [0.5, 1), got {q!r}")
+    for key in ("plateau_drop", "collapse_drop"):
+        v = ts[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            raise ConfigError(f"'temperature_search.{key}' must be a relative drop in [0, 1], got {v!r}")
+    if ts["plateau_drop"] > ts["collapse_drop"]:
+        raise ConfigError("'temperature_search.plateau_drop' must not exceed 'temperature_search.collapse_drop'")
     if not 0 < cfg["difficulty"]["drop_easy_threshold"] <= 1:
         raise ConfigError("'difficulty.drop_easy_threshold' must lie in (0, 1]")
     f = str(cfg["difficulty"]["filter"])

@@ -12,47 +12,64 @@ columns ``temperature``, ``accuracy`` (avg@n in [0, 1]) and ``diversity`` (disti
 The rules (thresholds are *relative* to the peak accuracy, so they mean the same for a model at
 74 % and one at 20 %):
 
-* ``rel_drop(T) = (peak - accuracy(T)) / peak`` where ``peak`` is the highest accuracy on the curve.
+* ``drop(T) = (peak - accuracy(T)) / peak`` where ``peak`` is the highest accuracy on the curve.
+* **A drop counts only when the sweep shows it.** A sweep records each problem's correct count at
+  every temperature (``correct``). The rule resamples the problems with replacement
+  (``temperature_search.bootstrap`` times; the same resample at every temperature, so the
+  comparison is paired: a hard problem is hard at every T) and takes, per temperature, the
+  one-sided lower bound of ``drop(T)`` at ``confidence`` (0.75): the drop the data support with
+  75 % confidence. That bound, not the point estimate, is compared with the thresholds. A curve
+  without per-problem results (the report's, read off figures) has no uncertainty: the bound is the
+  point drop. Small sweeps (the CPU tiers') thus get wide robust bands from the same rule and the
+  same thresholds; no tier sets its own.
 * **Zones** (:func:`zones`). *Performance Collapse* from the first temperature above the peak
-  whose ``rel_drop`` exceeds ``collapse_drop``; *Robust Generation* from the peak up to the highest
-  temperature below that whose ``rel_drop`` is within ``plateau_drop`` (a dip inside the band is
+  whose bound exceeds ``collapse_drop``; *Robust Generation* from the peak up to the highest
+  temperature below that whose bound is within ``plateau_drop`` (a dip inside the band is
   noise; Qwen3-4B's Figure 4 dips 1.35 % at 1.2 and is back at 0.27 % at 1.4); *Controlled
-  Exploration* in between. Below the peak the band extends down while ``rel_drop <=
-  collapse_drop``; lower temperatures are *Low Temperature* (too greedy; the report leaves them
+  Exploration* in between. Below the peak the band extends down while the bound is within
+  ``collapse_drop``; lower temperatures are *Low Temperature* (too greedy; the report leaves them
   unlabelled, e.g. T = 0.1 in its Figure 4).
 * **Stage-1 choice** (:func:`choose_initial`): the start of the Controlled Exploration zone, i.e. the
   top of the Robust Generation band: among the robust temperatures at or above the peak, the one
   with the highest diversity (ties: the higher T). On a curve whose diversity rises with T (every
-  curve in the report) this is the highest T whose accuracy has only just begun to fall. Chosen
+  curve in the report) this is the highest T whose accuracy has not demonstrably fallen. Chosen
   among the measured temperatures (the grid sets the resolution).
+* **How firm the choice is** (:func:`choice_distribution`): the whole rule re-run on
+  ``DEFAULT_RESAMPLES`` resamples of the problems; the share of resamples choosing each
+  temperature goes to choice.json. When no temperature wins more than half, the sweep is too
+  small to decide (the notebook says so).
 * **Later stages** (:func:`choose_matching`): the first temperature, scanning upward and
   interpolating diversity linearly between measured points, at which diversity reaches the target
   (the diversity the previous stage trained at), rounded to the nearest multiple of ``step`` (0.05)
   inside the measured range. If the curve never reaches the target the highest measured T is
   returned; if it starts above it, the lowest (``match_diversity`` reports which).
 
-Default thresholds (``temperature_search.plateau_drop`` = 0.01, ``collapse_drop`` = 0.2 in
-base.yaml), tuned on the report's curves (tests/test_temperature.py):
+Thresholds (``plateau_drop`` 0.01, ``collapse_drop`` 0.2, ``confidence`` 0.75 in base.yaml):
 
-* Qwen3-4B, Figure 5: peak 74.2 at T = 0.8; 1.4 is 0.27 % below the peak, 1.45 1.35 %, 1.5 5.4 %.
-  Any ``plateau_drop`` in (0.0027, 0.0135) picks exactly 1.4, the authors' choice; up to 0.054 it
-  picks 1.45 (the figure's own bracket). 0.01 sits inside the exact range. The coarser Figure 3/4
-  grid gives 1.4 as well.
-* R1-Distill-7B, Figure 8 (before RL): peak 56 at T = 0.7, 0.8 is 5.4 % below: 0.7 for any
-  ``plateau_drop`` < 0.054.
-* ``collapse_drop`` = 0.2 puts Qwen3-4B's 1.45–1.55 (≤ 8.6 % below) in Controlled Exploration and
-  1.6 (32.6 % below) in Performance Collapse, as the figure's brackets do, and R1-Distill-7B's 0.8–1.0
-  (≤ 16 % below) in Controlled Exploration and 0.4–0.7 in Robust Generation, as Figure 7's "before"
-  brackets (RGZ 0.4–0.7, CEZ 0.7–1.0) do.
+* On the report's curves (no noise): Qwen3-4B, Figure 5: peak 74.2 at T = 0.8; 1.4 is 0.27 % below
+  the peak, 1.45 1.35 %, 1.5 5.4 %. Any ``plateau_drop`` in (0.0027, 0.0135) picks exactly 1.4, the
+  authors' choice; up to 0.054 it picks 1.45 (the figure's own bracket). R1-Distill-7B, Figure 8
+  (before RL): peak 56 at T = 0.7, 0.8 is 5.4 % below: 0.7 for any ``plateau_drop`` < 0.054.
+* ``collapse_drop`` = 0.2 puts Qwen3-4B's 1.45-1.55 (<= 8.6 % below) in Controlled Exploration and
+  1.6 (32.6 % below) in Performance Collapse, as the figure's brackets do, and R1-Distill-7B's
+  0.8-1.0 (<= 16 % below) in Controlled Exploration and 0.4-0.7 in Robust Generation, as Figure 7's
+  "before" brackets (RGZ 0.4-0.7, CEZ 0.7-1.0) do.
+* With noise (:func:`simulate_sweeps`: 30 problems, per-problem logit offsets with spread 3.0,
+  binomial samples; 1,000 sweeps; tests/test_temperature.py): at 32 samples per problem (the
+  report's mean@32 curves; ``temperature_search.n``) the rule picks 1.4 or 1.45 on Figure 5 in
+  ~87 % of sweeps and 0.7 on Figure 8 in ~82 %. At 16 samples: ~80 % and ~70 %. The 7B call is
+  hard at 16: 0.8 lies 3 points below 0.7, 1.4 standard errors of a paired difference at 30 x 16,
+  and 0.6 lies 1 point below; every variant tried (bounds at 50-95 % confidence, minimum drops
+  0-2 %, a pooled plateau reference, a bias-corrected peak, bagged or interpolated choices) stayed
+  below 80 % on the 7B curve unless it fell below 80 % on the 4B curve. ``confidence`` 0.75 is the
+  level at which both pass at 32 with margin (0.65: 4B 80 %; 0.8: 7B 80 %). The fixed 1 % rule
+  without the bound picks 1.4/1.45 in only ~58 % of 30 x 16 sweeps.
 * Later stages, Figure 8: target 0.59 (the "before" diversity at 0.7) on the after-400 curve crosses
   at 0.89 -> 0.9 (the authors trained at 1.0, where diversity read 0.64: they moved in a coarser step,
   which the blog says they did when diversity fell a lot); target 0.64 (after-400 at 1.0) on the
   after-800 curve crosses at 1.125 -> 1.1 (the authors' 1.1).
 
-The report's own readings are not perfectly consistent (§6.2, §14 item 5). Its points average
-~1,000 samples each; a CPU tier's sweep is far noisier, so the CPU tiers set wider thresholds of about
-one standard error of their accuracy: smoke (12 problems x 8 at ~25 %: SE ~17 % of the accuracy)
-plateau 0.15 / collapse 0.5; tiny (4 x 4) 0.3 / 0.6. A drop smaller than the noise is not a drop.
+The report's own readings are not perfectly consistent (§6.2, §14 item 5).
 """
 from __future__ import annotations
 
@@ -72,6 +89,11 @@ ZONES = ("Low Temperature", "Robust Generation", "Controlled Exploration", "Perf
 ROBUST, EXPLORE, COLLAPSE, LOW = ZONES[1], ZONES[2], ZONES[3], ZONES[0]
 DEFAULT_PLATEAU_DROP = 0.01
 DEFAULT_COLLAPSE_DROP = 0.2
+DEFAULT_CONFIDENCE = 0.75
+DEFAULT_BOOTSTRAP = 1000
+DEFAULT_RESAMPLES = 200
+DEFAULT_SPREAD = 3.0
+MAJORITY = 0.5
 SOURCE = "reported by the authors (read off the figure)"
 
 # --------------------------------------------------------------------------------------------
@@ -160,12 +182,15 @@ def as_curve(curve: pd.DataFrame | Mapping[str, Sequence[float]], *, need: Itera
     return df.sort_values("temperature").reset_index(drop=True)
 
 
-def _thresholds(plateau_drop, collapse_drop):
+def _thresholds(plateau_drop, collapse_drop, confidence=None):
     p = DEFAULT_PLATEAU_DROP if plateau_drop is None else float(plateau_drop)
     c = DEFAULT_COLLAPSE_DROP if collapse_drop is None else float(collapse_drop)
     if not 0 <= p <= c:
         raise ValueError(f"need 0 <= plateau_drop <= collapse_drop, got {p} and {c}")
-    return p, c
+    q = DEFAULT_CONFIDENCE if confidence is None else float(confidence)
+    if not 0.5 <= q < 1:
+        raise ValueError(f"confidence must lie in [0.5, 1), got {q}")
+    return p, c, q
 
 
 def relative_drop(curve) -> pd.Series:
@@ -177,62 +202,220 @@ def relative_drop(curve) -> pd.Series:
     return (peak - df["accuracy"]) / peak
 
 
-def _edges(df: pd.DataFrame, p: float, c: float) -> tuple[int, int, int, int]:
-    """Row positions (sorted curve) of: the lowest robust T, the peak, the highest robust T (the
-    start of Controlled Exploration) and the first collapsed T above the peak (len(df) if none)."""
-    acc = df["accuracy"].to_numpy()
-    drop = relative_drop(df).to_numpy()
+# ---- per-problem results and the paired bootstrap ------------------------------------------
+
+
+def per_problem_rates(curve) -> np.ndarray | None:
+    """The sweep's per-problem pass rates as a (problems x temperatures) array in the sorted
+    curve's temperature order, from its ``correct`` column (one list of correct counts per problem
+    at each temperature) and ``n`` (samples per problem); None when the curve has no per-problem
+    results (e.g. the report's curves, read off figures)."""
+    df = as_curve(curve)
+    if "correct" not in df.columns or df["correct"].isna().any():
+        return None
+    rows = [json.loads(c) if isinstance(c, str) else list(c) for c in df["correct"]]
+    lens = {len(r) for r in rows}
+    if len(lens) != 1 or 0 in lens:
+        raise ValueError(f"curve: column 'correct' must hold one count per problem at every temperature "
+                         f"(the same problems), got lengths {sorted(lens)}")
+    if "n" not in df.columns:
+        raise ValueError("curve: per-problem 'correct' counts need the 'n' column (samples per problem)")
+    n = pd.to_numeric(df["n"]).to_numpy(float)
+    counts = np.asarray(rows, float).T  # problems x temperatures
+    if (counts < 0).any() or (counts > n[None, :]).any():
+        raise ValueError("curve: per-problem correct counts must lie in [0, n]")
+    return counts / n[None, :]
+
+
+def bootstrap_weights(num_problems: int, bootstrap: int, seed: int = 0) -> np.ndarray:
+    """(bootstrap x problems) resampling weights: each row is a resample of the problems with
+    replacement, as multiplicities divided by the number of problems (rows sum to 1)."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(num_problems, np.full(num_problems, 1 / num_problems), size=bootstrap) / num_problems
+
+
+def _rule_arrays(rates: np.ndarray | None, acc: np.ndarray, div: np.ndarray, weights: np.ndarray | None,
+                 p: float, c: float, q: float) -> dict:
+    """The stage-1 rule on S sweeps at once (module docstring).
+
+    ``rates``: (S, problems, K) per-problem pass rates or None (no uncertainty: point drops);
+    ``acc``, ``div``: (S, K); ``weights``: (B, problems) bootstrap weights. Returns arrays of
+    shape (S,) -- ``ipeak``, ``ilow``, ``irob``, ``icol``, ``ichoice`` -- and (S, K) ``drop``
+    (point estimate) and ``drop_bound`` (the lower confidence bound the rule uses)."""
+    S, K = acc.shape
     eps = 1e-12
-    ipeak = int(np.argmax(acc))  # first (lowest-T) maximum
-    icol = next((i for i in range(ipeak + 1, len(df)) if drop[i] > c + eps), len(df))
-    irob = max(i for i in range(ipeak, icol) if drop[i] <= p + eps)
-    ilow = ipeak
-    for i in range(ipeak - 1, -1, -1):
-        if drop[i] > c + eps:
-            break
-        ilow = i
-    return ilow, ipeak, irob, icol
+    ipeak = np.argmax(acc, axis=1)  # first (lowest-T) maximum
+    peak = acc[np.arange(S), ipeak]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drop = np.where(peak[:, None] > 0, (peak[:, None] - acc) / peak[:, None], 0.0)
+    if rates is None or weights is None:
+        bound = drop
+    else:
+        P = rates.shape[1]
+        boot = (weights @ rates.transpose(1, 0, 2).reshape(P, S * K)).reshape(-1, S, K)  # B, S, K
+        ref = np.take_along_axis(boot, ipeak[None, :, None], axis=2)  # B, S, 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(ref > 0, (ref - boot) / ref, 0.0)
+        bound = np.quantile(rel, 1 - q, axis=0)
+        bound[np.arange(S), ipeak] = 0.0
+    idx = np.arange(K)[None, :]
+    collapsed = bound > c + eps
+    above = collapsed & (idx > ipeak[:, None])
+    icol = np.where(above.any(1), np.argmax(above, axis=1), K)
+    band = (idx >= ipeak[:, None]) & (idx < icol[:, None]) & (bound <= p + eps)
+    irob = K - 1 - np.argmax(band[:, ::-1], axis=1)
+    below = collapsed & (idx < ipeak[:, None])
+    ilow = np.where(below.any(1), K - np.argmax(below[:, ::-1], axis=1), 0)
+    score = np.where(band, div + idx * 1e-9, -np.inf)  # highest diversity, ties: higher T
+    ichoice = np.argmax(score, axis=1)
+    return {"ipeak": ipeak, "ilow": ilow, "irob": irob, "icol": icol, "ichoice": ichoice,
+            "drop": drop, "drop_bound": bound}
 
 
-def zones(curve, *, plateau_drop: float | None = None, collapse_drop: float | None = None) -> list[str]:
+def _single(curve, p, c, q, bootstrap, seed) -> tuple[pd.DataFrame, dict, np.ndarray | None]:
+    df = as_curve(curve)
+    if df["accuracy"].max() <= 0:
+        raise ValueError("curve: accuracy is zero at every temperature; no zone or choice is defined")
+    rates = per_problem_rates(df)
+    div = df["diversity"].to_numpy(float) if "diversity" in df.columns else np.zeros(len(df))
+    w = bootstrap_weights(rates.shape[0], bootstrap, seed) if rates is not None and bootstrap else None
+    acc = df["accuracy"].to_numpy(float)
+    out = _rule_arrays(None if rates is None else rates[None], acc[None], div[None], w, p, c, q)
+    return df, {k: v[0] for k, v in out.items()}, rates
+
+
+def zones(curve, *, plateau_drop: float | None = None, collapse_drop: float | None = None,
+          confidence: float | None = None, bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> list[str]:
     """Zone label per row of ``curve`` (in the input's row order).
 
-    With ``drop`` the accuracy's relative drop from the peak: *Performance Collapse* from the first
-    temperature above the peak whose drop exceeds ``collapse_drop``; *Robust Generation* from the
-    peak up to the highest temperature below that whose drop is within ``plateau_drop`` (a dip
-    inside this band counts as noise); *Controlled Exploration* between the two. Below the peak,
-    accuracy falls because decoding turns greedy rather than from exploration, and the report's
-    brackets include temperatures several percent below the peak on that side (R1-Distill-7B's RGZ
-    0.4-0.7 with 0.4 7 % below), so the band extends downward while the drop is within
-    ``collapse_drop``; lower temperatures are *Low Temperature*.
+    With ``drop`` the accuracy's relative drop from the peak -- taken at its lower confidence
+    bound when the curve carries per-problem results (module docstring): *Performance Collapse*
+    from the first temperature above the peak whose drop exceeds ``collapse_drop``; *Robust
+    Generation* from the peak up to the highest temperature below that whose drop does not
+    exceed ``plateau_drop`` (a dip inside this band counts as noise); *Controlled Exploration*
+    between the two. Below the peak, accuracy falls because decoding turns greedy rather than from
+    exploration, and the report's brackets include temperatures several percent below the peak on
+    that side (R1-Distill-7B's RGZ 0.4-0.7 with 0.4 7 % below), so the band extends downward while
+    the drop is within ``collapse_drop``; lower temperatures are *Low Temperature*.
     """
-    p, c = _thresholds(plateau_drop, collapse_drop)
+    p, c, q = _thresholds(plateau_drop, collapse_drop, confidence)
     raw = curve if isinstance(curve, pd.DataFrame) else pd.DataFrame(dict(curve))
-    df = as_curve(raw)
-    ilow, _, irob, icol = _edges(df, p, c)
-    labels = [LOW if i < ilow else ROBUST if i <= irob else EXPLORE if i < icol else COLLAPSE
+    df, r, _ = _single(raw, p, c, q, bootstrap, seed)
+    labels = [LOW if i < r["ilow"] else ROBUST if i <= r["irob"] else EXPLORE if i < r["icol"] else COLLAPSE
               for i in range(len(df))]
     by_t = dict(zip(df["temperature"], labels))
     return [by_t[float(t)] for t in pd.to_numeric(raw["temperature"])]
 
 
-def choose_initial(curve, *, plateau_drop: float | None = None,
-                   collapse_drop: float | None = None) -> float:
+def choose_initial(curve, *, plateau_drop: float | None = None, collapse_drop: float | None = None,
+                   confidence: float | None = None, bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> float:
     """Stage-1 temperature: the start of the Controlled Exploration zone.
 
     The robust temperatures at or above the peak (see :func:`zones`) are candidates; the one with
     the highest diversity wins (ties: the higher T). On a curve whose diversity rises with T this is
-    the highest temperature whose accuracy is still within ``plateau_drop`` of the peak, below any
-    collapse: where accuracy "has only just begun to fall while diversity is higher".
+    the highest temperature whose accuracy has not demonstrably fallen more than ``plateau_drop``
+    below the peak, below any collapse: where accuracy "has only just begun to fall while
+    diversity is higher".
     """
-    p, c = _thresholds(plateau_drop, collapse_drop)
+    p, c, q = _thresholds(plateau_drop, collapse_drop, confidence)
+    df, r, _ = _single(as_curve(curve, need=("accuracy", "diversity")), p, c, q, bootstrap, seed)
+    return float(df["temperature"].iat[int(r["ichoice"])])
+
+
+def choice_distribution(curve, *, plateau_drop: float | None = None, collapse_drop: float | None = None,
+                        confidence: float | None = None, bootstrap: int = DEFAULT_BOOTSTRAP,
+                        resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, float] | None:
+    """How often each temperature would be chosen if the sweep's problems were drawn again:
+    the stage-1 rule (with its own paired bootstrap) applied to ``resamples`` resamples of the
+    problems. Returns ``{"<T>": share}`` over the curve's temperatures (shares sum to 1), or None
+    for a curve without per-problem results. Diversity is held at the full sweep's values (it is
+    measured far more precisely than accuracy and only orders the robust band)."""
+    p, c, q = _thresholds(plateau_drop, collapse_drop, confidence)
     df = as_curve(curve, need=("accuracy", "diversity"))
-    _, ipeak, irob, _ = _edges(df, p, c)
-    drop = relative_drop(df).to_numpy()
-    band = [i for i in range(ipeak, irob + 1) if drop[i] <= p + 1e-12]
-    div = df["diversity"].to_numpy()
-    best = max(band, key=lambda i: (div[i], df["temperature"].iat[i]))
-    return float(df["temperature"].iat[best])
+    rates = per_problem_rates(df)
+    if rates is None:
+        return None
+    P, K = rates.shape
+    rng = np.random.default_rng(seed + 1)
+    res = rates[rng.integers(0, P, size=(resamples, P))]  # resamples, P, K
+    w = bootstrap_weights(P, bootstrap, seed)
+    div = np.broadcast_to(df["diversity"].to_numpy(float), (resamples, K))
+    picks = _rule_arrays(res, res.mean(1), div, w, p, c, q)["ichoice"]
+    share = np.bincount(picks, minlength=K) / resamples
+    return {f"{t:g}": round(float(s), 4) for t, s in zip(df["temperature"], share)}
+
+
+def accuracy_intervals(curve, *, level: float = 0.95, bootstrap: int = DEFAULT_BOOTSTRAP,
+                       seed: int = 0) -> pd.DataFrame | None:
+    """Question-level ``level`` intervals of each temperature's accuracy (percentile bootstrap
+    over problems), as columns ``accuracy_lo``, ``accuracy_hi`` in sorted-curve order; None for a
+    curve without per-problem results."""
+    df = as_curve(curve)
+    rates = per_problem_rates(df)
+    if rates is None:
+        return None
+    boot = bootstrap_weights(rates.shape[0], bootstrap, seed) @ rates
+    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return pd.DataFrame({"temperature": df["temperature"], "accuracy_lo": lo, "accuracy_hi": hi})
+
+
+# ---- simulated sweeps on a known curve (how reliable the rule is at a sample size) ------------
+
+
+def _base_logits(acc: np.ndarray, spread: float) -> np.ndarray:
+    """Per temperature, the logit b with E[sigmoid(b + spread * Z)] = acc (Z standard normal), so
+    that the simulated problems' mean pass rate is the curve's value."""
+    x, w = np.polynomial.hermite_e.hermegauss(64)
+    w = w / w.sum()
+    lo, hi = np.full(acc.shape, -40.0), np.full(acc.shape, 40.0)
+    for _ in range(80):  # bisection, vectorised over temperatures
+        mid = (lo + hi) / 2
+        mean = (w[None, :] / (1 + np.exp(-(mid[:, None] + spread * x[None, :])))).sum(1)
+        lo, hi = np.where(mean < acc, mid, lo), np.where(mean < acc, hi, mid)
+    return (lo + hi) / 2
+
+
+def simulate_sweeps(curve, *, num_problems: int = 30, n: int = 16, sweeps: int = 1000,
+                    spread: float = DEFAULT_SPREAD, seed: int = 0) -> np.ndarray:
+    """Per-problem pass rates of ``sweeps`` simulated sweeps of a known accuracy curve, shape
+    (sweeps, num_problems, temperatures) in sorted-curve order.
+
+    Each sweep draws ``num_problems`` problems with a fixed logit offset ~ N(0, ``spread``^2)
+    (problems differ in difficulty, the same problem is hard at every temperature); a problem's
+    pass rate at T is the curve's accuracy shifted by that offset on the logit scale (calibrated
+    so the mean over problems is the curve's value), and its ``n`` samples are binomial draws.
+    ``spread`` 3.0 is the smallest of the logit-normal fits to the report's own per-problem
+    pass-rate histograms (R1-Distill-7B/1.5B on DeepScaleR, Qwen3-4B/POLARIS-4B on its 30K:
+    3.0-4.3); a smaller spread is noisier."""
+    df = as_curve(curve)
+    acc = np.clip(df["accuracy"].to_numpy(float), 0.0, 1.0)
+    b = _base_logits(np.clip(acc, 1e-6, 1 - 1e-6), spread)
+    b = np.where(acc <= 0, -np.inf, np.where(acc >= 1, np.inf, b))
+    rng = np.random.default_rng(seed)
+    offsets = rng.normal(0.0, spread, size=(sweeps, num_problems, 1))
+    with np.errstate(over="ignore"):
+        prob = 1 / (1 + np.exp(-(b[None, None, :] + offsets)))
+    return rng.binomial(n, prob) / n
+
+
+def choose_many(curve, rates: np.ndarray, *, plateau_drop: float | None = None,
+                collapse_drop: float | None = None, confidence: float | None = None,
+                bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0, chunk: int = 100) -> np.ndarray:
+    """The stage-1 choice for each of many sweeps' per-problem pass rates (sweeps, problems, K) on
+    ``curve``'s temperatures (its diversity orders the robust band) -- e.g. :func:`simulate_sweeps`."""
+    p, c, q = _thresholds(plateau_drop, collapse_drop, confidence)
+    df = as_curve(curve, need=("diversity",))
+    rates = np.asarray(rates, float)
+    if rates.ndim != 3 or rates.shape[2] != len(df):
+        raise ValueError(f"rates must be (sweeps, problems, {len(df)}), got {rates.shape}")
+    w = bootstrap_weights(rates.shape[1], bootstrap, seed) if bootstrap else None
+    t = df["temperature"].to_numpy(float)
+    out = []
+    for i in range(0, len(rates), chunk):
+        r = rates[i:i + chunk]
+        div = np.broadcast_to(df["diversity"].to_numpy(float), (len(r), len(df)))
+        out.append(t[_rule_arrays(r, r.mean(1), div, w, p, c, q)["ichoice"]])
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def interpolate(curve, column: str, temperatures: Sequence[float] | float) -> np.ndarray | float:
@@ -316,15 +499,18 @@ def score_groups(groups, answers, *, mode: str, timeout_s: float = 2.0) -> dict:
     """Accuracy / diversity / length / truncation of sampled groups (one group per problem)."""
     from .grading import is_correct
 
-    correct, lengths, trunc, texts = [], [], [], []
+    correct, lengths, trunc, texts, per_problem = [], [], [], [], []
     for group, gt in zip(groups, answers):
         texts.append([c.text for c in group])
+        ok = [bool(is_correct(c.text, gt, require_think=False, mode=mode, timeout_s=timeout_s))
+              for c in group]
+        correct += ok
+        per_problem.append(int(sum(ok)))
         for c in group:
-            correct.append(bool(is_correct(c.text, gt, require_think=False, mode=mode,
-                                           timeout_s=timeout_s)))
             lengths.append(c.num_tokens)
             trunc.append(c.finish_reason == "length")
     return {"accuracy": float(np.mean(correct)) if correct else float("nan"),
+            "correct": per_problem,
             "diversity": _mean_diversity(texts),
             "mean_length": float(np.mean(lengths)) if lengths else float("nan"),
             "truncation_rate": float(np.mean(trunc)) if trunc else float("nan"),
@@ -349,8 +535,9 @@ def sweep(cfg: dict, df: pd.DataFrame, temperatures: Sequence[float], *, model: 
     """Sample ``n`` completions per problem at each temperature and measure the curve.
 
     Returns one row per temperature: ``temperature, accuracy`` (avg@n), ``diversity`` (distinct-4
-    per problem, averaged), ``mean_length`` (tokens), ``truncation_rate``, ``num_samples``, ``n``,
-    ``num_problems``. Grading is evaluation-style (``require_think=False``) with
+    per problem, averaged), ``mean_length`` (tokens), ``truncation_rate``, ``num_samples``,
+    ``correct`` (correct samples per problem, in the problems' order: what the rule's paired
+    bootstrap resamples), ``n``, ``num_problems``. Grading is evaluation-style (``require_think=False``) with
     ``cfg["grading"]["answer_extraction"]``.
 
     Resumable: with ``out_file`` (JSON lines, one per finished temperature) temperatures already
@@ -381,7 +568,9 @@ def sweep(cfg: dict, df: pd.DataFrame, temperatures: Sequence[float], *, model: 
     out_path = Path(out_file) if out_file else None
     if out_path is not None:
         for rec in read_jsonl(out_path):
-            if all(rec.get(k) == v for k, v in settings.items()):
+            # records without per-problem counts predate the noise-aware rule: re-scored from the
+            # cached samples (the sampler resumes them; nothing is generated again)
+            if all(rec.get(k) == v for k, v in settings.items()) and "correct" in rec:
                 done[round(float(rec["temperature"]), 6)] = rec
     from .sampling.base import model_label
 
@@ -407,7 +596,8 @@ def sweep(cfg: dict, df: pd.DataFrame, temperatures: Sequence[float], *, model: 
     finally:
         if own and sampler is not None:
             sampler.close()
-    cols = ["temperature", "accuracy", "diversity", "mean_length", "truncation_rate", "num_samples"]
+    cols = ["temperature", "accuracy", "diversity", "mean_length", "truncation_rate", "num_samples",
+            "correct"]
     out = pd.DataFrame(rows)[cols]
     out["n"], out["num_problems"] = n, len(df)
     return out.sort_values("temperature").reset_index(drop=True)
@@ -426,26 +616,51 @@ def load_problems(cfg: dict, num_problems: int | None = None) -> pd.DataFrame:
                           num_problems=num_problems or ts.get("num_problems"), seed=cfg.get("seed", 0))
 
 
-def annotate(curve, *, plateau_drop: float | None = None, collapse_drop: float | None = None) -> pd.DataFrame:
-    """The curve sorted by temperature with ``rel_drop`` and ``zone`` columns added."""
-    df = as_curve(curve, need=("accuracy", "diversity"))
-    df["rel_drop"] = relative_drop(df).round(6)
-    df["zone"] = zones(df, plateau_drop=plateau_drop, collapse_drop=collapse_drop)
+def rule_settings(cfg: dict) -> dict:
+    """The rule's settings from ``cfg["temperature_search"]`` as keyword arguments."""
+    ts = cfg["temperature_search"]
+    return {"plateau_drop": ts["plateau_drop"], "collapse_drop": ts["collapse_drop"],
+            "confidence": ts["confidence"], "bootstrap": ts["bootstrap"], "seed": int(cfg.get("seed", 0))}
+
+
+def annotate(curve, *, plateau_drop: float | None = None, collapse_drop: float | None = None,
+             confidence: float | None = None, bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> pd.DataFrame:
+    """The curve sorted by temperature with ``rel_drop`` (point estimate), ``drop_bound`` (the
+    lower confidence bound the rule compares with the thresholds; equal to ``rel_drop`` without
+    per-problem results), ``accuracy_lo``/``accuracy_hi`` (question-level 95 % interval; NaN
+    without per-problem results) and ``zone`` columns added."""
+    p, c, q = _thresholds(plateau_drop, collapse_drop, confidence)
+    df, r, _ = _single(as_curve(curve, need=("accuracy", "diversity")), p, c, q, bootstrap, seed)
+    df["rel_drop"] = np.round(r["drop"], 6)
+    df["drop_bound"] = np.round(r["drop_bound"], 6)
+    ci = accuracy_intervals(df, bootstrap=bootstrap, seed=seed)
+    df["accuracy_lo"] = np.nan if ci is None else ci["accuracy_lo"].to_numpy()
+    df["accuracy_hi"] = np.nan if ci is None else ci["accuracy_hi"].to_numpy()
+    df["zone"] = zones(df, plateau_drop=p, collapse_drop=c, confidence=q, bootstrap=bootstrap, seed=seed)
     return df
 
 
 def choose(curve, target_diversity: float | None = None, *, plateau_drop: float | None = None,
-           collapse_drop: float | None = None, step: float = 0.05) -> dict:
+           collapse_drop: float | None = None, confidence: float | None = None,
+           bootstrap: int = DEFAULT_BOOTSTRAP, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+           step: float = 0.05) -> dict:
     """Apply the stage-1 rule (no target) or the matching rule (a target); returns the choice
     record written to choice.json: ``temperature``, ``diversity`` and ``accuracy`` at it (measured,
-    or interpolated for an unmeasured grid point), ``rule``, thresholds and the zones."""
-    df = annotate(curve, plateau_drop=plateau_drop, collapse_drop=collapse_drop)
-    p, c = _thresholds(plateau_drop, collapse_drop)
-    rec: dict[str, Any] = {"plateau_drop": p, "collapse_drop": c, "step": step}
+    or interpolated for an unmeasured grid point), ``rule``, thresholds, the zones and -- for the
+    stage-1 rule on a sweep with per-problem results -- its uncertainty: ``choice_distribution``
+    (share of problem resamples choosing each temperature), ``choice_share`` (that of the chosen
+    one), ``top_share`` and ``clear_majority`` (whether some temperature wins more than half)."""
+    p, c, q = _thresholds(plateau_drop, collapse_drop, confidence)
+    kw = {"plateau_drop": p, "collapse_drop": c, "confidence": q, "bootstrap": bootstrap, "seed": seed}
+    df = annotate(curve, **kw)
+    rec: dict[str, Any] = {"plateau_drop": p, "collapse_drop": c, "confidence": q, "bootstrap": bootstrap,
+                           "step": step}
+    dist = None
     if target_diversity is None:
-        t = choose_initial(df, plateau_drop=p, collapse_drop=c)
+        t = choose_initial(df, **kw)
         rec.update(rule="initial: start of the Controlled Exploration zone", temperature=t,
                    target_diversity=None)
+        dist = choice_distribution(df, resamples=resamples, **kw)
     else:
         m = match_diversity(df, target_diversity, step)
         t = m["temperature"]
@@ -455,7 +670,31 @@ def choose(curve, target_diversity: float | None = None, *, plateau_drop: float 
     rec["accuracy"] = interpolate(df, "accuracy", t)
     rec["measured"] = bool(np.isclose(df["temperature"], t).any())
     rec["zones"] = {f"{tt:g}": z for tt, z in zip(df["temperature"], df["zone"])}
+    rec["choice_distribution"] = dist
+    rec["resamples"] = resamples if dist else None
+    if dist:
+        top = max(dist.values())
+        rec["choice_share"] = dist.get(f"{t:g}", 0.0)
+        rec["top_share"] = top
+        rec["clear_majority"] = bool(top > MAJORITY)
+    else:
+        rec["choice_share"] = rec["top_share"] = rec["clear_majority"] = None
     return rec
+
+
+def uncertainty_note(rec: Mapping) -> str:
+    """One sentence on how firm a stage-1 choice is (for the notebook and the report)."""
+    dist = rec.get("choice_distribution")
+    if not dist:
+        return "No per-problem results: the choice carries no resampling uncertainty."
+    ranked = sorted(dist.items(), key=lambda kv: -kv[1])
+    shares = ", ".join(f"T = {t} in {s:.0%}" for t, s in ranked if s >= 0.05)
+    if rec.get("clear_majority"):
+        return (f"Resampling the problems, the rule picks {shares} of {rec['resamples']} resamples: "
+                f"T = {ranked[0][0]} wins a clear majority.")
+    return (f"No temperature wins a clear majority: resampling the problems, the rule picks {shares} "
+            f"of {rec['resamples']} resamples. The sweep is too small to decide between these; "
+            f"the choice {rec['temperature']:g} is one of them, not a measured optimum.")
 
 
 def search_for_stage(cfg: dict, model_dir: str | os.PathLike | None = None,
@@ -479,9 +718,9 @@ def search_for_stage(cfg: dict, model_dir: str | os.PathLike | None = None,
     curve = sweep(cfg, problems, grid, model=str(model_dir) if model_dir else None, n=n,
                   max_new_tokens=max_new_tokens, out_file=out_dir / "sweep.jsonl", seed=seed,
                   sampler=sampler)
-    rec = choose(curve, target_diversity, plateau_drop=ts["plateau_drop"],
-                 collapse_drop=ts["collapse_drop"], step=ts.get("step", 0.05))
-    ann = annotate(curve, plateau_drop=ts["plateau_drop"], collapse_drop=ts["collapse_drop"])
+    kw = rule_settings(cfg)
+    rec = choose(curve, target_diversity, step=ts.get("step", 0.05), **kw)
+    ann = annotate(curve, **kw)
     ann.to_csv(out_dir / "sweep.csv", index=False)
     rec.update(model=str(model_dir or cfg["model"]["path"]), grid=grid,
                n=int(curve["n"].iat[0]), num_problems=int(curve["num_problems"].iat[0]),
