@@ -354,10 +354,22 @@ def plan(tier: str | dict, overrides: Sequence[str] | None = None, *, gpus: int 
 
 def plan_table(tier: str | dict, overrides: Sequence[str] | None = None, *, gpus: int | None = None,
                gpu_type: str | None = None) -> pd.DataFrame:
-    """The per-stage table of :func:`plan` (what notebook 03 shows before training)."""
+    """The per-stage table of :func:`plan`, rounded for reading (what notebook 03 shows before
+    training): tokens as integers, seconds to 0.1, hours to 0.01; no GPU column at the CPU tiers."""
     cfg = load_config(tier, overrides) if isinstance(tier, str) else tier
     _fit()
-    return estimate(cfg, gpus, gpu_type)
+    df = estimate(cfg, gpus, gpu_type)
+    out = df.copy()
+    for col in ("cap", "mean response", "tokens generated/step", "update tokens/step", "steps"):
+        out[col] = df[col].round().astype("Int64")
+    for col in ("gen s/step", "update s/step", "val s/step", "other s/step", "s/step"):
+        out[col] = df[col].astype(float).round(1)
+    for col in ("hours", "GPU hours"):
+        out[col] = df[col].astype(float).round(2)
+    if df["GPU hours"].isna().all():
+        out = out.drop(columns=["GPU hours"])
+    out.attrs.update(df.attrs)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -367,7 +379,7 @@ def _fmt_s(s) -> str:
     if s is None or (isinstance(s, float) and math.isnan(s)):
         return "-"
     s = float(s)
-    if s < 120:
+    if s < 600:
         return f"{s:.0f} s"
     if s < 7200:
         return f"{s / 60:.0f} min"
