@@ -690,7 +690,9 @@ def check(report_html: str | Path, run_dir: str | Path, *,
     if not h2 or not h2[0].lower().startswith("headline"):
         problems.append(f"the first section is not the headline (h2 headings: {h2[:3]})")
     claims = [t for t in page.tables if t["id"] == "claims"]
-    if claims_file is not None and Path(claims_file).exists():
+    if claims_file is not None and not Path(claims_file).exists():
+        problems.append(f"{claims_file}: claims file not found, so the report has no claims table")
+    elif claims_file is not None:
         from .claims import load_claims
 
         n = len(load_claims(claims_file)["claims"])

@@ -219,6 +219,9 @@ def test_check_catches_a_broken_report(run):
     assert any("no <table id='claims'>" in p for p in report.check(paths["html"], run))
     paths["html"].write_text(good.replace("<h2>Headline</h2>", "<h2>Sections</h2>"))
     assert any("headline" in p for p in report.check(paths["html"], run))
+    # the claims table is required whenever a claims file is named; a missing file is a problem too
+    paths["html"].write_text(good)
+    assert any("claims file not found" in p for p in report.check(paths["html"], run, claims_file=run / "nope.yaml"))
 
 
 def test_every_figure_is_shown_even_without_a_registered_caption(run):
