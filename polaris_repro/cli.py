@@ -82,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             from .doctor import run_before
             from .runner import SectionFailed, run_section
 
+            from .runner import resolve_section
+
             if not run_before(load_config(args.tier, run_overrides(args.run) if args.run else []),
-                              skip=args.skip_doctor):
+                              skip=args.skip_doctor, training=resolve_section(args.section) == "03_training",
+                              run_dir=args.run):
                 return 1
             try:
                 nb = run_section(args.section, args.tier, args.run, _parse_params(args.param),
@@ -99,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             from .runner import SectionFailed, reproduce
 
             seed_ov = [f"seed={int(args.seed)}"] if args.seed is not None else []
-            if not run_before(load_config(args.tier, seed_ov + list(args.override)), skip=args.skip_doctor):
+            if not run_before(load_config(args.tier, seed_ov + list(args.override)), skip=args.skip_doctor,
+                              run_dir=args.run):
                 return 1
             try:
                 reproduce(args.tier, args.run, resume=not args.fresh, seed=args.seed,

@@ -281,6 +281,7 @@ class Hardware:
     ray_nodes: list[dict] | None = None
     ray_error: str | None = None
     disk_free_gb: float | None = None
+    disk_path: str | None = None          # where the free space was measured (the run folder's volume)
     env: dict[str, str] = field(default_factory=dict)
     netrc_hosts: tuple[str, ...] = ()
     description: str = "this machine"
@@ -382,6 +383,7 @@ def detect_hardware(*, ray: bool = True, disk_path: str | os.PathLike | None = N
         probe = probe.parent
     try:
         hw.disk_free_gb = shutil.disk_usage(probe).free / GB
+        hw.disk_path = str(root)
     except OSError:
         hw.disk_free_gb = None
     if ray and hw.env.get("RAY_ADDRESS"):
@@ -635,6 +637,16 @@ def check_gpus(cfg: dict, hw: Hardware) -> list[Row]:
             rows.append(_row("ray cluster", "ok", f"{desc}; needs {nnodes} x {per_node}"))
     rows.append(check_parallelism(cfg))
     return rows
+
+
+def check_gpus_sampling(cfg: dict, hw: Hardware) -> list[Row]:
+    """GPUs for a run that only samples (vLLM on this node): at least one visible."""
+    if not is_gpu_tier(cfg):
+        return [_row("gpus", "ok", "not needed: CPU tier")]
+    if not hw.gpus:
+        return [_row("gpus", "fail", "no GPU visible; sampling runs vLLM on this node", "run on a GPU node")]
+    return [_row("gpus", "ok", f"{len(hw.gpus)} x {hw.gpus[0].name} {hw.gpus[0].memory_gb:.0f} GB "
+                 "(sampling only: the training's nodes are not needed)")]
 
 
 def check_parallelism(cfg: dict, spec: ModelSpec | None = None) -> Row:
@@ -929,7 +941,7 @@ def check_disk(cfg: dict, hw: Hardware, spec: ModelSpec | None, verl_overrides: 
     free = hw.disk_free_gb
     found = (f"{sum(saves)} checkpoint(s) x {per:.1f} GB + merged models = {total:,.0f} GB"
              + (f" (kept: {keep} per stage)" if keep else " (verl keeps every checkpoint)")
-             + (f"; free {free:,.0f} GB under {artifacts_root()}" if free is not None else ""))
+             + (f"; free {free:,.0f} GB under {hw.disk_path or artifacts_root()}" if free is not None else ""))
     fix = ("pass --verl trainer.max_actor_ckpt_to_keep=2 to train, or put POLARIS_ARTIFACTS on a larger volume")
     if unknown:
         return [_row("disk: checkpoints", "warn", found + f"; {', '.join(unknown)} have no step count: "
@@ -969,9 +981,14 @@ def check_logger(cfg: dict, hw: Hardware) -> list[Row]:
 
 
 def doctor(tier: str | Mapping, overrides: Sequence[str] | Mapping | None = None, *,
-           hardware: Hardware | Mapping | None = None, verl_overrides: Sequence[str] = ()) -> pd.DataFrame:
+           hardware: Hardware | Mapping | None = None, verl_overrides: Sequence[str] = (),
+           training: bool = True) -> pd.DataFrame:
     """Run every check for ``tier`` (a tier name, or an already resolved config dict) on ``hardware``
-    (default: :func:`detect_hardware`); one row per check with columns check, status, found, fix."""
+    (default: :func:`detect_hardware`); one row per check with columns check, status, found, fix.
+
+    ``training=False`` (a section that samples but does not train, e.g. ``run 04_evaluation`` of
+    released checkpoints on one node): the training's nodes, Ray cluster, per-stage memory,
+    checkpoint disk and logger are not required; at least one GPU is."""
     cfg = load_config(tier, overrides) if isinstance(tier, str) else dict(tier)
     if hardware is None:
         hw = detect_hardware()
@@ -990,12 +1007,13 @@ def doctor(tier: str | Mapping, overrides: Sequence[str] | Mapping | None = None
     steps: list[tuple[str, Callable[[], list[Row]]]] = [
         ("packages", lambda: check_packages(cfg, hw)),
         ("cuda", lambda: check_cuda(cfg, hw)),
-        ("gpus", lambda: check_gpus(cfg, hw)),
-        ("gpu memory", lambda: check_memory(cfg, hw, spec)),
+        ("gpus", lambda: check_gpus(cfg, hw) if training else check_gpus_sampling(cfg, hw)),
+        ("gpu memory", lambda: check_memory(cfg, hw, spec) if training else
+         [_row("gpu memory", "ok", "training memory not needed (no training in this run)")]),
         ("model", lambda: check_model(cfg, spec)),
         ("data", lambda: check_data(cfg, hw)),
-        ("disk", lambda: check_disk(cfg, hw, spec, verl_overrides)),
-        ("logger", lambda: check_logger(cfg, hw)),
+        ("disk", lambda: check_disk(cfg, hw, spec, verl_overrides) if training else []),
+        ("logger", lambda: check_logger(cfg, hw) if training else []),
     ]
     if spec_error:
         rows.append(_row("model config", "fail", spec_error, "fix the model's config.json"))
@@ -1004,7 +1022,7 @@ def doctor(tier: str | Mapping, overrides: Sequence[str] | Mapping | None = None
             out = fn()
         except Exception as e:  # a check that cannot run is itself a failure, with its reason
             out = [_row(name, "fail", f"the check raised {type(e).__name__}: {e}", "")]
-        if name == "gpus" and spec is not None and is_gpu_tier(cfg):
+        if name == "gpus" and spec is not None and is_gpu_tier(cfg) and training:
             out = [check_parallelism(cfg, spec) if r["check"] == "parallelism" else r for r in out]
         rows.extend(out)
     df = pd.DataFrame(rows, columns=list(COLUMNS))
@@ -1031,14 +1049,15 @@ def summary_line(table: pd.DataFrame) -> str:
 
 
 def run_before(cfg: dict, *, skip: bool = False, verl_overrides: Sequence[str] = (),
-               stream=None) -> bool:
+               training: bool = True, run_dir: str | os.PathLike | None = None, stream=None) -> bool:
     """The doctor at the start of ``train`` / ``run`` / ``reproduce``: at GPU tiers print the table
     and return False when a check fails (the caller stops); CPU tiers and ``skip`` return True."""
     stream = stream or sys.stdout
     if skip or not is_gpu_tier(cfg):
         return True
     t0 = time.time()
-    table = doctor(cfg, verl_overrides=verl_overrides)
+    table = doctor(cfg, verl_overrides=verl_overrides, training=training,
+                   hardware=detect_hardware(disk_path=run_dir))
     print(format_table(table), file=stream)
     print(summary_line(table) + f" in {time.time() - t0:.1f} s", file=stream, flush=True)
     if failed(table):

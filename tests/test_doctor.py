@@ -258,3 +258,16 @@ def test_gpu_tier_commands_stop_on_a_failed_doctor(tmp_path, monkeypatch, capsys
     # CPU tiers and --skip-doctor go straight through
     assert D.run_before(load_config("smoke")) is True
     assert D.run_before(load_config("paper-7b"), skip=True) is True
+
+
+def test_sampling_only_runs_need_no_training_cluster():
+    """run 04_evaluation of released checkpoints on one GPU node: the paper tier's 4 nodes, training
+    memory and checkpoint disk are not required."""
+    node = {**NODE_8x80, "disk_free_gb": 10.0}
+    full = D.doctor("paper-4b", hardware=node)
+    assert status(full, "ray cluster") == "fail" and status(full, "disk: checkpoints") == "fail"
+    ev = D.doctor("paper-4b", hardware=node, training=False)
+    assert not D.failed(ev), ev[ev.status == "fail"].to_string()
+    assert status(ev, "gpus") == "ok" and "ray cluster" not in set(ev["check"])
+    none = D.doctor("paper-4b", hardware={**node, "gpus": [], "cuda_available": False}, training=False)
+    assert status(none, "gpus") == "fail" and status(none, "cuda") == "fail"

@@ -62,7 +62,7 @@ def cli(argv: list[str] | None = None) -> int:
             return _dry_run(cfg, stages, args)
         from ..doctor import run_before
 
-        if not run_before(cfg, skip=args.skip_doctor, verl_overrides=args.verl):
+        if not run_before(cfg, skip=args.skip_doctor, verl_overrides=args.verl, run_dir=args.run):
             return 1
         from ..artifacts import Manifest, run_dir as make_run_dir
         from . import stages as S
