@@ -184,3 +184,55 @@ def long_format(frames: Mapping[str, pd.DataFrame] | Iterable[tuple[str, pd.Data
         d.insert(0, key, name)
         parts.append(d)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def temperature_sweep(curve: pd.DataFrame, choice: Mapping, *, title: str = ""):
+    """The temperature sweep: accuracy (each point with its question-level 95 % interval when the
+    curve has ``accuracy_lo``/``accuracy_hi``) and distinct-4 against T with the zones and the
+    chosen T, and -- when ``choice`` holds a ``choice_distribution`` -- how often each temperature
+    is chosen when the problems are resampled. Returns the Figure."""
+    dist = choice.get("choice_distribution")
+    ncols = 3 if dist else 2
+    fig, axes = plt.subplots(1, ncols, figsize=(4.4 * ncols, 3.7))
+    t = curve["temperature"].to_numpy(float)
+    for ax, col, lab in ((axes[0], "accuracy", "accuracy (avg@n)"), (axes[1], "diversity", "distinct-4")):
+        shade_zones(ax, t, curve["zone"], legend=False)
+        y = curve[col].to_numpy(float)
+        if col == "accuracy" and "accuracy_lo" in curve and curve["accuracy_lo"].notna().all():
+            err = np.vstack([y - curve["accuracy_lo"].to_numpy(float), curve["accuracy_hi"].to_numpy(float) - y])
+            ax.errorbar(t, y, yerr=np.clip(err, 0, None), fmt="o-", color="k", ecolor="#555555", capsize=3,
+                        lw=1.2, label="accuracy, 95 % interval over problems")
+        else:
+            ax.plot(t, y, "o-", color="k")
+        mark_x(ax, choice["temperature"], f"chosen T = {choice['temperature']:g}")
+        ax.set_xlabel("temperature")
+        ax.set_ylabel(lab)
+        if title:
+            ax.set_title(title, fontsize=9)
+    if choice.get("target_diversity") is not None:
+        axes[1].axhline(choice["target_diversity"], color="#d62728", ls=":",
+                        label=f"target {choice['target_diversity']:.3f}")
+    axes[0].legend(fontsize=7, loc="lower left")
+    axes[1].legend(fontsize=7, loc="upper left")
+    if dist:
+        ax = axes[2]
+        ts = list(dist)
+        shares = [dist[k] for k in ts]
+        colors = ["#1f77b4" if abs(float(k) - choice["temperature"]) < 1e-9 else "#aec7e8" for k in ts]
+        ax.bar(range(len(ts)), shares, color=colors)
+        ax.set_xticks(range(len(ts)), ts, rotation=45 if len(ts) > 6 else 0)
+        ax.axhline(0.5, color="#d62728", ls=":", lw=1, label="majority")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("temperature")
+        ax.set_ylabel("share of problem resamples choosing it")
+        verdict = ("clear majority" if choice.get("clear_majority")
+                   else "no clear majority: the sweep is too small to decide")
+        ax.set_title(f"choice under resampling ({choice.get('resamples')} resamples)\n{verdict}", fontsize=9)
+        for i, s in enumerate(shares):
+            if s > 0:
+                ax.annotate(f"{s:.0%}", (i, s), ha="center", va="bottom", fontsize=7)
+        ax.legend(fontsize=7, loc="upper left")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ZONE_COLORS.values()]
+    fig.legend(handles, list(ZONE_COLORS), loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig

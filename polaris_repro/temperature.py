@@ -362,6 +362,28 @@ def accuracy_intervals(curve, *, level: float = 0.95, bootstrap: int = DEFAULT_B
 # ---- simulated sweeps on a known curve (how reliable the rule is at a sample size) ------------
 
 
+def simulated_pick_rates(cases: Mapping[str, tuple], *, ns: Sequence[int] = (16, 32), num_problems: int = 30,
+                         sweeps: int = 1000, spread: float = DEFAULT_SPREAD, seed: int = 13,
+                         **rule_kw) -> pd.DataFrame:
+    """How often the stage-1 rule recovers a known curve's temperature at a given sweep size.
+
+    ``cases`` maps a name to ``(curve, accepted temperatures)``; for each case and each ``n`` in
+    ``ns``, :func:`simulate_sweeps` draws ``sweeps`` sweeps of ``num_problems`` problems and the
+    rule (``rule_kw``: thresholds, confidence, bootstrap) chooses in each. One row per case and n:
+    ``share`` of sweeps choosing an accepted temperature and ``picks`` (share per temperature)."""
+    rows = []
+    for name, (curve, accepted) in cases.items():
+        for n in ns:
+            rates = simulate_sweeps(curve, num_problems=num_problems, n=n, sweeps=sweeps, spread=spread, seed=seed)
+            picks = np.round(choose_many(curve, rates, **rule_kw), 6)
+            ok = np.isin(picks, np.round(np.asarray(accepted, float), 6))
+            vals, counts = np.unique(picks, return_counts=True)
+            rows.append({"curve": name, "problems x samples": f"{num_problems} x {n}",
+                         "accepted": ", ".join(f"{a:g}" for a in accepted), "share": float(ok.mean()),
+                         "picks": ", ".join(f"{v:g}: {c / sweeps:.0%}" for v, c in zip(vals, counts))})
+    return pd.DataFrame(rows)
+
+
 def _base_logits(acc: np.ndarray, spread: float) -> np.ndarray:
     """Per temperature, the logit b with E[sigmoid(b + spread * Z)] = acc (Z standard normal), so
     that the simulated problems' mean pass rate is the curve's value."""
