@@ -48,7 +48,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from .config import ConfigError, load_config
-from .doctor import GB, GPU_TYPES, GPUType, ModelSpec, gpu_type as _gpu_type, is_gpu_tier, model_spec, \
+from .doctor import GPU_TYPES, GPUType, ModelSpec, gpu_type as _gpu_type, is_gpu_tier, model_spec, \
     rollout_memory
 
 # ------------------------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ CPU_TRAIN_FLOPS = None                      # set below from the smoke update
 
 
 @dataclass(frozen=True)
-class Hardware:
+class Compute:
     gpus: int
     gpu: GPUType | None       # None: the CPU tiers
     label: str
@@ -110,7 +110,7 @@ def _flops_per_token(spec: ModelSpec, seq: float, passes: int) -> float:
     return passes * (2.0 * spec.params + 2.0 * spec.layers * spec.q_dim * seq)
 
 
-def _gen_seconds_gpu(spec: ModelSpec, cfg: dict, stage: Mapping, hw: Hardware, seqs: int, mean_resp: float,
+def _gen_seconds_gpu(spec: ModelSpec, cfg: dict, stage: Mapping, hw: Compute, seqs: int, mean_resp: float,
                      cap: int, prompt: float) -> tuple[float, str]:
     latency = cap * spec.layers * DECODE_S_PER_LAYER
     mem = rollout_memory(spec, cfg, stage, hw.gpu.memory_gb)
@@ -123,7 +123,7 @@ def _gen_seconds_gpu(spec: ModelSpec, cfg: dict, stage: Mapping, hw: Hardware, s
     return (latency, "latency") if latency >= bandwidth else (bandwidth, "bandwidth")
 
 
-def _val_seconds(spec: ModelSpec, cfg: dict, stage: Mapping, hw: Hardware, m: float) -> float:
+def _val_seconds(spec: ModelSpec, cfg: dict, stage: Mapping, hw: Compute, m: float) -> float:
     tr = cfg["training"]
     freq = int(tr["test_freq"])
     if freq <= 0:
@@ -139,7 +139,7 @@ def _val_seconds(spec: ModelSpec, cfg: dict, stage: Mapping, hw: Hardware, m: fl
     return gen / freq
 
 
-def step_estimate(cfg: dict, stage: Mapping, hw: Hardware, spec: ModelSpec) -> dict:
+def step_estimate(cfg: dict, stage: Mapping, hw: Compute, spec: ModelSpec) -> dict:
     """One GRPO step of ``stage`` on ``hw``: tokens and seconds by phase."""
     _fit()
     tr = cfg["training"]
@@ -172,17 +172,17 @@ def step_estimate(cfg: dict, stage: Mapping, hw: Hardware, spec: ModelSpec) -> d
             "s/step": gen_s + upd_s + val_s + other}
 
 
-def hardware_for(cfg: dict, gpus: int | None = None, gpu_type: str | None = None) -> Hardware:
+def hardware_for(cfg: dict, gpus: int | None = None, gpu_type: str | None = None) -> Compute:
     if not is_gpu_tier(cfg):
         if gpu_type:
             raise ValueError(f"tier {cfg['tier']} is a CPU tier; --gpu-type applies to the GPU tiers")
-        return Hardware(1, None, "2 CPU cores (measured)")
+        return Compute(1, None, "2 CPU cores (measured)")
     tr = cfg["training"]
     n = int(gpus) if gpus else int(tr["nnodes"]) * int(tr["n_gpus_per_node"])
     if n <= 0:
         raise ValueError(f"--gpus must be a positive number, got {gpus}")
     g = _gpu_type(gpu_type or DEFAULT_GPU.get(cfg.get("tier"), FALLBACK_GPU))
-    return Hardware(n, g, f"{n} x {g.name}")
+    return Compute(n, g, f"{n} x {g.name}")
 
 
 def _spec(cfg: dict) -> ModelSpec:
@@ -259,7 +259,7 @@ def _fit() -> None:
     CPU_TRAIN_FLOPS = seqs * L * _flops_per_token(specs, L, _passes(cs)) / CPU_SMOKE_UPDATE_S
     # Qwen3-1.7B natural length: the m that gives 1 h per step at stage 1 on 2 x A100 (issue #4)
     c17 = load_config("paper-1.7b")
-    hw = Hardware(2, GPU_TYPES["A100"], "2 x A100")
+    hw = Compute(2, GPU_TYPES["A100"], "2 x A100")
     st = _stage(c17, "stage1")
     spec17 = KNOWN["1.7b"]()
     lo, hi = 500.0, 60000.0
@@ -298,7 +298,7 @@ def calibration() -> pd.DataFrame:
     rows = []
     for label, tier, stage, gpus, gname, phase, reported, source, fitted in REPORTED:
         cfg = load_config(tier)
-        hw = Hardware(gpus, GPU_TYPES[gname] if gname else None, label)
+        hw = Compute(gpus, GPU_TYPES[gname] if gname else None, label)
         spec = _spec(cfg)
         if stage is None:
             tot = sum(step_estimate(cfg, s, hw, spec)[phase] * int(s["steps"]) for s in cfg["training"]["stages"])
