@@ -749,7 +749,9 @@ def check_model(cfg: dict, spec: ModelSpec | None) -> list[Row]:
         native = m.get("max_position_embeddings")
     else:
         rows.append(_row("model config", "ok", f"{path}: {spec.layers} layers, {spec.kv_heads} KV heads x "
-                         f"{spec.head_dim}, hidden {spec.hidden}, {spec.params / 1e9:.2f}B params; {spec.source}"))
+                         f"{spec.head_dim}, hidden {spec.hidden}, "
+                         + (f"{spec.params / 1e9:.2f}B" if spec.params >= 1e9 else f"{spec.params / 1e6:.1f}M")
+                         + f" params; {spec.source}"))
         native = spec.max_position_embeddings or m.get("max_position_embeddings")
     if native:
         declared = m.get("max_position_embeddings")
@@ -939,7 +941,10 @@ def check_disk(cfg: dict, hw: Hardware, spec: ModelSpec | None, verl_overrides: 
         saves.append(n)
         total += n * per + merged
     free = hw.disk_free_gb
-    found = (f"{sum(saves)} checkpoint(s) x {per:.1f} GB + merged models = {total:,.0f} GB"
+    def gb(x: float) -> str:
+        return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+    found = (f"{sum(saves)} checkpoint(s) x {gb(per)} GB + merged models = {gb(total)} GB"
              + (f" (kept: {keep} per stage)" if keep else " (verl keeps every checkpoint)")
              + (f"; free {free:,.0f} GB under {hw.disk_path or artifacts_root()}" if free is not None else ""))
     fix = ("pass --verl trainer.max_actor_ckpt_to_keep=2 to train, or put POLARIS_ARTIFACTS on a larger volume")
