@@ -325,6 +325,9 @@ def _markdown_to_html(text: str, shift: int = 1) -> str:
 
 
 def _shift_md_headings(text: str, levels: int = 2) -> str:
+    """Headings ``levels`` deeper; a bare tag such as ``</think>`` in the text becomes code, or GitHub
+    would drop it as HTML."""
+    text = re.sub(r"(?<!`)(</?[A-Za-z][\w-]*>)(?!`)", r"`\1`", text)
     return re.sub(r"^(#{1,6}) ", lambda m: "#" * min(6, len(m.group(1)) + levels) + " ", text, flags=re.M)
 
 

@@ -286,6 +286,8 @@ def test_summary_md_follows_the_same_order_and_is_github_markdown(run):
         cells = [len(re.split(r"(?<!\\)\|", l)) for l in lines]
         assert re.fullmatch(r"\|(?:-{3,}:?\|)+", lines[1]), lines[:2]
         assert len(set(cells)) == 1, block[:300]
+    # a bare tag in a section's Markdown (the protocol's </think>) is shown as code, not dropped as HTML
+    assert "(no `</think>` required)" in md
     # raw tables are linked, not inlined
     assert "| index | num_correct |" not in md and "[Per-problem profile of the training set](../01_difficulty/train_profile.csv)" in md
 
