@@ -11,7 +11,7 @@ from polaris_repro.config import load_config
 
 def test_calibration_against_every_reported_figure():
     cal = P.calibration()
-    assert len(cal) == len(P.REPORTED) == 5
+    assert len(cal) == len(P.REPORTED) == 6
     assert {"figure", "reported s", "estimated s", "relative error", "source"} <= set(cal.columns)
     err = cal.set_index("figure")["relative error"]
     # the 4B figure fitted nothing: an out-of-sample check of the model (0.33 h/step on 32 H800)
@@ -20,7 +20,11 @@ def test_calibration_against_every_reported_figure():
     assert abs(four["relative error"]) < 0.25
     assert four["reported s"] == pytest.approx(0.33 * 3600)
     # the others each fitted one constant: reproduced closely
-    assert (err.drop(four["figure"]).abs() < 0.02).all(), err
+    fitted = cal[~cal["constant fitted on it"].str.startswith("nothing")]
+    assert len(fitted) == 4 and (fitted["relative error"].abs() < 0.02).all(), fitted
+    # the tiny tier extrapolates the smoke tier's per-step overhead: within a factor of 2.5
+    tiny = cal[cal["figure"].str.startswith("tiny")].iloc[0]
+    assert 0.4 < tiny["estimated s"] / tiny["reported s"] < 2.5
     assert 0.1 < P.MFU < 0.6
     assert P.DECODE_S_PER_LAYER == pytest.approx(300 / (15360 * 28))
 
