@@ -359,6 +359,35 @@ def _ray_listing(address: str, timeout_s: float = 15.0) -> tuple[list[dict] | No
     return box.get("nodes"), box.get("error")
 
 
+_CUDA_PROBE = """
+import json, torch
+out = {"cuda_version": torch.version.cuda, "available": torch.cuda.is_available(), "gpus": []}
+if out["available"]:
+    for i in range(torch.cuda.device_count()):
+        p = torch.cuda.get_device_properties(i)
+        out["gpus"].append({"name": p.name, "memory_gb": p.total_memory / 1e9})
+print(json.dumps(out))
+"""
+
+
+def _cuda_probe(timeout_s: float = 25.0) -> dict:
+    """torch's view of CUDA, from a child process: reading device properties creates a CUDA context,
+    which the training's driver process must not keep on GPU 0 while verl runs."""
+    import subprocess
+
+    try:
+        r = subprocess.run([sys.executable, "-c", _CUDA_PROBE], capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"cuda_version": f"error: {type(e).__name__}: {e}"}
+    if r.returncode != 0:   # a broken CUDA install is a finding, not a crash
+        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"cuda_version": f"error: {last[:200]}"}
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"cuda_version": f"error: unreadable probe output {r.stdout[-200:]!r}"}
+
+
 def detect_hardware(*, ray: bool = True, disk_path: str | os.PathLike | None = None) -> Hardware:
     """This machine: CUDA devices (through torch, without allocating), package versions, the Ray
     cluster at ``RAY_ADDRESS`` if set, free disk under the artifacts root, the relevant env vars."""
@@ -366,17 +395,10 @@ def detect_hardware(*, ray: bool = True, disk_path: str | os.PathLike | None = N
                   env={k: os.environ[k] for k in ENV_KEYS if k in os.environ},
                   netrc_hosts=_netrc_hosts())
     if hw.packages.get("torch"):
-        try:
-            import torch
-
-            hw.cuda_version = torch.version.cuda
-            if torch.cuda.is_available():
-                hw.cuda_available = True
-                for i in range(torch.cuda.device_count()):
-                    pr = torch.cuda.get_device_properties(i)
-                    hw.gpus.append(GPU(pr.name, pr.total_memory / GB))
-        except Exception as e:  # a broken CUDA install is a finding, not a crash
-            hw.cuda_version = f"error: {type(e).__name__}: {e}"
+        probe_out = _cuda_probe()
+        hw.cuda_version = probe_out.get("cuda_version")
+        hw.cuda_available = bool(probe_out.get("available"))
+        hw.gpus = [GPU(g["name"], g["memory_gb"]) for g in probe_out.get("gpus", [])]
     root = Path(disk_path) if disk_path else artifacts_root()
     probe = root
     while not probe.exists() and probe != probe.parent:

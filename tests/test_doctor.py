@@ -271,3 +271,15 @@ def test_sampling_only_runs_need_no_training_cluster():
     assert status(ev, "gpus") == "ok" and "ray cluster" not in set(ev["check"])
     none = D.doctor("paper-4b", hardware={**node, "gpus": [], "cuda_available": False}, training=False)
     assert status(none, "gpus") == "fail" and status(none, "cuda") == "fail"
+
+
+def test_cuda_probe_runs_in_a_child_process(monkeypatch):
+    """Device properties are read in a child process (a CUDA context in the training's driver would
+    hold memory on GPU 0); a broken probe is reported, not raised."""
+    out = D._cuda_probe()
+    assert set(out) == {"cuda_version", "available", "gpus"}
+    monkeypatch.setattr(D, "_CUDA_PROBE", "import sys; sys.exit('libcuda.so: cannot open shared object file')")
+    bad = D._cuda_probe()
+    assert bad["cuda_version"].startswith("error") and "libcuda" in bad["cuda_version"]
+    hw = D.detect_hardware(ray=False)
+    assert hw.cuda_version.startswith("error") and hw.gpus == []
