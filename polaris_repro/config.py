@@ -8,6 +8,7 @@ parsed as YAML literals). Unknown keys and invalid values raise :class:`ConfigEr
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -24,11 +25,30 @@ _FREE_KEYS = {
     "model.context_extension.rope_scaling",
     "evaluation.benchmarks",
 }
-# known context of the built-in models (their config.json values)
-BUILTIN_CONTEXT = {"builtin:tiny": 256, "builtin:smoke": 8192}
+# Context limits of known models, the one table the config-time length check reads:
+# ``max_position_embeddings`` as the checkpoint's config.json ships it, and ``native`` -- the
+# pre-training context the model's documentation gives (the base a YaRN entry scales), where it
+# gives one. A model not listed here (a local folder, another hub id) is checked by
+# check_lengths() when its config.json is first read (evaluation, before anything is generated).
+_QWEN3 = {"max_position_embeddings": 40960, "native": 32768,
+          "source": "Qwen3 model cards: 32,768 tokens natively, 131,072 with YaRN; config.json 40,960"}
+_R1_DISTILL = {"max_position_embeddings": 131072, "native": None,
+               "source": "config.json (reference 7.1: R1-Distill-Qwen-7B already has 131,072)"}
+MODEL_CONTEXT: dict[str, dict] = {
+    **{f"Qwen/Qwen3-{size}": _QWEN3 for size in ("0.6B", "1.7B", "4B", "8B", "14B", "32B", "30B-A3B",
+                                                 "235B-A22B")},
+    **{f"deepseek-ai/DeepSeek-R1-Distill-Qwen-{size}": _R1_DISTILL for size in ("1.5B", "7B", "14B", "32B")},
+    "POLARIS-Project/Polaris-4B-Preview": {
+        "max_position_embeddings": 131072, "native": 32768,
+        "source": "released config.json (reference issue #6: 131,072 with a rope_scaling entry); Qwen3-4B base"},
+    "builtin:tiny": {"max_position_embeddings": 256, "native": 256, "source": "polaris_repro.models.TINY_SPEC"},
+    "builtin:smoke": {"max_position_embeddings": 8192, "native": 8192,
+                      "source": "SmolLM2-135M-Instruct config (polaris_repro.models.build_smoke)"},
+}
 # the *-sft variants keep their base model's context
-BUILTIN_CONTEXT.update({f"builtin:{name}": BUILTIN_CONTEXT[f"builtin:{spec['base']}"]
-                        for name, spec in SFT_SPECS.items()})
+MODEL_CONTEXT.update({f"builtin:{name}": MODEL_CONTEXT[f"builtin:{spec['base']}"]
+                      for name, spec in SFT_SPECS.items()})
+BUILTIN_CONTEXT = {k: v["max_position_embeddings"] for k, v in MODEL_CONTEXT.items() if k.startswith("builtin:")}
 STAGE_KEYS = {"name", "max_response_length", "token_budget", "temperature", "val_temperature",
               "ulysses_sp", "steps"}
 
@@ -122,12 +142,92 @@ def _temperature(value: Any, dotted: str) -> None:
         raise ConfigError(f"'{dotted}' must be a temperature >= 0, got {value!r}")
 
 
+def known_context(path: Any) -> dict | None:
+    """The :data:`MODEL_CONTEXT` entry of a model path (None for a model not in the table)."""
+    return MODEL_CONTEXT.get(str(path)) if path is not None else None
+
+
+def native_context(cfg: dict) -> int | None:
+    """The model's ``max_position_embeddings`` before extension: the tier's value, else the table's."""
+    m = cfg["model"]
+    return m.get("max_position_embeddings") or (known_context(m.get("path")) or {}).get("max_position_embeddings")
+
+
 def model_context(cfg: dict) -> int | None:
     """The context the model allows after any configured extension."""
     m = cfg["model"]
-    native = m.get("max_position_embeddings") or BUILTIN_CONTEXT.get(str(m.get("path")))
+    native = native_context(cfg)
     ext = (m.get("context_extension") or {}).get("max_position_embeddings")
     return max(x for x in (native, ext) if x) if (native or ext) else None
+
+
+def check_lengths(cfg: dict, model_config: Mapping | None = None, *, yarn: bool | None = None,
+                  name: str | None = None) -> None:
+    """Raise :class:`ConfigError` when the evaluation cannot fit the model's context.
+
+    Prompt (``training.max_prompt_length``) + ``evaluation.max_new_tokens`` must fit:
+
+    * YaRN on (``evaluation.yarn.enabled``, or ``yarn=True``): the context the evaluation builds,
+      ``max(factor x original_max_position_embeddings, model.context_extension.max_position_embeddings,
+      the model's own limit)`` (what evaluation.generation.context_extension writes), with a factor
+      above 1.0 (1.0 scales nothing);
+    * YaRN off: the model's limit, raised by ``model.context_extension.max_position_embeddings``.
+
+    The model's limit comes from ``model_config`` (its config.json, when the caller has read it),
+    else the tier's ``model.max_position_embeddings``, else :data:`MODEL_CONTEXT`. For a model
+    known nowhere the check is skipped here and made when its config.json is read. With
+    ``evaluation.yarn_ablation`` the other YaRN setting is checked too (the ablation runs it).
+    The message names the key, the lengths and the factor that would cover them.
+    """
+    from . import yarn as Y
+
+    m, ev = cfg["model"], cfg["evaluation"]
+    who = name or str(m.get("path"))
+    if model_config is not None:
+        limit = Y.context_limit(model_config)
+        base = Y.original_context(model_config)
+    else:
+        limit = native_context(cfg)
+        base = limit
+    if limit is None:
+        return
+    ext = (m.get("context_extension") or {}).get("max_position_embeddings") or 0
+    prompt = int(cfg["training"]["max_prompt_length"])
+    need = prompt + int(ev["max_new_tokens"])
+    lengths = (f"training.max_prompt_length {prompt} + evaluation.max_new_tokens {ev['max_new_tokens']} "
+               f"= {need} tokens")
+    y = ev.get("yarn") or {}
+    settings = [bool(y.get("enabled")) if yarn is None else bool(yarn)]
+    if yarn is None and ev.get("yarn_ablation"):
+        settings.append(not settings[0])
+    for on in settings:
+        what = "" if len(settings) == 1 or on == settings[0] else " (the YaRN ablation, evaluation.yarn_ablation)"
+        if on:
+            orig = int(y.get("original_max_position_embeddings") or base)
+            factor = y.get("factor")
+            cover = Y.required_factor(need, orig)
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 1.0:
+                raise ConfigError(
+                    f"{who}: 'evaluation.yarn.factor' = {factor!r} with YaRN on{what} scales nothing (a factor must "
+                    f"exceed 1.0); the evaluation needs {lengths} on original_max_position_embeddings {orig}: "
+                    f"factor {max(cover, 1.01):g} covers them")
+            covered = max(int(math.ceil(factor * orig)), int(ext), int(limit))
+            if covered < need:
+                raise ConfigError(
+                    f"{who}: 'evaluation.yarn.factor' = {factor:g} on original_max_position_embeddings {orig} "
+                    f"covers {int(math.ceil(factor * orig))} tokens (model context {limit}, "
+                    f"model.context_extension.max_position_embeddings {ext or None}) but the evaluation{what} needs "
+                    f"{lengths}; factor {cover:g} covers them, or raise "
+                    f"model.context_extension.max_position_embeddings to >= {need}")
+        else:
+            ctx = max(int(limit), int(ext))
+            if need > ctx:
+                raise ConfigError(
+                    f"{who}: 'evaluation.max_new_tokens' = {ev['max_new_tokens']}: {lengths} exceed the model's "
+                    f"context {ctx} (model.max_position_embeddings {limit}, model.context_extension."
+                    f"max_position_embeddings {ext or None}) with 'evaluation.yarn.enabled' false{what}; YaRN "
+                    f"factor {Y.required_factor(need, int(base)):g} on {int(base)} covers them, or raise "
+                    f"model.context_extension.max_position_embeddings to >= {need}")
 
 
 def validate(cfg: dict) -> None:
@@ -214,12 +314,12 @@ def validate(cfg: dict) -> None:
                 f"'{where}.token_budget' = {st['token_budget']} exceeds the model's context "
                 f"{ctx} (model.max_position_embeddings); set model.context_extension."
                 f"max_position_embeddings (and optionally rope_scaling) to cover it")
-    ev = cfg["evaluation"]
-    if ctx is not None and ev["max_new_tokens"] + prompt > ctx and not ev["yarn"].get("enabled") \
-            and not cfg["model"]["context_extension"].get("max_position_embeddings"):
-        raise ConfigError(
-            f"'evaluation.max_new_tokens' = {ev['max_new_tokens']} + prompt {prompt} exceeds the "
-            f"model's context {ctx}; enable evaluation.yarn or set model.context_extension")
+    y = cfg["evaluation"]["yarn"]
+    o = y.get("original_max_position_embeddings")
+    if o is not None and (isinstance(o, bool) or not isinstance(o, int) or o <= 0):
+        raise ConfigError("'evaluation.yarn.original_max_position_embeddings' must be a positive integer "
+                          f"or null (the model's own limit), got {o!r}")
+    check_lengths(cfg)
 
 
 def dump(cfg: dict) -> str:

@@ -3,7 +3,24 @@ import sys
 
 import pytest
 
-from polaris_repro.config import TIERS, ConfigError, load_config, tier_delta
+import yaml
+
+from polaris_repro import yarn as Y
+from polaris_repro.config import (_FREE_KEYS, CONFIG_DIR, MODEL_CONTEXT, TIERS, ConfigError, check_lengths,
+                                  load_config, model_context, tier_delta)
+
+
+def _repeats(delta, base, prefix=""):
+    """Dotted keys whose value a tier file repeats verbatim from base.yaml (nested mappings walked;
+    lists and free-form mappings compared whole)."""
+    out = []
+    for key, value in delta.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and dotted not in _FREE_KEYS:
+            out += _repeats(value, base[key], dotted + ".")
+        elif key in base and value == base[key]:
+            out.append(dotted)
+    return out
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -11,8 +28,20 @@ def test_every_tier_resolves(tier):
     cfg = load_config(tier)
     assert cfg["tier"] == tier
     assert cfg["training"]["stages"], "every tier has stages"
-    # a tier states only what differs from base: no key repeats base's value verbatim at top level
-    assert "training" in tier_delta(tier) or tier == "base"
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_tiers_state_only_differences_from_base(tier):
+    """A tier file states only what differs from base.yaml: no key repeats base's value verbatim."""
+    base = yaml.safe_load((CONFIG_DIR / "base.yaml").read_text())
+    assert _repeats(tier_delta(tier), base) == []
+
+
+def test_the_repeat_check_catches_a_repeat():
+    base = {"a": 1, "m": {"x": [1, 2], "y": 2}, "evaluation": {"benchmarks": {"aime24": 32}}}
+    assert _repeats({"a": 1, "m": {"x": [1, 2], "y": 3}}, base) == ["a", "m.x"]
+    assert _repeats({"evaluation": {"benchmarks": {"aime24": 32}}}, base) == ["evaluation.benchmarks"]
+    assert _repeats({"evaluation": {"benchmarks": {"aime24": 8}}}, base) == []
 
 
 def test_paper_4b_stages_match_reference():
@@ -71,3 +100,92 @@ def test_cli_config_prints_paper_stages():
     bad = subprocess.run([sys.executable, "-m", "polaris_repro.cli", "config", "--tier", "tiny",
                           "-o", "training.rollout_n=0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "training.rollout_n" in bad.stderr
+
+
+# ---- impossible length settings fail when the config is loaded (issue 13 §3) --------------------
+def _base_and_need(cfg, max_new):
+    limit = cfg["model"]["max_position_embeddings"] or MODEL_CONTEXT[cfg["model"]["path"]]["max_position_embeddings"]
+    return limit, cfg["training"]["max_prompt_length"] + max_new
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_evaluation_longer_than_the_context_fails_at_load_with_yarn_off(tier):
+    cfg = load_config(tier)
+    too_long = model_context(cfg) + 1
+    limit, need = _base_and_need(cfg, too_long)
+    with pytest.raises(ConfigError) as e:
+        load_config(tier, ["evaluation.yarn.enabled=false", "evaluation.yarn_ablation=false",
+                           f"evaluation.max_new_tokens={too_long}"])
+    msg = str(e.value)
+    for s in ("evaluation.max_new_tokens", str(need), str(model_context(cfg)), "evaluation.yarn.enabled",
+              f"factor {Y.required_factor(need, limit):g}"):
+        assert s in msg, (s, msg)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_yarn_factor_that_cannot_cover_the_evaluation_fails_at_load(tier):
+    cfg = load_config(tier)
+    limit, _ = _base_and_need(cfg, 0)
+    orig = cfg["evaluation"]["yarn"]["original_max_position_embeddings"] or limit
+    too_long = max(model_context(cfg), int(1.01 * orig) + 1) + 1
+    _, need = _base_and_need(cfg, too_long)
+    on = ["evaluation.yarn.enabled=true", "evaluation.yarn_ablation=false", f"evaluation.max_new_tokens={too_long}"]
+    with pytest.raises(ConfigError) as e:
+        load_config(tier, on + ["evaluation.yarn.factor=1.01"])
+    msg = str(e.value)
+    cover = Y.required_factor(need, orig)
+    for s in ("evaluation.yarn.factor", "= 1.01", str(need), str(orig), f"factor {cover:g} covers"):
+        assert s in msg, (s, msg)
+    with pytest.raises(ConfigError, match=r"'evaluation\.yarn\.factor' = 1\.0 .*scales nothing"):
+        load_config(tier, ["evaluation.yarn.enabled=true", "evaluation.yarn.factor=1.0"])
+    # the factor the message names does cover it
+    assert load_config(tier, on + [f"evaluation.yarn.factor={cover}"])["evaluation"]["yarn"]["factor"] == cover
+
+
+def test_the_yarn_ablation_setting_is_checked_too():
+    # paper-7b evaluates with YaRN; its ablation runs without: 140K new tokens fit 1.5 x 131,072 only
+    with pytest.raises(ConfigError, match="evaluation.yarn_ablation"):
+        load_config("paper-7b", ["evaluation.max_new_tokens=140000"])
+    load_config("paper-7b", ["evaluation.max_new_tokens=140000", "evaluation.yarn_ablation=false"])
+
+
+def test_paper_4b_needs_its_raised_limit_for_the_90k_evaluation():
+    # factor 1.5 on 32,768 covers 49,152: without the raised limit the 91,024 tokens do not fit
+    cfg = load_config("paper-4b")
+    assert cfg["model"]["context_extension"]["max_position_embeddings"] == 131072
+    bad = {**cfg, "model": {**cfg["model"], "context_extension": {"max_position_embeddings": None}}}
+    with pytest.raises(ConfigError, match=r"factor' = 1\.5 on original_max_position_embeddings 32768 covers 49152"):
+        check_lengths(bad)
+
+
+def test_an_unknown_model_is_checked_when_its_config_is_read():
+    cfg = load_config("tiny", ["model.path=/somewhere/my-model", "model.max_position_embeddings=null"])
+    check_lengths(cfg)                                                  # nothing known: nothing to check yet
+    check_lengths(cfg, {"max_position_embeddings": 4096})              # its config.json: fits
+    with pytest.raises(ConfigError, match=r"my-model.*exceed the model's context 100"):
+        check_lengths(cfg, {"max_position_embeddings": 100})
+
+
+def test_the_context_table_knows_the_tiers_models():
+    from polaris_repro.models import TINY_SPEC
+
+    assert MODEL_CONTEXT["builtin:tiny"]["max_position_embeddings"] == TINY_SPEC["max_position_embeddings"]
+    for tier in TIERS:
+        cfg = load_config(tier)
+        known = MODEL_CONTEXT.get(cfg["model"]["path"])
+        assert known is not None, tier
+        if cfg["model"]["max_position_embeddings"]:
+            assert known["max_position_embeddings"] == cfg["model"]["max_position_embeddings"], tier
+
+
+def test_paper_tiers_state_the_yarn_base_in_their_yaml():
+    for tier, base in (("paper-4b", 32768), ("paper-1.7b", 32768), ("paper-7b", 131072)):
+        assert tier_delta(tier)["evaluation"]["yarn"]["original_max_position_embeddings"] == base
+        text = (CONFIG_DIR / f"{tier}.yaml").read_text()
+        assert "YaRN base" in text, tier                      # with its source in a comment
+
+
+def test_cli_config_rejects_impossible_lengths():
+    bad = subprocess.run([sys.executable, "-m", "polaris_repro.cli", "config", "--tier", "paper-4b",
+                          "-o", "evaluation.yarn.factor=1.0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "evaluation.yarn.factor" in bad.stderr and "2.78" in bad.stderr
