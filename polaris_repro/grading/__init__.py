@@ -34,9 +34,32 @@ Rules (a superset of what the POLARIS / DeepScaleR checker accepts, see referenc
   in positive ranges from (0.35, 2.85) up to (10.3, 47.9), i.e. identities are checked for positive
   variables.  Expressions with ``\lfloor``/``\lceil``/gcd/lcm (piecewise constant, about integers)
   are instead compared at 12+ integer points, exactly with rationals where possible.
-* Tuples and intervals ``(a,b]`` compare element by element with the same brackets; comma lists and
-  ``\\{...\\}`` sets compare as multisets; ``a \\pm b`` is the set {a+b, a-b}; unions of intervals
-  compare unordered; relations (``=``, ``<``, ``\\le``...) side by side (or mirrored).
+* Tuples and intervals ``(a,b]`` compare element by element with the same brackets (items may be
+  separated by semicolons: ``(1;2;0)``); comma or semicolon lists, ``\\{...\\}`` sets and bare
+  ``{...}`` braces compare as multisets; ``a \\pm b`` is the set {a+b, a-b}; unions of intervals
+  compare unordered; relations (``=``, ``<``, ``\\le``...) side by side (or mirrored); ratios
+  ``5 : 9`` term by term.
+* Labelled answers: a label on one side only is ignored (``(a,b)=(4,1)`` = ``(4,1)``,
+  ``PQ=3, RS=8`` = ``3, 8``, ``|XY| = 2`` = ``2``, ``A_1 : A_2 = 5 : 9`` = ``5:9``).  Labels that
+  name the parts of an answer (a tuple of variables, letters such as ``PQ``, ``|XY|``, a ratio of
+  names) must match when both sides have one; a single variable's name is ignored at the top level
+  (``k = 1`` = ``q = 1``) and counts inside lists (``x=1, y=2`` != ``y=1, x=2``).
+* Several boxes: for a list or set ground truth, the boxes of the final answer are combined
+  (``\\boxed{2}`` and ``\\boxed{-3}`` = ``-3, 2``); the final answer is the last box and the boxes
+  chained to it at most 60 characters apart, so an earlier intermediate box does not count (see
+  :func:`grade` and :func:`final_boxes`).
+* Inequalities and intervals: a chain in one real variable (or its absolute value) is the set of
+  intervals it describes (``0 < t < 2`` = ``(0, 2)``, ``-1 \\le x \\le 4`` = ``x \\in [-1, 4]``,
+  ``2 \\le |w| \\le 3`` = ``[-3,-2] \\cup [2,3]``); open and closed ends must match.
+* Equations: two equations with symbols are equal when one is a non-zero constant multiple of the
+  other after moving everything to one side (``3x - 6y + 9 = 0`` = ``-x + 2y - 3 = 0`` =
+  ``y = x/2 + 3/2``), checked as a constant non-zero ratio at sample points.  A value answer
+  ``x = 3`` is compared as the value 3 (``2x = 6`` is not accepted for it).
+* Decimal approximations: a decimal prediction with at least 6 significant digits matches a
+  non-integer exact value when it equals the value rounded to its own number of decimal places
+  (``0.0909090909`` = ``\\frac{1}{11}``, ``3.141593`` = ``\\pi``; ``1.73`` != ``\\sqrt3``,
+  ``1.732050`` != ``\\sqrt3`` (truncated), ``9.58`` != ``9.6``).  Integers stay exact, and a
+  decimal ground truth is itself the exact value.
 * Anything the parser does not understand is compared as a normalised string only, so a parser
   failure can never make a wrong answer pass.
 
@@ -61,7 +84,8 @@ from .limits import (  # noqa: F401
     MAX_LOG2, MAX_NUMBER_DIGITS, MAX_SYMBOLS, MAX_SET_SIZE, NotMath, _Undefined, _Deadline
 )
 from .extraction import (  # noqa: F401
-    extract_answer, split_think, _DIGITS, last_number, ground_truths
+    _box_at, _BARE_BOX, _last_box_start, extract_answer, BOX_GAP, MAX_FINAL_BOXES, final_boxes,
+    split_think, _DIGITS, last_number, ground_truths
 )
 from .normalisation import (  # noqa: F401
     _TEXT_CMDS, _CMD_RE, _SIZE_CMDS, _DEGREE, _THIN_SPACES, _SPACES_CMD, _UNITS, _UNIT_TAIL,

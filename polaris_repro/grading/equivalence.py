@@ -99,13 +99,24 @@ def _name_key(name: str, top: bool) -> str:
     return name[name.index("("):] if "(" in name else ""
 
 
+def _label_key(v, top: bool) -> str:
+    """Key of a ``named`` structure's label: simple labels (variables) as in :func:`_name_key`; the
+    labels that name an answer's parts (``(a,b)``, ``PQ``, ``A_1:A_2``) always count."""
+    return _name_key(v[1], top) if v[5] else "label:" + v[1]
+
+
 def _value_equal(a, b, deadline: float, top: bool = True) -> bool:
-    """Structure equality (a ``name =`` prefix missing on one side is ignored; see _name_key)."""
+    """Structure equality (a ``name =`` prefix missing on one side is ignored; see _name_key), then
+    the relation forms: inequalities as intervals, equations up to a non-zero multiple."""
     if a is None or b is None:
         return False
+    return _structure_equal(a, b, deadline, top) or _relation_forms_equal(a, b, deadline, top)
+
+
+def _structure_equal(a, b, deadline: float, top: bool) -> bool:
     ka, kb = a[0], b[0]
     if ka == "named" and kb == "named":
-        return _name_key(a[1], top) == _name_key(b[1], top) and _value_equal(a[2], b[2], deadline, top)
+        return _label_key(a, top) == _label_key(b, top) and _value_equal(a[2], b[2], deadline, top)
     if ka == "named":
         return _value_equal(a[2], b, deadline, top)
     if kb == "named":
@@ -117,7 +128,7 @@ def _value_equal(a, b, deadline: float, top: bool = True) -> bool:
     if ka != kb:
         return False
     if ka == "expr":
-        return _expr_equal(a[1], b[1], deadline)
+        return _expr_equal(a[1], b[1], deadline) or (len(a) > 2 and _decimal_matches(a[2], b[1], deadline))
     if ka in ("set", "union"):
         return _match_all(a[1], b[1], deadline)
     if ka == "seq":
@@ -132,6 +143,238 @@ def _value_equal(a, b, deadline: float, top: bool = True) -> bool:
     if ka == "text":
         return a[1] == b[1]
     return False
+
+
+# ------------------------------------------------------------------ decimal approximations
+
+MIN_DECIMAL_DIGITS = 6
+
+
+def _decimal_matches(text: str, truth, deadline: float) -> bool:
+    """A decimal prediction ``text`` (the literal as written) approximates a non-integer exact
+    value ``truth`` (an AST without symbols): it has at least MIN_DECIMAL_DIGITS significant digits
+    and equals the value rounded to its own number of decimal places, i.e.
+    ``|text - truth| <= 0.5 * 10**-places``.  Integers stay exact; only the prediction side may be
+    the approximation (a decimal ground truth is the exact value)."""
+    body = text.lstrip("-")
+    places = len(body.split(".", 1)[1]) if "." in body else 0
+    if len(body.replace(".", "").lstrip("0")) < MIN_DECIMAL_DIGITS or places == 0:
+        return False
+    if _symbols(truth, set()) or _has_inf(truth):
+        return False
+    p = Fraction(text)
+    half = Fraction(1, 2 * 10 ** places)
+    ex = _exact_or_none(truth, deadline)
+    if ex is not None:
+        return ex.denominator != 1 and abs(p - ex) <= half
+    if places > 60:
+        return False
+    c80 = _contexts()[1]
+    try:
+        t = _num(truth, c80, {}, deadline)
+    except (_Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
+        return False
+    if isinstance(t, c80.mpc) or abs(t - c80.nint(t)) < c80.mpf(10) ** -60:
+        return False   # complex, or an integer (integers are matched exactly only)
+    return abs(c80.mpf(p.numerator) / p.denominator - t) <= c80.mpf(half.numerator) / half.denominator
+
+
+# ------------------------------------------------------------------ inequalities and intervals
+
+_INF, _NINF = ("c", "inf"), ("neg", ("c", "inf"))
+
+
+def _is_inequality(v) -> bool:
+    return (v[0] == "rel" and all(o in ("<", "<=", ">", ">=") for o in v[1])) or \
+        (v[0] == "named" and v[4] == "in")
+
+
+def _endpoint(ast):
+    """An interval end: a constant AST or +-infinity (markers), None for anything else."""
+    if ast == _INF or ast == _NINF:
+        return ast
+    if _has_inf(ast) or _symbols(ast, set()):
+        return None
+    return ast
+
+
+def _seq_interval(v):
+    if v[0] != "seq" or v[1] not in "([" or v[2] not in ")]" or len(v[3]) != 2 or \
+            any(x[0] != "expr" for x in v[3]):
+        return None
+    lo, hi = _endpoint(v[3][0][1]), _endpoint(v[3][1][1])
+    if lo is None or hi is None or lo == _INF or hi == _NINF:
+        return None
+    return (lo, v[1] == "[", hi, v[2] == "]")
+
+
+def _sign(ast, deadline: float) -> int | None:
+    ex = _exact_or_none(ast, deadline)
+    if ex is not None:
+        return (ex > 0) - (ex < 0)
+    try:
+        c50 = _contexts()[0]
+        x = _num(ast, c50, {}, deadline)
+    except (_Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
+        return None
+    if isinstance(x, c50.mpc):
+        return None
+    return (x > 0) - (x < 0)
+
+
+def _rel_intervals(v, deadline: float):
+    """``a < x <= b``, ``x >= a``, ``a <= |x| < b`` (x real) -> (variable, [intervals])."""
+    ops, sides = v[1], v[2]
+    if all(o in (">", ">=") for o in ops):
+        ops, sides = _canon_rel(ops, sides)
+    if not all(o in ("<", "<=") for o in ops) or len(sides) not in (2, 3):
+        return None
+    var = [k for k, x in enumerate(sides) if _symbols(x, set())]
+    if len(var) != 1 or (len(sides) == 3 and var[0] != 1):
+        return None
+    k = var[0]
+    x = sides[k]
+    is_abs = x[0] == "f" and x[1] == "abs" and x[2][0][0] == "s"
+    if x[0] != "s" and not is_abs:
+        return None
+    name = x[1] if x[0] == "s" else x[2][0][1]
+    lower = (_endpoint(sides[k - 1]), ops[k - 1] == "<=") if k > 0 else None
+    upper = (_endpoint(sides[k + 1]), ops[k] == "<=") if k + 1 < len(sides) else None
+    if (lower and lower[0] is None) or (upper and upper[0] is None):
+        return None
+    if not is_abs:
+        lo, lc = lower if lower else (_NINF, False)
+        hi, hc = upper if upper else (_INF, False)
+        return name, [(lo, lc, hi, hc)]
+    if lower is not None:   # a lower bound <= 0 on |x| (closed at 0) constrains nothing
+        sg = _sign(lower[0], deadline) if lower[0] not in (_INF, _NINF) else None
+        if sg is None:
+            return None
+        if sg < 0 or (sg == 0 and lower[1]):
+            lower = None
+    if lower is None:
+        if upper is None or upper[0] == _INF:
+            return None
+        return name, [(("neg", upper[0]), upper[1], upper[0], upper[1])]
+    lo, lc = lower
+    if upper is None or upper[0] == _INF:
+        return name, [(_NINF, False, ("neg", lo), lc), (lo, lc, _INF, False)]
+    hi, hc = upper
+    return name, [(("neg", hi), hc, ("neg", lo), lc), (lo, lc, hi, hc)]
+
+
+def _intervals(v, deadline: float):
+    """(variable or None, [(lo, lo_closed, hi, hi_closed), ...]) of an inequality, an interval, a
+    union of intervals or ``x \\in`` one of those; None when ``v`` is none of these."""
+    k = v[0]
+    if k == "seq":
+        iv = _seq_interval(v)
+        return None if iv is None else (None, [iv])
+    if k == "union":
+        ivs = [_seq_interval(x) for x in v[1]]
+        return None if any(iv is None for iv in ivs) else (None, ivs)
+    if k == "named" and v[4] == "in" and v[5]:
+        inner = _intervals(v[2], deadline)
+        return None if inner is None or inner[0] is not None else (v[1], inner[1])
+    if k == "rel":
+        return _rel_intervals(v, deadline)
+    return None
+
+
+def _end_equal(x, y, deadline: float) -> bool:
+    if x in (_INF, _NINF) or y in (_INF, _NINF):
+        return x == y
+    return _expr_equal(x, y, deadline)
+
+
+def _intervals_equal(xs, ys, deadline: float) -> bool:
+    if len(xs) != len(ys):
+        return False
+    left = list(ys)
+    for a in xs:
+        for j, b in enumerate(left):
+            if a[1] == b[1] and a[3] == b[3] and _end_equal(a[0], b[0], deadline) \
+                    and _end_equal(a[2], b[2], deadline):
+                del left[j]
+                break
+        else:
+            return False
+    return True
+
+
+# ------------------------------------------------------------------ equations up to a multiple
+
+def _equation(v):
+    """``lhs - rhs`` of an equation with symbols: a relation ``l = r``, or ``label = value`` whose
+    value has symbols (``y = x/2 + 3/2``; ``x = 3`` is a value answer, compared as a value)."""
+    if v[0] == "rel" and v[1] == ("=",):
+        lhs, rhs = v[2]
+    elif v[0] == "named" and v[4] == "=" and v[3] is not None and v[2][0] == "expr" \
+            and _symbols(v[2][1], set()):
+        lhs, rhs = v[3], v[2][1]
+    else:
+        return None
+    if _has_inf(lhs) or _has_inf(rhs):
+        return None
+    return ("+", (lhs, ("neg", rhs)))
+
+
+def _proportional(f, g, deadline: float) -> bool:
+    """Whether ``f = c * g`` for a constant ``c != 0`` (so ``f = 0`` and ``g = 0`` have the same
+    solutions): the ratio f/g, evaluated at 50 and 80 digits, is the same non-zero number at the
+    first usable point and at three more points."""
+    names = _symbols(f, set())
+    if not names or names != _symbols(g, set()) or len(names) > MAX_SYMBOLS:
+        return False
+    names = sorted(names)
+    c50, c80 = _contexts()
+    base = None
+    good = 0
+    for k in range(8):
+        pt = _point(names, k)
+        try:
+            env50 = {n: c50.mpf(x) for n, x in pt.items()}
+            env80 = {n: c80.mpf(x) for n, x in pt.items()}
+            f50, g50 = _num(f, c50, env50, deadline), _num(g, c50, env50, deadline)
+            f80, g80 = _num(f, c80, env80, deadline), _num(g, c80, env80, deadline)
+        except (_Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
+            continue
+        # the 50-digit values' error, scaled to 80 digits, bounds the 80-digit error
+        ef = abs(c80.convert(f50) - f80) * c80.mpf(10) ** -30 * 1000 + c80.mpf(10) ** -70 * abs(f80)
+        eg = abs(c80.convert(g50) - g80) * c80.mpf(10) ** -30 * 1000 + c80.mpf(10) ** -70 * abs(g80)
+        fz, gz = abs(f80) <= ef, abs(g80) <= eg
+        if fz and gz:
+            continue            # both vanish here: no information
+        if fz or gz:
+            return False        # one vanishes, the other does not
+        r, er = f80 / g80, (ef / abs(g80) + abs(f80) * eg / abs(g80) ** 2)
+        if base is None:
+            base = (r, er)
+            continue
+        if abs(r - base[0]) > er + base[1]:
+            return False
+        good += 1
+        if good >= 3:
+            return True
+    return False
+
+
+def _relation_forms_equal(a, b, deadline: float, top: bool) -> bool:
+    """Inequalities against intervals (``0 < t < 2`` = ``(0, 2)``, ``2 <= |w| <= 3`` =
+    ``[-3,-2] \\cup [2,3]``; open and closed ends must match) and equations up to a non-zero
+    multiple (``3x - 6y + 9 = 0`` = ``y = x/2 + 3/2``)."""
+    if _is_inequality(a) or _is_inequality(b):
+        ia, ib = _intervals(a, deadline), _intervals(b, deadline)
+        if ia is not None and ib is not None:
+            if not top and ia[0] is not None and ib[0] is not None and ia[0] != ib[0]:
+                return False
+            return _intervals_equal(ia[1], ib[1], deadline)
+        return False
+    ea = _equation(a)
+    if ea is None:
+        return False
+    eb = _equation(b)
+    return eb is not None and _proportional(ea, eb, deadline)
 
 
 _INT_RE = re.compile(r"\s*([+-]?\d{1,400})\s*", re.ASCII)

@@ -11,21 +11,11 @@ from typing import Any
 import numpy as np
 
 
-def extract_answer(response: str | None) -> str | None:
-    """Content of the last ``\\boxed{...}`` or ``\\fbox{...}`` in ``response``.
-
-    Found with ``rfind`` from the end and brace-matched forward, so the work is linear in the text
-    after the last box.  ``\\boxed 5`` (no braces) yields ``5``.  Escaped braces ``\\{``/``\\}``
-    do not count.  Returns ``None`` when there is no box or the last box is never closed.
-    """
-    if not response:
-        return None
-    text = str(response)
-    i = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if i < 0:
-        return None
+def _box_at(text: str, i: int, limit: int | None = None) -> tuple[str, int] | None:
+    """``(content, end)`` of the ``\\boxed``/``\\fbox`` starting at ``i`` (``end``: just after it), or
+    None when it is not closed before ``limit`` (default: the end of the text)."""
     j = i + (6 if text.startswith("\\boxed", i) else 5)
-    n = len(text)
+    n = len(text) if limit is None else min(len(text), limit)
     k = j
     while k < n and text[k] in " \t":
         k += 1
@@ -42,13 +32,69 @@ def extract_answer(response: str | None) -> str | None:
             elif c == "}":
                 depth -= 1
                 if depth == 0:
-                    return text[k + 1:p].strip()
+                    return text[k + 1:p].strip(), p + 1
             p += 1
         return None
     if k > j and k < n:  # "\boxed 5": up to whitespace or '$'
-        m = re.compile(r"[^\s$]+").match(text, k)
-        return m.group(0).rstrip(".") if m else None
+        m = _BARE_BOX.match(text, k)
+        return (m.group(0).rstrip("."), m.end()) if m else None
     return None
+
+
+_BARE_BOX = re.compile(r"[^\s$]+")
+
+
+def _last_box_start(text: str, end: int, start: int = 0) -> int:
+    return max(text.rfind("\\boxed", start, end), text.rfind("\\fbox", start, end))
+
+
+def extract_answer(response: str | None) -> str | None:
+    """Content of the last ``\\boxed{...}`` or ``\\fbox{...}`` in ``response``.
+
+    Found with ``rfind`` from the end and brace-matched forward, so the work is linear in the text
+    after the last box.  ``\\boxed 5`` (no braces) yields ``5``.  Escaped braces ``\\{``/``\\}``
+    do not count.  Returns ``None`` when there is no box or the last box is never closed.
+    """
+    if not response:
+        return None
+    text = str(response)
+    i = _last_box_start(text, len(text))
+    if i < 0:
+        return None
+    got = _box_at(text, i)
+    return None if got is None else got[0]
+
+
+# boxes of one final answer are at most this many characters apart ("$ and $", ", ", "\quad")
+BOX_GAP = 60
+MAX_FINAL_BOXES = 16
+
+
+def final_boxes(response: str | None) -> list[str]:
+    """The boxed answers that make up the final answer, in order: the last box and every box
+    before it that ends at most ``BOX_GAP`` characters before the next one starts (``\\boxed{2}``
+    and ``\\boxed{-3}``).  A box further back is an intermediate result and is not part of the
+    final answer.  Empty when the last box is missing or unclosed.  The search looks back at most
+    ``BOX_GAP`` + 2000 characters per box, so the work stays proportional to the answer's tail."""
+    if not response:
+        return []
+    text = str(response)
+    i = _last_box_start(text, len(text))
+    got = _box_at(text, i) if i >= 0 else None
+    if got is None:
+        return []
+    out = [got[0]]
+    start = i
+    while len(out) < MAX_FINAL_BOXES:
+        j = _last_box_start(text, start, max(0, start - BOX_GAP - 2000))
+        if j < 0:
+            break
+        prev = _box_at(text, j, start)
+        if prev is None or prev[1] > start or start - prev[1] > BOX_GAP:
+            break
+        out.append(prev[0])
+        start = j
+    return out[::-1]
 
 
 def split_think(response: str | None) -> tuple[bool, str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .limits import DEFAULT_TIMEOUT_S, MAX_SYMBOLS, _Deadline, _Undefined
-from .extraction import extract_answer, ground_truths, last_number, split_think
+from .extraction import extract_answer, final_boxes, ground_truths, last_number, split_think
 from .parser import _has_inf, _symbols
 from .structures import _prepare
 from .evaluator import _contexts, _exact_or_none, _num, _point
@@ -31,7 +31,16 @@ class GradeResult:
 
 def grade(response: str | None, ground_truth: Any, *, require_think: bool = False, mode: str = "boxed",
           timeout_s: float = DEFAULT_TIMEOUT_S) -> GradeResult:
-    """Grade one response against a ground truth (str, number, or list of them: any match)."""
+    """Grade one response against a ground truth (str, number, or list of them: any match).
+
+    The answer is the last box.  Several boxes: when a ground truth is a list or set (``-3, 2``,
+    ``(1,2), (3,4)``, ``m = 12, n = 5``) and the last box alone does not match it, the boxes of the
+    final answer are combined into one list and compared again.  Which boxes form the final
+    answer is decided by :func:`final_boxes`: the last box and the boxes chained to it, each
+    ending at most ``BOX_GAP`` (60) characters before the next one starts (``\\boxed{2}`` and
+    ``\\boxed{-3}``).  A box further back is an intermediate value: a response that boxes one
+    and later its final answer is graded on the final answer alone.  ``pred`` is then the
+    combined list.  The whole check, both attempts, stays within ``timeout_s``."""
     if mode not in MODES:
         raise ValueError(f"grading mode must be one of {MODES}, got {mode!r}")
     text = "" if response is None else str(response)
@@ -44,8 +53,24 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
     has_box = pred is not None
     if pred is None and mode == "boxed_or_last_number":
         pred = last_number(text)
-    ok = _any_equivalent(pred, ground_truths(ground_truth), timeout_s)
+    deadline = time.monotonic() + timeout_s
+    truths = ground_truths(ground_truth)
+    ok = _any_equivalent(pred, truths, timeout_s)
+    if not ok and has_box:
+        lists = [t for t in truths if _is_list(t)]
+        boxes = final_boxes(text) if lists else []
+        left = deadline - time.monotonic()
+        if len(boxes) > 1 and left > 0:
+            combined = ", ".join(boxes)
+            if _any_equivalent(combined, lists, left):
+                ok, pred = True, combined
     return GradeResult(ok, pred, has_think, has_box)
+
+
+def _is_list(truth: str) -> bool:
+    """A ground truth that is a list or set of several answers."""
+    v = _prepare(truth).value
+    return v is not None and v[0] == "set" and len(v[1]) > 1
 
 
 def is_correct(response: str | None, ground_truth: Any, *, require_think: bool = False,

@@ -116,7 +116,7 @@ def normalize_answer(s: str) -> str:
         s = f"\\frac{{{m.group(1)}}}{{{m.group(2)}}}"
     if s.count("=") == 1:
         lhs, rhs = s.split("=")
-        if re.fullmatch(r"[A-Za-z][A-Za-z0-9]?", lhs) and rhs:  # "x=", "k1=" (not "x<=")
+        if re.fullmatch(r"[A-Za-z][0-9]?", lhs) and rhs:  # "x=", "k1=" (not "x<="; "PQ=" is a label)
             s = rhs
     if _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")

@@ -68,7 +68,7 @@ def _tokenize(s: str) -> list[tuple[str, str]]:
                 i += 2
             else:
                 raise NotMath("bad escape")
-        elif c in "+-*/^_!()[]{}|,;=<>":
+        elif c in "+-*/^_!()[]{}|,;:=<>":
             if c in "<>!" and i + 1 < n and s[i + 1] == "=":
                 toks.append(("op", c + "="))
                 i += 2

@@ -1,7 +1,20 @@
-r"""Answer structures built from the tokens: ``("expr", ast)``, ``("seq", open, close, items)``
-(tuples, intervals), ``("set", items)`` (comma lists, braces, ``\pm``), ``("union", items)``,
-``("rel", ops, asts)``, ``("named", name, value)`` and ``("text", string)`` for what the parser does
-not read; :func:`_prepare` caches the structure and string key of an answer.
+r"""Answer structures built from the tokens; :func:`_prepare` caches the structure and string key
+of an answer.
+
+* ``("expr", ast)``, or ``("expr", ast, text)`` for a plain decimal literal (``text`` is the
+  literal with its sign, for the decimal-approximation rule);
+* ``("seq", open, close, items)``: tuples and intervals ``(a, b]``, items separated by commas (or
+  semicolons: ``(1;2;0)``), and ratios ``5 : 9`` as ``("seq", ":", ":", items)``;
+* ``("set", items)``: comma or semicolon lists, ``\{...\}`` and bare ``{...}`` braces, ``\pm``;
+* ``("union", items)``: ``\cup``;
+* ``("rel", ops, asts)``: relation chains ``a < x \le b``, equations;
+* ``("named", label, value, lhs, op, simple)``: ``label = value`` or ``label \in value``.
+  ``simple`` labels are a variable or function (``x``, ``x_1``, ``\alpha``, ``f(x)``: their name
+  is ignored at the top level, MATH's short-prefix rule); the other labels name the parts of an
+  answer (a tuple of variables ``(a,b)``, a segment ``PQ`` or ``|XY|``, a ratio ``A_1 : A_2``) and
+  must match when both sides have one.  ``lhs`` is the label's AST when it is an expression
+  (``x``, ``PQ``), so that ``label = value`` can also be compared as an equation;
+* ``("text", string)`` for what the parser does not read.
 """
 from __future__ import annotations
 
@@ -61,6 +74,49 @@ def _is_name(toks) -> bool:
     return False
 
 
+def _is_letters(toks) -> bool:
+    """``PQ``, ``XY``, ``ABC``: two to four letters (a segment or product label)."""
+    return 2 <= len(toks) <= 4 and all(t[0] == "id" for t in toks)
+
+
+def _label(toks, op: str):
+    """``(label, lhs_ast, simple)`` when ``toks`` (left of ``=`` / ``\\in``) is a label, else None."""
+    if _is_name(toks):
+        name = "".join(x[1] for x in toks)
+        lhs = None
+        if "(" not in name:
+            try:
+                lhs = _parse_expr(toks)
+            except (NotMath, RecursionError):
+                lhs = None
+        return name, lhs, True
+    if op != "=" or len(toks) < 2:
+        return None
+    if _is_letters(toks):
+        return "".join(x[1] for x in toks), _parse_expr(toks), False
+    if toks[0] == ("op", "|") and toks[-1] == ("op", "|") and _is_letters(toks[1:-1]):
+        return "".join(x[1] for x in toks[1:-1]), None, False    # |XY| = XY (a length)
+    if toks[0] == ("op", "(") and toks[-1] == ("op", ")") and _outer_span_closes_at_end(toks):
+        parts = _split_top(toks[1:-1], lambda t: t == ("op", ","))
+        if len(parts) > 1 and all(_is_name(q) for q in parts):
+            return "(" + ",".join("".join(x[1] for x in q) for q in parts) + ")", None, False
+    parts = _split_top(toks, lambda t: t == ("op", ":"))
+    if len(parts) > 1 and all(_is_name(q) or _is_letters(q) for q in parts):
+        return ":".join("".join(x[1] for x in q) for q in parts), None, False
+    return None
+
+
+def _decimal_text(toks) -> str | None:
+    """The literal of a plain decimal answer (``0.0909``, ``-1.25``), else None."""
+    sign = ""
+    if len(toks) == 2 and toks[0] == ("op", "-"):
+        sign, toks = "-", toks[1:]
+    if len(toks) == 1 and toks[0][0] == "num" and "." in toks[0][1] and toks[0][1][-1].isdigit() \
+            and "e" not in toks[0][1].lower():
+        return sign + toks[0][1]
+    return None
+
+
 def _build(toks, depth: int = 0):
     if depth > 8:
         raise NotMath("structure too deep")
@@ -82,6 +138,8 @@ def _build(toks, depth: int = 0):
             return ("set", tuple(_build(p, depth + 1) for p in items)) if inner else ("set", ())
         if first in ("(", "[") and last in (")", "]"):
             items = _split_top(inner, lambda t: t[0] == "op" and t[1] == ",")
+            if len(items) == 1:   # (1;2;0): semicolons as separators
+                items = _split_top(inner, lambda t: t[0] == "op" and t[1] == ";")
             if len(items) > 1:
                 return ("seq", first, last, tuple(_build(p, depth + 1) for p in items))
         if first == "{" and last == "}":
@@ -103,12 +161,17 @@ def _build(toks, depth: int = 0):
         else:
             sides[-1].append(t)
     if ops:
-        if len(ops) == 1 and ops[0] in ("=", "in") and _is_name(sides[0]) and sides[1]:
-            name = "".join(x[1] for x in sides[0])
-            return ("named", name, _build(sides[1], depth + 1))
+        lab = _label(sides[0], ops[0]) if len(ops) == 1 and ops[0] in ("=", "in") and sides[1] else None
+        if lab is not None:
+            name, lhs, simple = lab
+            return ("named", name, _build(sides[1], depth + 1), lhs, ops[0], simple)
         if any(not s for s in sides) or "in" in ops:
             raise NotMath("bad relation")
         return ("rel", tuple(ops), tuple(_parse_expr(s) for s in sides))
+    # ratios a : b (: c)
+    parts = _split_top(toks, lambda t: t == ("op", ":"))
+    if len(parts) > 1:
+        return ("seq", ":", ":", tuple(_build(p, depth + 1) for p in parts))
     # \pm / \mp -> set of the sign choices
     pm = [k for k, t in enumerate(toks) if t in (("cmd", "pm"), ("cmd", "mp"))]
     if pm:
@@ -124,7 +187,8 @@ def _build(toks, depth: int = 0):
                 tt[k] = ("op", "+" if plus else "-")
             variants.append(("expr", _parse_expr(tt)))
         return ("set", tuple(variants))
-    return ("expr", _parse_expr(toks))
+    dec = _decimal_text(toks)
+    return ("expr", _parse_expr(toks)) if dec is None else ("expr", _parse_expr(toks), dec)
 
 
 def _parse_expr(toks):
