@@ -95,6 +95,8 @@ def test_polaris_substitution_carries_rewards_ground_truth_and_tokens():
     assert (m["batch/solve_none"], m["batch/solve_all"], m["polaris/substituted"], m["polaris/skipped"]) == (1, 1, 2, 0)
     assert m["polaris/informative_frac"] == 0.5
     assert m["polaris/score_pre_substitution"] == pytest.approx(0.5)
+    # every group now has 2 of 4 correct; in polaris mode the copies keep their donors' rewards
+    assert m["polaris/score_post_substitution"] == m["polaris/score_post_donor_rewards"] == pytest.approx(0.5)
     # inputs were not modified
     assert t["rm_scores"].sum() == 8
 
@@ -131,6 +133,9 @@ def test_released_mode_reproduces_the_official_bug():
     # untouched informative groups keep their rewards; the skip rule still applies
     assert r[stats.groups[1]].tolist() == [1, 0, 1, 0]
     assert res.metrics["polaris/score_post_substitution"] < res.metrics["polaris/score_pre_substitution"]
+    # the same batch and donors in polaris mode: copies keep their donors' rewards (2 of 4 each)
+    assert res.metrics["polaris/score_post_donor_rewards"] == pytest.approx(0.5)
+    assert res.metrics["polaris/score_post_substitution"] == pytest.approx(0.25)   # re-graded: 0
     with pytest.raises(ValueError, match="rescore"):
         M.process_batch(t, nt, step=1, mode="released", rng=np.random.default_rng(0))
 

@@ -485,6 +485,13 @@ def process_batch(tensors: Mapping, non_tensors: Mapping, *, step: int, mode: st
     record_stats = group_stats(tensors, non_tensors, threshold)  # before rescue and substitution
     record = accuracy_record(step, record_stats, global_step=global_step, skipped=bool(plan.skip),
                              attempt=int(attempt))
+    # what the copies would score had they kept their donors' rewards (the ``polaris`` mode's
+    # post-substitution score on this batch and these donors); in ``released`` mode the trainer's
+    # re-grading replaces them, and the gap is the official bug's effect (reference 5.4)
+    donor_rewards = row_rewards(t)
+    if plan.donors and not plan.skip and plan.mode != "off":
+        dst, src = row_map(stats, plan)
+        donor_rewards[dst] = donor_rewards[src]
     t, nt = apply_substitution(t, nt, stats, plan, rescore)
     post = row_rewards(t)
     metrics = {
@@ -498,6 +505,7 @@ def process_batch(tensors: Mapping, non_tensors: Mapping, *, step: int, mode: st
         "polaris/rescued": n_rescued,
         "polaris/score_pre_substitution": pre_mean,
         "polaris/score_post_substitution": float(post.mean()) if len(post) else 0.0,
+        "polaris/score_post_donor_rewards": float(donor_rewards.mean()) if len(post) else 0.0,
     }
     return BatchResult(t, nt, record, plan, n_rescued, metrics)
 
