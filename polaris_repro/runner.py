@@ -85,7 +85,11 @@ def run_section(section: str, tier: str, run_dir: str | Path | None = None,
         # that the manifest holds every section's status and time (a second, figures included)
         from .report import build
 
-        build(rdir)
+        try:
+            build(rdir)
+        except Exception as e:
+            Manifest(rdir).section(section, status="failed", error=f"re-rendering the report: {e}"[-2000:])
+            raise SectionFailed(section, out, f"re-rendering the report after its section: {_short_error(e)}") from e
     return out
 
 

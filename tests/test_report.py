@@ -252,8 +252,10 @@ def test_runner_rewrites_the_report_when_its_section_ends(run, monkeypatch):
 
     from polaris_repro import runner
 
+    build = report.build
+
     def fake_execute(src, out, **kw):   # the report notebook's work: build the report while running
-        report.build(kw["parameters"]["run_dir"])
+        build(kw["parameters"]["run_dir"])
         Path(out).write_text("{}")
 
     monkeypatch.setattr(pm, "execute_notebook", fake_execute)
@@ -264,6 +266,11 @@ def test_runner_rewrites_the_report_when_its_section_ends(run, monkeypatch):
     assert "<td>05_report</td><td>done</td>" in times and "running" not in times
     md = (run / "05_report" / "summary.md").read_text()
     assert "| 05_report | done |" in md
+    # a report that cannot be rendered again fails the section, with the reason
+    monkeypatch.setattr(report, "build", lambda *a, **k: (_ for _ in ()).throw(ValueError("broken template")))
+    with pytest.raises(runner.SectionFailed, match="re-rendering the report after its section.*broken template"):
+        runner.run_section("05_report", "tiny", run)
+    assert Manifest(run).data["sections"]["05_report"]["status"] == "failed"
 
 
 def test_summary_md_follows_the_same_order_and_is_github_markdown(run):
