@@ -146,3 +146,50 @@ def test_overrides_switch_yarn_off_keeping_theta(tmp_path):
     assert cfg.rope_parameters["rope_type"] == "default" and cfg.rope_parameters["rope_theta"] == 1_000_000
     rot = AutoModelForCausalLM.from_config(cfg).model.rotary_emb
     assert rot.rope_type == "default" and rot.attention_scaling == 1.0
+
+
+# ---- the YaRN base is an explicit choice (issue 13 §2) -------------------------------------------
+def test_the_two_bases_give_different_frequencies():
+    """Qwen3-4B (head_dim 128, theta 1e6), YaRN 1.5: base 32,768 (Qwen's documented native context)
+    vs the checkpoint's 40,960 -- transformers' inverse frequencies differ in 17 of 64 dimensions
+    by up to 2.9 % (the issue's numbers), so the base must be stated, not defaulted."""
+    import torch
+    from transformers import AutoConfig
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    def inv_freq(orig):
+        cfg = {**QWEN3_4B_STYLE, "head_dim": 128, "hidden_size": 4096, "num_attention_heads": 32,
+               **yarn.config_overrides(QWEN3_4B_STYLE, rope_scaling=yarn.yarn_rope_scaling(1.5, orig),
+                                       max_position_embeddings=131072)}
+        c = AutoConfig.for_model("qwen3", **{k: v for k, v in cfg.items() if k not in ("architectures", "model_type")})
+        return ROPE_INIT_FUNCTIONS["yarn"](c, "cpu")[0]
+
+    a, b = inv_freq(32768), inv_freq(40960)
+    rel = (a - b).abs() / b
+    assert int((rel > 1e-6).sum()) == 17 and 0.028 < float(rel.max()) < 0.030
+
+
+def test_evaluation_uses_the_stated_base_and_records_the_entry(tmp_path):
+    from polaris_repro.config import ConfigError, load_config
+    from polaris_repro.evaluation import ModelSpec, context_extension, protocol
+    from polaris_repro.evaluation.statistics import rope_entry
+
+    cfg = load_config("paper-4b")
+    model = _folder(tmp_path, QWEN3_4B_STYLE)
+    spec = ModelSpec("base+yarn", str(model), True, "base", None)
+    ext = context_extension(spec, protocol(cfg), cfg, str(model))
+    assert ext["rope_scaling"]["original_max_position_embeddings"] == 32768     # the YAML's, not 40,960
+    assert ext["max_position_embeddings"] == 131072
+    line = rope_entry(ext)
+    assert '"original_max_position_embeddings": 32768' in line and '"rope_type": "yarn"' in line
+    # the notebook parameter runs the ablation with the checkpoint's own limit as the base instead
+    ext2 = context_extension(spec, protocol(cfg, yarn_original_max_position_embeddings=40960), cfg, str(model))
+    assert ext2["rope_scaling"]["original_max_position_embeddings"] == 40960
+    # without YaRN nothing is scaled
+    off = context_extension(ModelSpec("base", str(model), False, "base", None), protocol(cfg), cfg, str(model))
+    assert off["rope_scaling"] is None and rope_entry(off).startswith("the checkpoint's own rope settings")
+    # a model whose own config cannot hold the evaluation is refused before generation
+    small = _folder(tmp_path, {**QWEN3_4B_STYLE, "max_position_embeddings": 2048}, name="small")
+    cfg_small = {**cfg, "model": {**cfg["model"], "context_extension": {"max_position_embeddings": None}}}
+    with pytest.raises(ConfigError, match=r"small.*'evaluation\.yarn\.factor' = 1\.5"):
+        context_extension(spec, protocol(cfg_small), cfg_small, str(small))

@@ -92,9 +92,16 @@ def context_extension(spec: ModelSpec, proto: Mapping, cfg: dict, model_path: st
     the model's native context) when the spec asks for YaRN. Without YaRN a YaRN entry the model's
     own config carries is switched off (rope_type default), so "without YaRN" means without."""
     from .. import yarn as Y
+    from ..config import check_lengths
 
     ext = dict(cfg["model"].get("context_extension") or {})
     mcfg = Y.read_config(model_path)
+    # the config-time length check, now against the model's own config.json (a model the
+    # context table does not know is checked here, before anything is generated)
+    c = copy.deepcopy(cfg)
+    c["evaluation"]["max_new_tokens"] = proto["max_new_tokens"]
+    c["evaluation"]["yarn"] = {**c["evaluation"]["yarn"], **proto["yarn"], "enabled": bool(spec.yarn)}
+    check_lengths(c, mcfg, yarn=bool(spec.yarn), name=f"{spec.label} ({model_path})")
     out: dict = {"max_position_embeddings": ext.get("max_position_embeddings"), "rope_scaling": None}
     if spec.yarn:
         y = proto["yarn"]
@@ -301,6 +308,10 @@ def summarise_model(spec: ModelSpec, out: Path, frames: Mapping[str, pd.DataFram
     with atomic_path(out / "questions.csv") as tmp:
         questions.to_csv(tmp, index=False)
     met = {"model": spec.as_dict(), "settings": _generation_settings(spec, proto), "protocol": dict(proto),
+           # the exact rope entry and context limit the model ran with (None: nothing generated
+           # in this folder yet, i.e. an evaluation finished before this was recorded)
+           "context_extension": (json.loads((out / "settings.json").read_text()).get("context_extension")
+                                 if (out / "settings.json").exists() else None),
            "benchmarks": per, "generation_time": {**old, **dict(timings or {})}, "written": now()}
     write_json(out / "metrics.json", met)
     return ModelResult(spec, out, dict(frames), met, questions)

@@ -38,7 +38,8 @@ class EvaluationError(ValueError):
 def protocol(cfg: dict, *, benchmarks: Mapping[str, int] | None = None,
              num_problems: int | None = None, temperature: float | None = None,
              top_p: float | None = None, top_k: int | None = None,
-             max_new_tokens: int | None = None, yarn: bool | None = None) -> dict:
+             max_new_tokens: int | None = None, yarn: bool | None = None,
+             yarn_original_max_position_embeddings: int | None = None) -> dict:
     """The evaluation protocol of a tier's config, with optional overrides (None = config value).
 
     Returns a plain dict: sampling settings, YaRN, benchmarks ``{name: n}``, number of problems,
@@ -55,7 +56,11 @@ def protocol(cfg: dict, *, benchmarks: Mapping[str, int] | None = None,
         "yarn": {"enabled": bool(y.get("enabled") if yarn is None else yarn),
                  "factor": float(y.get("factor") or 1.0),
                  "attn_factor": float(y.get("attn_factor") or 1.0),
-                 "original_max_position_embeddings": y.get("original_max_position_embeddings")},
+                 # the YaRN base: the tier's stated value (paper tiers: the documented native
+                 # context), or a notebook override to settle which base reproduces Figs 10-12
+                 "original_max_position_embeddings": (y.get("original_max_position_embeddings")
+                                                      if yarn_original_max_position_embeddings is None
+                                                      else int(yarn_original_max_position_embeddings))},
         "benchmarks": dict(benchmarks if benchmarks else (ev.get("benchmarks") or {})),
         "num_problems": ev.get("num_problems") if num_problems is None else num_problems,
         "thinking": bool(cfg["model"].get("thinking", True)),

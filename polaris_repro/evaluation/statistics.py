@@ -136,6 +136,19 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, *, resamples: int, seed: int) -> d
     return {"diff": float(d.mean()), "se": se, "ci95": [float(ci[0]), float(ci[1])], "questions": q}
 
 
+def rope_entry(ext: Mapping | None) -> str:
+    """The rope entry and context limit a model ran with, as one line for the report (from the
+    ``context_extension`` its metrics.json records)."""
+    if not ext:
+        return "not recorded"
+    rs = ext.get("rope_scaling")
+    mpe = ext.get("max_position_embeddings")
+    lim = f"max_position_embeddings {mpe}" if mpe else "the checkpoint's max_position_embeddings"
+    if not rs:
+        return f"the checkpoint's own rope settings; {lim}"
+    return json.dumps(dict(rs), sort_keys=True) + f"; {lim}"
+
+
 def results_table(results: Sequence[ModelResult], *, base_label: str | None = None,
                   resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Long table, one row per (model, benchmark): our avg@n (percent) with its question-level 95 %
@@ -156,7 +169,8 @@ def results_table(results: Sequence[ModelResult], *, base_label: str | None = No
                    "truncation_rate": None if m["truncation_rate"] is None else 100 * m["truncation_rate"],
                    "missing_box_rate": 100 * m["missing_box_rate"],
                    "mean_length": m["mean_length"], "grader_disagreements": m["grader_disagreements"],
-                   "reported_row": r.spec.reported_as, "reported": ref.reported(r.spec.reported_as, name)}
+                   "reported_row": r.spec.reported_as, "reported": ref.reported(r.spec.reported_as, name),
+                   "rope": rope_entry(r.metrics.get("context_extension"))}
             if base is not None and r is not base and name in base.frames:
                 qa = r.questions[r.questions["benchmark"] == name]
                 qb = base.questions[base.questions["benchmark"] == name]

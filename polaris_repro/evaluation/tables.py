@@ -67,13 +67,19 @@ def results_markdown(table: pd.DataFrame, proto: Mapping, *, reported_rows: Iter
     lines += ["", "## Protocol", "",
               f"T = {proto['temperature']}, top-p = {proto['top_p']}, top-k = {proto['top_k']}, "
               f"max new tokens = {proto['max_new_tokens']}, YaRN = "
-              + (f"factor {y['factor']}, attn_factor {y['attn_factor']}" if y["enabled"] else "off")
+              + (f"factor {y['factor']}, attn_factor {y['attn_factor']}, original_max_position_embeddings "
+                 f"{y.get('original_max_position_embeddings') or 'the checkpoint’s own limit'}"
+                 if y["enabled"] else "off")
               + f", thinking = {proto['thinking']}, grading = {proto['grading']['answer_extraction']} "
               f"(no </think> required), seed = {proto['seed']}, problems per benchmark = "
               f"{proto['num_problems'] or 'all'}, tier = {proto.get('tier')}."]
     mism = protocol_mismatches(proto)
     lines.append("Matches the report's protocol point by point." if not mism else
                  "Differs from the report's protocol: " + "; ".join(mism) + ".")
+    if "rope" in table.columns and len(table):
+        lines += ["", "## Rope entry each model ran with", ""]
+        for model, rope in table.drop_duplicates("model")[["model", "rope"]].itertuples(index=False):
+            lines.append(f"- {model}: `{rope}`")
     return "\n".join(lines) + "\n"
 
 
