@@ -303,7 +303,6 @@ class SectionView:
     blocks: list[tuple[str, str, str]]   # (title, html, markdown)
     raw: list[Table]
     links: list[str]              # further data files, relative to the run folder
-    notes: list[str]
 
 
 def _fmt_secs(s: Any) -> str:
@@ -556,7 +555,7 @@ def section_view(view: RunView, section: str, files: Mapping[str, list[Path]]) -
     st = Manifest(view.run_dir).data.get("sections", {}).get(section, {})
     status = (f"{st.get('status')}, {_fmt_secs(st.get('elapsed_s'))}" if st.get("status") == "done"
               else st.get("status", "not recorded in the manifest"))
-    return SectionView(section, lay.title, status, figures, tables, blocks, raw, links, [])
+    return SectionView(section, lay.title, status, figures, tables, blocks, raw, links)
 
 
 # =============================================================================================
