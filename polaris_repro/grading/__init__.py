@@ -96,19 +96,21 @@ from .parser import (  # noqa: F401
     _tv, _is_rel, _Parser, _symbols, _has_inf, _DISCRETE, _has_discrete
 )
 from .structures import (  # noqa: F401
-    _split_top, _outer_span_closes_at_end, _is_name, _build, _parse_expr, _Prepared, _prepare,
-    _prepare_cached
+    _split_top, _outer_span_closes_at_end, _is_name, _is_letters, _label, _decimal_text, _build,
+    _parse_expr, _Prepared, _prepare, _prepare_cached
 )
 from .evaluator import (  # noqa: F401
     _NotExact, _chk_frac, _iroot, _exact_pow, _exact, _exact_or_none, _LOCAL, _contexts, _num_chk,
     _num, _RANGES, _point, _int_point
 )
 from .equivalence import (  # noqa: F401
-    _expr_equal, _canon_rel, _match_all, _name_key, _value_equal, _INT_RE, _INTLIKE_RE, equivalent,
-    _any_equivalent
+    _expr_equal, _canon_rel, _match_all, _name_key, _label_key, _value_equal, _structure_equal,
+    MIN_DECIMAL_DIGITS, _decimal_matches, _INF, _NINF, _is_inequality, _endpoint, _seq_interval,
+    _sign, _rel_intervals, _intervals, _end_equal, _intervals_equal, _equation, _proportional,
+    _relation_forms_equal, _INT_RE, _INTLIKE_RE, equivalent, _any_equivalent
 )
 from .grader import (  # noqa: F401
-    MODES, GradeResult, grade, is_correct, canonical_answer, grade_many
+    MODES, GradeResult, grade, _is_list, is_correct, canonical_answer, grade_many
 )
 from .mathverify import (  # noqa: F401
     _MV_LOCK, _mv_gold_text, _mv_verify_inprocess, _mv_worker_main, _mv_start,
@@ -129,5 +131,6 @@ __all__ = [
     'MAX_FACTORIAL', 'MAX_LOG2', 'MAX_NUMBER_DIGITS', 'MAX_SYMBOLS', 'MAX_SET_SIZE', 'GradeResult',
     'extract_answer', 'split_think', 'last_number', 'ground_truths', 'normalize_answer', 'NotMath',
     'equivalent', 'grade', 'is_correct', 'canonical_answer', 'math_verify_correct',
-    'close_math_verify', 'grade_many',
+    'close_math_verify', 'grade_many', 'final_boxes', 'BOX_GAP', 'MAX_FINAL_BOXES',
+    'MIN_DECIMAL_DIGITS',
 ]

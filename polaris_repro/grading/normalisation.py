@@ -104,8 +104,10 @@ def _basic_normalize(s: str) -> str:
 
 def normalize_answer(s: str) -> str:
     """MATH-style string normalisation (whitespace removed): the string-equality fast check and the
-    comparison used for answers the parser cannot read."""
+    comparison used for answers the parser cannot read.  ``1,000`` is one number; with a space after
+    the comma (``20, 184``) it is a list."""
     s = _basic_normalize(s)
+    listed = re.search(r",\s", s) is not None
     s = re.sub(r"\s+", "", s)
     s = re.sub(r"\\frac(\d)(\d)", r"\\frac{\1}{\2}", s)
     s = re.sub(r"\\frac\{([^{}]*)\}(\d)", r"\\frac{\1}{\2}", s)
@@ -118,7 +120,7 @@ def normalize_answer(s: str) -> str:
         lhs, rhs = s.split("=")
         if re.fullmatch(r"[A-Za-z][0-9]?", lhs) and rhs:  # "x=", "k1=" (not "x<="; "PQ=" is a label)
             s = rhs
-    if _THOUSANDS.fullmatch(s):
+    if not listed and _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")
     if s.startswith("."):
         s = "0" + s

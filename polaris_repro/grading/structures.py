@@ -211,8 +211,8 @@ def _prepare(answer: str) -> _Prepared:
 def _prepare_cached(answer: str) -> _Prepared:
     key = normalize_answer(answer)
     basic = _basic_normalize(answer)
-    if _THOUSANDS.fullmatch(basic.replace(" ", "")):
-        basic = basic.replace(",", "").replace(" ", "")
+    if _THOUSANDS.fullmatch(basic.strip()):      # "1,000" (but "20, 184" is a list)
+        basic = basic.replace(",", "").strip()
     m = re.fullmatch(r"\(\s*([A-Za-z])\s*\)", basic)  # multiple choice "(C)" -> "C"
     if m:
         basic = m.group(1)
