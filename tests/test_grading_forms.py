@@ -183,6 +183,8 @@ FILLER = " Let us double-check each case against the original equation carefully
     ("$\\boxed{1}$, $\\boxed{4}$", "\\{1, 4\\}", "1, 4"),
     # an intermediate box far before the final ones is not part of the answer
     ("First $\\boxed{7}$." + FILLER + " Final: $\\boxed{2}$ and $\\boxed{-3}$.", "-3, 2", "2, -3"),
+    # the list stated and restated right after counts once
+    ("$x = \\boxed{2}$ or $x = \\boxed{-3}$. Final answer: $\\boxed{2}$, $\\boxed{ -3}$", "-3, 2", "2, -3"),
     # a single final box holding the whole list (as before)
     ("Tentatively $\\boxed{5}$." + FILLER + " So $\\boxed{-3, 2}$.", "-3, 2", "-3, 2"),
 ])
@@ -198,6 +200,7 @@ def test_several_boxes_make_one_final_answer(response, truth, pred):
     ("$\\boxed{m=5}$ and $\\boxed{n=12}$", "m = 12, n = 5"),
     ("$\\boxed{(1,2)}$ and $\\boxed{(4,3)}$", "(1,2), (3,4)"),
     ("$\\boxed{2}$ and $\\boxed{2}$", "-3, 2"),
+    ("$\\boxed{2}$, $\\boxed{-3}$, $\\boxed{2}$, $\\boxed{-3}$, $\\boxed{5}$", "-3, 2"),
     # boxes are combined only for list ground truths: a single answer is the last box
     ("$\\boxed{3}$ and $\\boxed{4}$", "3"),
     ("$\\boxed{3}$ and $\\boxed{4}$", "(3, 4)"),

@@ -3,6 +3,7 @@ ground truth), :func:`grade_many` (a table) and :func:`canonical_answer` (majori
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -39,7 +40,8 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
     answer is decided by :func:`final_boxes`: the last box and the boxes chained to it, each
     ending at most ``BOX_GAP`` (60) characters before the next one starts (``\\boxed{2}`` and
     ``\\boxed{-3}``).  A box further back is an intermediate value: a response that boxes one
-    and later its final answer is graded on the final answer alone.  ``pred`` is then the
+    and later its final answer is graded on the final answer alone.  A chain that states the same
+    boxes twice in a row (an answer, then its restatement) counts once.  ``pred`` is then the
     combined list.  The whole check, both attempts, stays within ``timeout_s``."""
     if mode not in MODES:
         raise ValueError(f"grading mode must be one of {MODES}, got {mode!r}")
@@ -60,6 +62,10 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
         lists = [t for t in truths if _is_list(t)]
         boxes = final_boxes(text) if lists else []
         left = deadline - time.monotonic()
+        h = len(boxes) // 2
+        if h and len(boxes) % 2 == 0 and [re.sub(r"\s+", "", b) for b in boxes[:h]] == \
+                [re.sub(r"\s+", "", b) for b in boxes[h:]]:
+            boxes = boxes[:h]        # the list stated, then restated right after: one answer
         if len(boxes) > 1 and left > 0:
             combined = ", ".join(boxes)
             if _any_equivalent(combined, lists, left):
