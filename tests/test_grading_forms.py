@@ -89,6 +89,7 @@ REJECT = {
         ("9:5", "A_1 : A_2 = 5 : 9"),
         ("A_2:A_1=5:9", "A_1 : A_2 = 5 : 9"),
         ("10:18", "5:9"),                            # ratios compare term by term
+        ("6", "xy = 6"),                             # lower-case letters: an equation, not a label
         ("x=1, y=2", "y=1, x=2"),                    # inside lists names count (unchanged)
     ],
     "intervals": [

@@ -75,8 +75,9 @@ def _is_name(toks) -> bool:
 
 
 def _is_letters(toks) -> bool:
-    """``PQ``, ``XY``, ``ABC``: two to four letters (a segment or product label)."""
-    return 2 <= len(toks) <= 4 and all(t[0] == "id" for t in toks)
+    """``PQ``, ``XY``, ``ABC``: two to four capital letters (a segment's label; ``xy = 6`` stays an
+    equation)."""
+    return 2 <= len(toks) <= 4 and all(t[0] == "id" and t[1].isupper() for t in toks)
 
 
 def _label(toks, op: str):
