@@ -41,7 +41,7 @@ Rules (a superset of what the POLARIS / DeepScaleR checker accepts, see referenc
   ``5 : 9`` term by term.
 * Labelled answers: a label on one side only is ignored (``(a,b)=(4,1)`` = ``(4,1)``,
   ``PQ=3, RS=8`` = ``3, 8``, ``|XY| = 2`` = ``2``, ``A_1 : A_2 = 5 : 9`` = ``5:9``).  Labels that
-  name the parts of an answer (a tuple of variables, letters such as ``PQ``, ``|XY|``, a ratio of
+  name the parts of an answer (a tuple of variables, capitals such as ``PQ``, ``|XY|``, a ratio of
   names) must match when both sides have one; a single variable's name is ignored at the top level
   (``k = 1`` = ``q = 1``) and counts inside lists (``x=1, y=2`` != ``y=1, x=2``).
 * Several boxes: for a list or set ground truth, the boxes of the final answer are combined
