@@ -269,6 +269,11 @@ def test_sweep_on_tiny_model_resumes_and_is_seed_deterministic(tiny, tmp_path):
     # a fresh file with the same seed gives the same numbers (the resumed temperature too)
     c = T.sweep(cfg, problems, [0.5, 1.5], n=3, max_new_tokens=24, out_file=tmp_path / "again.jsonl", seed=3)
     pd.testing.assert_frame_equal(a, c)
+    # a record written before per-problem counts existed is re-scored from the cached samples
+    legacy = [{k: v for k, v in json.loads(line).items() if k != "correct"} for line in out.read_text().splitlines()]
+    out.write_text("".join(json.dumps(r) + "\n" for r in legacy))
+    e = T.sweep(cfg, problems, [0.5, 1.5], n=3, max_new_tokens=24, out_file=out, seed=3)
+    pd.testing.assert_frame_equal(a, e)
     # a changed setting is not served from the cache
     d = T.sweep(cfg, problems, [0.5], n=2, max_new_tokens=24, out_file=out, seed=3)
     assert d["num_samples"].iat[0] == 6
