@@ -101,20 +101,22 @@ def _kill_mid_step(cfg, run_dir, extra: list[str]) -> tuple[int, list[dict]]:
         except S.LaunchFailed as e:
             errors.append(e)
 
+    old_pid = S.read_stage(sdir).get("pid")     # a previous launch's, until this one starts
     t0 = time.time()
     th = threading.Thread(target=go)
     th.start()
     killed = False
     while time.time() - t0 < LAUNCH_TIMEOUT and th.is_alive():
         step = S.latest_step(sdir / "checkpoints")
-        if step is not None and step >= 1 and \
+        if step is not None and step >= 1 and S.read_stage(sdir).get("pid") not in (None, old_pid) and \
                 any(r["global_step"] > step for r in read_jsonl(sdir / "accuracy_log.jsonl")):
             killed = bool(S.abort_stage(sdir))
             break
         time.sleep(0.02)
     th.join(timeout=120)
     assert killed, f"the stage ended (or timed out) before it could be killed: {errors}"
-    assert errors and "exited with" in str(errors[0])
+    assert not th.is_alive() and errors, "the launch survived the kill"
+    assert "exited with" in str(errors[0])
     assert S.read_stage(sdir)["status"] == "failed"
     assert S.leftover_processes(sdir) == [], "processes left after the kill"
     at = S.latest_step(sdir / "checkpoints")
