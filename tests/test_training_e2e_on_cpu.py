@@ -5,8 +5,9 @@ stages, every stage starting from the previous stage's merged model.
   stage run without a crash gives the same accuracy log, rewards, losses (to summation-order
   noise) and merged weights;
 * stage 2 runs rollout rescue: the rescues the accuracy log calls for happen, at least one;
-* stage 3 runs the ``released`` substitution: groups are substituted and the trainer's re-grading
-  leaves the batch's reward below the polaris mode's on the same batch (the official bug).
+* stage 3 runs the ``released`` substitution: groups are substituted, the trainer re-grades each
+  copy against the replaced prompt's answer (the official bug: copied correct rollouts lose their
+  reward), verl trains on exactly those rewards, and the batch scores below the polaris mode's.
 
 Five verl launches (~45 s each on an idle 2-core machine; one more if a kill falls between two
 steps) plus four merges. The verl plugin (polaris_repro.verl_cpu) provides the CPU platform and
@@ -33,7 +34,7 @@ STEPS_STAGE1 = 5          # stage 1 runs longer than tiny.yaml's 2 steps so the 
 # stage 2 (rescue): 4 steps over one 4-prompt batch (train_max_samples = batch size: every step is a
 # new epoch of the same prompts), so a prompt solved once can come back 0/4 and be rescued
 STAGE2_OVERRIDES = ["data.train_max_samples=4", "trainer.total_training_steps=4"]
-STEPS_STAGE3 = 2          # stage 3 (released substitution): two chances for a batch with a dead group
+STEPS_STAGE3 = 3          # stage 3 (released substitution): three chances for a batch with a dead group
 LAUNCH_TIMEOUT = 600
 KILL_ATTEMPTS = 3
 # a killed + resumed stage against the same stage run without a crash (README, Known limitations:
@@ -86,6 +87,17 @@ def _expected_rescues(recs: list[dict]) -> tuple[dict, dict]:
             rescues[r["global_step"]] = sum(1 for i, sc in zip(r["index"], r["score"]) if sc == 0 and i in solved)
             sink[r["global_step"]] = len(solved)
     return rescues, sink
+
+
+def _same_answer(a, b) -> bool:
+    """Two short answers (the tiny tier's are integers) as the grader compares them."""
+    if a is None or b is None:
+        return False
+    a, b = str(a).strip(), str(b).strip()
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return a == b
 
 
 def _kill_mid_step(cfg, run_dir, extra: list[str]) -> tuple[int, list[dict]]:
@@ -279,16 +291,46 @@ def test_stages_2_and_3_from_merged_models_with_drop_easy(run):
     assert m2["polaris/rescued"].tolist() == [rescues[st] for st in m2["step"]], (m2["polaris/rescued"].tolist(), rescues)
     assert m2["polaris/rescue_buffer"].tolist() == [sink[st] for st in m2["step"]]
     assert sum(rescues.values()) > 0, f"no 0/n prompt with a stored correct rollout in stage 2: {rescues}"
-    # released substitution (stage 3): dead groups were replaced, and the trainer's re-grading of the
-    # copies against the replaced prompts' answers (the official bug) left the batch below what the
-    # same copies score with their donors' rewards (polaris mode, same batch and donors)
+    # released substitution (stage 3): dead groups were replaced, and the trainer's re-grading (its
+    # reward function on each copied response) scored every copy against the replaced prompt's
+    # answer (the official bug): a copied correct rollout loses its reward unless the two prompts
+    # share the answer; a copied wrong one scores only by hitting the replaced prompt's answer
     assert (m3["polaris/substituted"] > 0).any(), m3["polaris/substituted"].tolist()
-    for _, row in m3[m3["polaris/substituted"] > 0].iterrows():
-        assert row["polaris/score_post_substitution"] < row["polaris/score_post_donor_rewards"], dict(row)
     assert (m3["polaris/rescued"] == 0).all() and "polaris/rescue_buffer" not in m3.columns
+    train3 = pd.read_parquet(s3 / "train.parquet")
+    answers = {int(e["index"]): str(r["ground_truth"]) for e, r in zip(train3["extra_info"], train3["reward_model"])}
+    lost = spurious = 0
+    for rec in (r for r in read_jsonl(s3 / "accuracy_log.jsonl") if not r["skipped"]):
+        row = m3[m3["step"] == rec["global_step"]].iloc[0]
+        regraded = rec.get("regraded", [])
+        assert len(regraded) == 4 * int(row["polaris/substituted"]), (rec, dict(row))
+        lost_here = spurious_here = 0
+        for x in regraded:
+            assert x["index"] != x["donor_index"], x
+            assert (x["ground_truth"], x["donor_ground_truth"]) == (answers[x["index"]], answers[x["donor_index"]])
+            if x["donor_score"] > 0:
+                assert _same_answer(x["pred"], x["donor_ground_truth"]), x
+            if x["score"] > 0:
+                assert _same_answer(x["pred"], x["ground_truth"]), x
+            if x["donor_score"] > 0 and not _same_answer(x["ground_truth"], x["donor_ground_truth"]):
+                assert x["score"] == 0, x
+                lost_here += 1
+            spurious_here += int(x["score"] > x["donor_score"])
+        # verl trained on exactly these rewards: informative groups as generated, copies as re-graded
+        scores = rec["score"]
+        want = np.mean(scores) if rec.get("skip_unavailable") else \
+            (4 * sum(sc for sc in scores if 0 < sc < 1) + sum(x["score"] for x in regraded)) / (4 * len(scores))
+        assert row["critic/score/mean"] == pytest.approx(want), (rec, dict(row))
+        # below the polaris mode's score on the same batch and donors, unless a wrong copy happened to
+        # hit the replaced prompt's answer (seen: 0.25 = 0.25 once)
+        if lost_here and not spurious_here:
+            assert row["polaris/score_post_substitution"] < row["polaris/score_post_donor_rewards"], dict(row)
+        lost, spurious = lost + lost_here, spurious + spurious_here
+    assert lost > 0, "no copied correct rollout lost its reward: the official bug did not show"
     info["mechanisms"] = {"rescued": m2["polaris/rescued"].tolist(),
                           "released": list(zip(m3["polaris/substituted"], m3["polaris/score_post_substitution"],
-                                               m3["polaris/score_post_donor_rewards"]))}
+                                               m3["polaris/score_post_donor_rewards"])),
+                          "copies lost / spurious": (lost, spurious)}
     # the run's final model is the last stage's merged model
     final = Manifest(run_dir).data["outputs"]
     S.run_stages(cfg, run_dir)   # everything done: skips all three, records the outputs

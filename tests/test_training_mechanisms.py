@@ -136,6 +136,17 @@ def test_released_mode_reproduces_the_official_bug():
     # the same batch and donors in polaris mode: copies keep their donors' rewards (2 of 4 each)
     assert res.metrics["polaris/score_post_donor_rewards"] == pytest.approx(0.5)
     assert res.metrics["polaris/score_post_substitution"] == pytest.approx(0.25)   # re-graded: 0
+    # the accuracy-log line lists every copied row as re-graded: against the replaced prompt's answer
+    rows = res.record["regraded"]
+    assert len(rows) == 4 * len(res.plan.donors)
+    for dead, donor in res.plan.donors.items():
+        mine = [x for x in rows if x["index"] == 100 + dead]
+        assert len(mine) == 4 and {x["donor_index"] for x in mine} == {100 + donor}
+        assert {(x["ground_truth"], x["donor_ground_truth"]) for x in mine} == {(str(GTS[dead]), str(GTS[donor]))}
+        assert [x["donor_score"] for x in mine] == [float(a == GTS[donor]) for a in GROUPS[donor]]
+        assert [x["score"] for x in mine] == [0.0] * 4
+    json.dumps(res.record)                    # written to accuracy_log.jsonl as it is
+    assert "regraded" not in M.process_batch(t, nt, step=1, mode="polaris", rng=np.random.default_rng(0)).record
     with pytest.raises(ValueError, match="rescore"):
         M.process_batch(t, nt, step=1, mode="released", rng=np.random.default_rng(0))
 

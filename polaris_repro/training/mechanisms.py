@@ -492,8 +492,26 @@ def process_batch(tensors: Mapping, non_tensors: Mapping, *, step: int, mode: st
     if plan.donors and not plan.skip and plan.mode != "off":
         dst, src = row_map(stats, plan)
         donor_rewards[dst] = donor_rewards[src]
-    t, nt = apply_substitution(t, nt, stats, plan, rescore)
+    regraded: list[tuple[int, int, Any]] = []
+
+    def logged_rescore(d: int, s: int, tt: dict, ntt: dict):
+        out = rescore(d, s, tt, ntt)
+        regraded.append((d, s, out))
+        return out
+
+    before_t, before_nt = t, nt
+    t, nt = apply_substitution(t, nt, stats, plan, logged_rescore if rescore is not None else None)
     post = row_rewards(t)
+    if regraded:
+        # released mode: each copied row as re-graded (the accuracy log keeps it, for checks)
+        idx_before = dataset_indices(before_nt, len(post))
+        rew_before = row_rewards(before_t)
+        record["regraded"] = [{
+            "index": idx_before[d], "donor_index": idx_before[s],
+            "ground_truth": _gt(before_nt, d), "donor_ground_truth": _gt(before_nt, s),
+            "pred": (None if out.get("pred") is None else str(out.get("pred"))[:200])
+            if isinstance(out, Mapping) else None,
+            "donor_score": float(rew_before[s]), "score": float(post[d])} for d, s, out in regraded]
     metrics = {
         "batch/solve_none": int(record_stats.solve_none.sum()),
         "batch/solve_all": int(record_stats.solve_all.sum()),
@@ -508,6 +526,14 @@ def process_batch(tensors: Mapping, non_tensors: Mapping, *, step: int, mode: st
         "polaris/score_post_donor_rewards": float(donor_rewards.mean()) if len(post) else 0.0,
     }
     return BatchResult(t, nt, record, plan, n_rescued, metrics)
+
+
+def _gt(non_tensors: Mapping, row: int) -> Any:
+    rm = non_tensors.get("reward_model")
+    gt = rm[row].get("ground_truth") if rm is not None and isinstance(rm[row], Mapping) else None
+    if isinstance(gt, np.ndarray):
+        gt = gt.tolist()
+    return _plain(gt)
 
 
 def grpo_advantages(rewards: np.ndarray, uids: Sequence, eps: float = 1e-6) -> np.ndarray:
