@@ -23,7 +23,9 @@ Per training batch, :func:`process_batch` runs, in the order of the recipe (refe
    extras) except the group id, so the copy is its own group with the donor's rewards and therefore
    the donor's advantages. ``released`` mode reproduces the official code (reference 5.4): only the
    token tensors are copied, then the reward is recomputed against the *replaced* prompt's ground
-   truth (``rescore``), so copies mostly score 0 and carry no signal. ``off`` does nothing. In
+   truth (``rescore``), so copies mostly score 0 and carry no signal; the batch's accuracy-log
+   line then lists every copied row as re-graded (``regraded``: prompt and donor index, both
+   answers, the extracted answer, donor and re-graded reward). ``off`` does nothing. In
    ``polaris``/``released`` mode a batch with at most one third informative groups is skipped.
 
 ``correct`` means reward >= ``correct_threshold`` (0.5; POLARIS rewards are 0/1).
