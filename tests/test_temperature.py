@@ -58,34 +58,60 @@ def _rate(picks, ok):
     return float(np.mean([any(abs(p - o) <= 1e-6 for o in ok) for p in picks]))
 
 
+def r1_7b_on_tier_grid():
+    """Figure 8 ("before") read linearly onto the paper-7b tier's stage-1 grid inside the figure's
+    range (0.4-1.2): the tier refines 0.6-0.8 in 0.05 steps, as Figure 5 refines 4B's around 1.4."""
+    grid = [t for t in load_config("paper-7b")["temperature_search"]["wide_grid"] if 0.4 <= t <= 1.2]
+    assert {0.65, 0.7, 0.75} <= set(grid), grid
+    acc, div = FIG8["before"]
+    return pd.DataFrame({"temperature": grid, "accuracy": np.interp(grid, FIG8_T, acc) / 100,
+                         "diversity": np.interp(grid, FIG8_T, div) / 100})
+
+
+def test_noise_free_tier_grid_still_picks_0_7():
+    assert T.choose_initial(r1_7b_on_tier_grid(), **T.rule_settings(load_config("paper-7b"))) == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize("n,least", [(16, 0.80), ("tier", 0.85)])
 @pytest.mark.parametrize("tier,curve,ok", [
     ("paper-4b", qwen3_4b_curve, (1.4, 1.45)),
-    ("paper-7b", lambda: r1_7b_curve("before"), (0.7,)),
+    ("paper-7b", r1_7b_on_tier_grid, (0.65, 0.7, 0.75)),   # the issue's 0.7 +- 0.05
 ])
-def test_simulated_paper_sweeps_pick_the_authors_values(tier, curve, ok):
-    """1,000 simulated paper-tier sweeps of the report's curve (30 problems x the tier's n samples,
-    per-problem logit offsets, binomial noise): the rule with the tier's settings picks the
-    authors' value in >= 80 % of them."""
+def test_simulated_paper_sweeps_pick_the_authors_values(tier, curve, ok, n, least):
+    """1,000 simulated paper-tier sweeps of the report's curve (30 problems x n samples, per-problem
+    logit offsets, binomial noise): the rule with the tier's settings picks the authors' value in
+    >= 80 % of them at the issue's 30 x 16 (the released search script's size; 79-85 % over
+    simulation seeds, so the seeded figure is near the edge) and >= 85 % at the tier's n = 32
+    (the report's mean@32; 86-92 % over seeds)."""
     cfg = load_config(tier)
     ts = cfg["temperature_search"]
+    n = ts["n"] if n == "tier" else n
     c = curve()
-    rates = T.simulate_sweeps(c, num_problems=30, n=ts["n"], sweeps=1000, seed=13)
+    rates = T.simulate_sweeps(c, num_problems=30, n=n, sweeps=1000, seed=13)
     assert rates.shape == (1000, 30, len(c))
     # the simulation is centred on the curve: mean accuracy per temperature within 1 point
     assert np.allclose(rates.mean(axis=(0, 1)), c["accuracy"], atol=0.01)
     picks = T.choose_many(c, rates, **T.rule_settings(cfg))
-    assert _rate(picks, ok) >= 0.80, np.unique(picks, return_counts=True)
+    assert _rate(picks, ok) >= least, np.unique(picks, return_counts=True)
+
+
+def test_7b_needs_the_refined_grid_at_16_samples():
+    """On Figure 8's own 0.1-step grid the 7B call at 30 x 16 is 0.7 vs 0.8, 1.4 standard errors of a
+    paired difference apart: ~70 %. That is why the paper-7b tier refines its grid around 0.7."""
+    c = r1_7b_curve("before")
+    rates = T.simulate_sweeps(c, num_problems=30, n=16, sweeps=1000, seed=13)
+    coarse = _rate(T.choose_many(c, rates), (0.7,))
+    assert 0.6 <= coarse < 0.8, coarse
 
 
 def test_at_16_samples_the_noise_aware_rule_beats_the_fixed_threshold():
     """The issue's finding at the released script's 30 x 16: a fixed 1 % threshold on point
-    estimates picks 1.4/1.45 on Figure 5 in ~58 % of sweeps; the paired-bootstrap bound in ~80 %.
-    (The 7B curve's 0.7 is reached in ~70 % at 16 samples, hence n = 32 at the paper tiers.)"""
+    estimates picks 1.4/1.45 on Figure 5 in ~58 % of sweeps; the paired-bootstrap bound in ~82 %."""
     c = qwen3_4b_curve()
     rates = T.simulate_sweeps(c, num_problems=30, n=16, sweeps=1000, seed=13)
     fixed = _rate(T.choose_many(c, rates, bootstrap=0), (1.4, 1.45))
     noise_aware = _rate(T.choose_many(c, rates), (1.4, 1.45))
-    assert fixed <= 0.65 and noise_aware >= 0.77 and noise_aware - fixed >= 0.12, (fixed, noise_aware)
+    assert fixed <= 0.65 and noise_aware >= 0.80 and noise_aware - fixed >= 0.15, (fixed, noise_aware)
 
 
 def test_drop_counts_only_when_the_sweep_shows_it():
