@@ -33,6 +33,7 @@ reproduce: venv
 
 bench: venv
 	$(PY) benchmarks/bench_grading.py
+	$(PY) benchmarks/bench_grading_forms.py
 	$(PY) benchmarks/bench_sampling.py
 	$(PY) benchmarks/bench_grpo_step.py
 

@@ -26,8 +26,8 @@ What is checked (issue 15):
   the reward requires them;
 * **data** -- the training and validation files present and readable with the expected columns
   (hub data sets: present in the local Hugging Face cache); the benchmark files' sha256;
-* **disk** -- room for the checkpoints verl will keep (every ``save_freq`` steps, all of them unless
-  ``trainer.max_actor_ckpt_to_keep`` is passed) and the merged model of each stage;
+* **disk** -- room for the checkpoints verl will keep (every ``save_freq`` steps, the last
+  ``training.max_ckpt_to_keep`` of each stage, or ``trainer.max_actor_ckpt_to_keep`` when passed) and the merged model of each stage;
 * **logger** -- credentials for the loggers in ``training.logger`` (wandb: ``WANDB_API_KEY``, a
   ``~/.netrc`` entry or ``WANDB_MODE=offline``).
 
@@ -949,6 +949,8 @@ def check_disk(cfg: dict, hw: Hardware, spec: ModelSpec | None, verl_overrides: 
     if spec is None:
         return [_row("disk: checkpoints", "warn", "model size unknown", "pass a local model folder")]
     keep = _ckpt_keep(verl_overrides)
+    if keep is None and tr.get("max_ckpt_to_keep") is not None:
+        keep = int(tr["max_ckpt_to_keep"])
     per = checkpoint_gb(spec, cfg)
     merged = (4 if cfg["model"].get("dtype") == "float32" else 2) * spec.params / GB
     save = int(tr["save_freq"])
@@ -969,7 +971,7 @@ def check_disk(cfg: dict, hw: Hardware, spec: ModelSpec | None, verl_overrides: 
     found = (f"{sum(saves)} checkpoint(s) x {gb(per)} GB + merged models = {gb(total)} GB"
              + (f" (kept: {keep} per stage)" if keep else " (verl keeps every checkpoint)")
              + (f"; free {free:,.0f} GB under {hw.disk_path or artifacts_root()}" if free is not None else ""))
-    fix = ("pass --verl trainer.max_actor_ckpt_to_keep=2 to train, or put POLARIS_ARTIFACTS on a larger volume")
+    fix = ("lower training.max_ckpt_to_keep (-o training.max_ckpt_to_keep=1), or put POLARIS_ARTIFACTS on a larger volume")
     if unknown:
         return [_row("disk: checkpoints", "warn", found + f"; {', '.join(unknown)} have no step count: "
                      f"{per:.1f} GB every {save} steps", fix)]

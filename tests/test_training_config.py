@@ -67,6 +67,7 @@ COMMON = {
     "actor_rollout_ref.model.use_remove_padding": True,
     "actor_rollout_ref.model.enable_gradient_checkpointing": True,
     "trainer.save_freq": 10,
+    "trainer.max_actor_ckpt_to_keep": 2,
     "trainer.test_freq": 10,
     "trainer.val_before_train": False,
     "trainer.total_epochs": 30,

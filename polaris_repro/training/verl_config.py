@@ -243,6 +243,7 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         ("trainer.total_epochs", int(tr["total_epochs"])),
         ("trainer.total_training_steps", None if steps is None else int(steps)),
         ("trainer.save_freq", int(tr["save_freq"])),
+        ("trainer.max_actor_ckpt_to_keep", None if tr.get("max_ckpt_to_keep") is None else int(tr["max_ckpt_to_keep"])),
         ("trainer.test_freq", int(tr["test_freq"])),
         ("trainer.val_before_train", bool(tr["val_before_train"])),
         ("trainer.critic_warmup", 0),
