@@ -378,8 +378,12 @@ def plan_table(tier: str | dict, overrides: Sequence[str] | None = None, *, gpus
 # ------------------------------------------------------------------------------------------------
 # printing
 
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
 def _fmt_s(s) -> str:
-    if s is None or (isinstance(s, float) and math.isnan(s)):
+    if _missing(s):
         return "-"
     s = float(s)
     if s < 600:
@@ -390,7 +394,7 @@ def _fmt_s(s) -> str:
 
 
 def _fmt_n(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    if _missing(x):
         return "-"
     x = float(x)
     if x >= 1e6:
@@ -401,7 +405,7 @@ def _fmt_n(x) -> str:
 
 
 def _fmt_h(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    if _missing(x):
         return "-"
     x = float(x)
     if x < 2:

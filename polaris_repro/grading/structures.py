@@ -28,7 +28,9 @@ from .normalisation import _THOUSANDS, _basic_normalize, normalize_answer
 from .parser import _CLOSE, _GREEK, _OPEN, _Parser, _is_rel, _tokenize, _tv
 
 
-def _split_top(toks, pred) -> list[list]:
+def _split_top(toks, pred, seps: list | None = None) -> list[list]:
+    """Split ``toks`` at the top-level (bracket depth 0) tokens for which ``pred`` holds; the
+    separator tokens themselves are appended to ``seps`` when it is given."""
     parts: list[list] = [[]]
     depth = 0
     for t in toks:
@@ -39,6 +41,8 @@ def _split_top(toks, pred) -> list[list]:
             depth -= 1
         if depth == 0 and pred(t):
             parts.append([])
+            if seps is not None:
+                seps.append(t)
         else:
             parts[-1].append(t)
     return parts
@@ -146,21 +150,9 @@ def _build(toks, depth: int = 0):
         if first == "{" and last == "}":
             return _build(inner, depth + 1)
     # relations
-    ops: list[str] = []
-    sides: list[list] = [[]]
-    d = 0
-    for t in toks:
-        v = _tv(t)
-        if v in _OPEN:
-            d += 1
-        elif v in _CLOSE:
-            d -= 1
-        r = _is_rel(t) if d == 0 else None
-        if r:
-            ops.append(r)
-            sides.append([])
-        else:
-            sides[-1].append(t)
+    rels: list = []
+    sides = _split_top(toks, lambda t: bool(_is_rel(t)), rels)
+    ops = [_is_rel(t) for t in rels]
     if ops:
         lab = _label(sides[0], ops[0]) if len(ops) == 1 and ops[0] in ("=", "in") and sides[1] else None
         if lab is not None:
