@@ -53,7 +53,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import pandas as pd
 
 from .artifacts import REPO_ROOT, artifacts_root, sha256_file
-from .config import CPU_TIERS, ConfigError, load_config
+from .config import CPU_TIERS, MODEL_CONTEXT, ConfigError, load_config
 
 GiB = 1024 ** 3
 GB = 1e9
@@ -105,10 +105,11 @@ def params_from_dims(layers: int, hidden: int, intermediate: int, heads: int, kv
     return float(layers * per_layer + vocab * hidden * (1 if tied else 2))
 
 
-def _spec(name, layers, hidden, intermediate, heads, kv_heads, head_dim, vocab, ctx, tied, **kw):
+def _spec(name, layers, hidden, intermediate, heads, kv_heads, head_dim, vocab, tied, **kw):
+    """A known model's spec; its context limit comes from the one context table, config.MODEL_CONTEXT."""
     return ModelSpec(name, layers, hidden, intermediate, heads, kv_heads, head_dim, vocab,
                      params_from_dims(layers, hidden, intermediate, heads, kv_heads, head_dim, vocab, tied),
-                     ctx, tied, **kw)
+                     MODEL_CONTEXT[name]["max_position_embeddings"], tied, **kw)
 
 
 # The config.json values of the tiers' models, so that the checks and `plan` work offline.
@@ -116,18 +117,19 @@ def _spec(name, layers, hidden, intermediate, heads, kv_heads, head_dim, vocab, 
 # R1-Distill-Qwen-7B 7.62e9 (their model cards: 4.0B, 1.7B, 7.6B); SmolLM2-135M 134.5M
 # (reference cpu-tiers.md).
 KNOWN_MODELS: dict[str, ModelSpec] = {s.name: s for s in (
-    _spec("Qwen/Qwen3-4B", 36, 2560, 9728, 32, 8, 128, 151936, 40960, True,
+    _spec("Qwen/Qwen3-4B", 36, 2560, 9728, 32, 8, 128, 151936, True,
           chat_template=True, think_tokens=True),
-    _spec("Qwen/Qwen3-1.7B", 28, 2048, 6144, 16, 8, 128, 151936, 40960, True,
+    _spec("Qwen/Qwen3-1.7B", 28, 2048, 6144, 16, 8, 128, 151936, True,
           chat_template=True, think_tokens=True),
-    _spec("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", 28, 3584, 18944, 28, 4, 128, 152064, 131072, False,
+    _spec("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", 28, 3584, 18944, 28, 4, 128, 152064, False,
           chat_template=True, think_tokens=True),
-    _spec("builtin:smoke", 30, 576, 1536, 9, 3, 64, 49152, 8192, True,
+    _spec("builtin:smoke", 30, 576, 1536, 9, 3, 64, 49152, True,
           chat_template=True, think_tokens=False),
 )}
 # aliases: the released POLARIS checkpoints share their base model's architecture
 KNOWN_MODELS["POLARIS-Project/Polaris-4B-Preview"] = replace(
-    KNOWN_MODELS["Qwen/Qwen3-4B"], name="POLARIS-Project/Polaris-4B-Preview", max_position_embeddings=131072)
+    KNOWN_MODELS["Qwen/Qwen3-4B"], name="POLARIS-Project/Polaris-4B-Preview",
+    max_position_embeddings=MODEL_CONTEXT["POLARIS-Project/Polaris-4B-Preview"]["max_position_embeddings"])
 KNOWN_MODELS["POLARIS-Project/Polaris-7B-Preview"] = replace(
     KNOWN_MODELS["deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"], name="POLARIS-Project/Polaris-7B-Preview")
 
