@@ -126,8 +126,13 @@ def claims_for(run: Path, tmp_path: Path, tier: str) -> Path:
     """claims.yaml with the repository's claims, marked as measured on ``tier``; the values of the
     claims this fixture run holds are the fixture's own (typed in above), so the test does not
     depend on which smoke run claims.yaml was last updated from."""
+    from polaris_repro.machine import numerics_key
+
     data = yaml.safe_load((REPO_ROOT / "claims.yaml").read_text())
     data["tier"] = tier
+    man = json.loads((run / "manifest.json").read_text())
+    # the exact claims are this fixture run's: its seed, on the kernels of the machine running the test
+    data["exact"].update(seed=man["seed"], numerics=numerics_key(man["machine"]))
     for c in data["claims"]:
         if c["id"] in FIXTURE_CLAIMS:
             c["value"] = FIXTURE_CLAIMS[c["id"]]
@@ -154,8 +159,8 @@ def test_report_structure(run, tmp_path):
     assert page.headings[0][0] == "h1" and "POLARIS reproduction report" in page.headings[0][1]
     assert [t for tag, t in page.headings if tag == "h2"][0] == "Headline"
     assert page.tables[0]["id"] == "claims"
-    n_claims = len(yaml.safe_load((REPO_ROOT / "claims.yaml").read_text())["claims"])
-    assert page.tables[0]["rows"] == n_claims + 1
+    data = yaml.safe_load((REPO_ROOT / "claims.yaml").read_text())
+    assert page.tables[0]["rows"] == len(data["claims"]) + len(data["bands"]) + 1
     headline = text.split('id="headline"')[1].split("</section>")[0]
     assert "+19.8 points" in headline and "[+11.5, +28.1]" in headline          # the gain with its interval
     assert "+13.0" not in headline and "1 more paired comparison (" in headline    # the YaRN ablation: section 4
@@ -190,23 +195,28 @@ def test_claims_table_checks_the_run_against_claims_yaml(run, tmp_path):
     table, verdict = report.claims_rows(run, cf)
     rows = {r[0]: r for r in table.rows}
     t = rows["02 stage-1 temperature chosen by the diversity rule"]
-    assert t[1:] == ["0.40", "0.40 ± 0.001", "1.40", "pass"]
+    assert t[1:] == ["exact", "0.40", "0.40 ± 0.001", "1.40", "pass"]
     gain = rows["04 trained \u2212 base on the same synthetic questions (points)"]
-    assert gain[1] == "+19.8" and gain[-1] == "pass"
+    assert gain[2] == "+19.8" and gain[-1] == "pass"
     assert rows["04 trained model, 48 held-out synthetic problems (add1, mul1) avg@4 (fraction correct)"][-1] == "pass"
     # artifacts this synthetic run lacks (AIME truncation) are reported as missing, not passed
     trunc = rows["04 base model on AIME24: truncation rate at the smoke length cap"]
-    assert trunc[1] == "—" and trunc[-1].startswith("missing") and any("summary.json has no" in n for n in table.notes)
-    assert verdict.startswith("Claims check FAILED")
+    assert trunc[2] == "—" and trunc[-1].startswith("missing") and any("summary.json has no" in n for n in table.notes)
+    assert "did NOT reproduce" in verdict and "eval_base_aime24_trunc" in verdict
+    # the tiny tier's bands apply to a tiny run, the smoke tier's do not
+    assert rows["02 stage-1 temperature inside the Robust Generation or Controlled Exploration zone of its own sweep"][1] == "band"
+    smoke_only = rows["03 share of rollouts cut at the length cap, first three steps vs last three"]
+    assert smoke_only[-1] == "not checked"
     # a drifted artifact turns its claim to FAIL
     choice = run / "02_temperature" / "choice.json"
     choice.write_text(json.dumps({**json.loads(choice.read_text()), "temperature": 0.9}))
     table, _ = report.claims_rows(run, cf)
     assert {r[0]: r for r in table.rows}["02 stage-1 temperature chosen by the diversity rule"][-1] == "FAIL"
-    # another tier's claims are shown beside the run's values, not checked
+    # another tier's exact claims are shown beside the run's values, not checked
     table, verdict = report.claims_rows(run, claims_for(run, tmp_path, "smoke"))
-    assert "not checked" in verdict and "`smoke`" in verdict
+    assert "bands only" in verdict and "the exact claims are the `smoke` tier's" in verdict
     assert {r[-1] for r, c in zip(table.rows, table.row_classes) if c == "other"} == {"not checked"}
+    assert all(r[-1] == "not checked" for r in table.rows if r[1] == "exact")
 
 
 def test_check_catches_a_broken_report(run):
@@ -293,7 +303,7 @@ def test_summary_md_follows_the_same_order_and_is_github_markdown(run):
     assert [t for t in h2 if t[0].isdigit()] == [report.LAYOUT[s].title for s in
                                                  ("01_difficulty", "02_temperature", "03_training", "04_evaluation")]
     headline = md.split("## Headline")[1].split("\n## ")[0]
-    assert "+19.8 points" in headline and "| claim | this run |" in headline
+    assert "+19.8 points" in headline and "| claim | kind | this run |" in headline
     # each section: its key figure (relative link into the run folder) before its first table
     sec = md.split("## 1. ")[1].split("\n## ")[0]
     assert sec.index("![01_difficulty/fig1_pass_rate_histograms.png](../01_difficulty/fig1_pass_rate_histograms.png)") \

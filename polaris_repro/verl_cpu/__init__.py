@@ -116,6 +116,31 @@ def status() -> dict:
 
 
 # ------------------------------------------------------------------ Hydra overrides
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 matrix products in hardware under the current kernel caps
+    (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``): oneDNN reports bf16 support and ATen runs its
+    AVX-512 kernels. Without it (e.g. an AVX2 laptop CPU) bf16 autocast is emulated and several
+    times slower than fp32 (``benchmarks/bench_cpu_precision.py``), so ``cpu_precision: auto`` picks
+    fp32 there."""
+    import torch
+
+    try:
+        onednn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        onednn = False
+    return onednn and torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512")
+
+
+def resolve_precision(precision: str) -> str:
+    """``training.cpu_precision`` as the actor will run it: ``auto`` -> bf16 where the CPU has
+    native bf16 (:func:`native_bf16`), else fp32; ``fp32`` / ``bf16`` as given."""
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"training.cpu_precision must be auto, fp32 or bf16, got {precision!r}")
+    return precision
+
+
 def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, num_cpus: int | None = None,
                   agent_workers: int = 1, reward_workers: int = 1, precision: str = "fp32") -> list[str]:
     """Hydra overrides for running ``verl.trainer.main_ppo`` on this plugin's CPU platform.
