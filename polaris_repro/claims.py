@@ -417,6 +417,15 @@ def update(claims_file: str | Path, run_dir: str | Path, readme: str | Path | No
             v = measure(c, run_dir)
             c["value"] = round(v, 6)
     data["run"] = run_dir.name
+    ident = run_identity(run_dir)
+    if ident is not None:   # the run becomes the exact claims' reference: its tier, seed and kernels
+        from .machine import describe
+
+        ex = data.setdefault("exact", {})
+        if ident["numerics"] != ex.get("numerics"):
+            ex["machine"] = describe(ident["manifest"].get("machine"))
+        data["tier"] = ident["tier"]
+        ex.update(seed=ident["seed"], numerics=ident["numerics"])
     write_text(path, yaml.safe_dump(data, sort_keys=False, width=110))
     if readme is not None:
         render_readme(path, readme)

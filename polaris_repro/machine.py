@@ -59,3 +59,13 @@ def numerics_key(fp: dict | None) -> str | None:
         return None
     return (f"{fp.get('capability')}{'+bf16' if fp.get('native_bf16') else ''}, {fp.get('threads')} threads, "
             f"torch {fp.get('torch')}")
+
+
+def describe(fp: dict | None) -> str:
+    """``Intel(R) Xeon(R) Processor (avx512_bf16, amx_bf16), 2 cores`` for the README's claims."""
+    if not fp:
+        return "a machine that recorded no fingerprint"
+    flags = [f for f in fp.get("flags", []) if f in ("avx512_bf16", "amx_bf16")] or fp.get("flags", [])[:1]
+    caps = ", ".join(f"{k}={v}" for k, v in (fp.get("caps") or {}).items())
+    return (f"{fp.get('cpu')} ({', '.join(flags) or 'no AVX'}), {fp.get('cores')} cores"
+            + (f", capped: {caps}" if caps else ""))

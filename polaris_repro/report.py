@@ -58,9 +58,22 @@ def _shapes(v: "RunView") -> str:
     return "; ".join(f"{r['pair']}: {r['shape']}" for r in df.to_dict("records"))
 
 
-def _filtered(v: "RunView") -> str:
+def _filter_caption(v: "RunView") -> str:
+    """What filtering did to the stage-1 set, from its counts (filter_effect.csv): how many were
+    dropped, the kept set's shape and where it peaks, set beside the report's mirrored J."""
+    from .difficulty import shape_label
+
+    e = v.csv("01_difficulty/filter_effect.csv")
     r = v.csv("01_difficulty/filter_sizes.csv").iloc[0]
-    return f"{int(r['after'])} of {int(r['before'])} problems kept by {r['rule']}"
+    after = pd.to_numeric(e["after"]).to_numpy()
+    dropped = int(pd.to_numeric(e["dropped"]).sum())
+    shape, peak = shape_label(after), str(e["correct"].iloc[int(after.argmax())])
+    what = (f"{dropped} problem(s) dropped by {r['rule']}" if dropped else
+            f"no problem met {r['rule']}, so nothing was dropped")
+    like = ("like the report's filtered set, a mirrored J" if shape == "mirrored-J" else
+            f"the report's filtered set is a mirrored J; ours is {shape}")
+    return (f"The stage-1 training set before and after filtering ({int(r['after'])} of {int(r['before'])} kept: "
+            f"{what}); the kept set peaks at {peak} ({like}).")
 
 
 def _chosen_t(v: "RunView") -> str:
@@ -92,9 +105,7 @@ LAYOUT: dict[str, Layout] = {
                 "How many of k samples each problem gets right for our stronger and weaker (model, data) "
                 f"pairs (top; {_shapes(v)}), beside the report's Figure 1 (bottom, hatched), where the "
                 "stronger model makes a J and the weaker a mirrored J.")),
-            ("filter_effect", lambda v: (
-                f"The stage-1 training set before and after filtering ({_filtered(v)}): like the report, "
-                "dropping the problems the model already solves k/k leaves a mirrored-J set.")),
+            ("filter_effect", _filter_caption),
             ("fig2_ours_before_after",
              "The stage-1 training set profiled by the base model and by the trained model: the report's "
              "Figure 2 shows the same set moving from 0/8 towards 8/8 during training."),

@@ -63,8 +63,10 @@ def make_run(root: Path, *, tier: str = "tiny") -> Path:
                                    {"set": "R1-Distill-7B on DeepScaleR", "before": 40315, "after": 26701,
                                     "rule": "drop_perfect", "source": "reported by the authors"}]),
                      d1 / "filter_sizes")
-    for k, stem in enumerate(("fig1_pass_rate_histograms", "filter_effect", "fig2_reported")):
+    for k, stem in enumerate(("fig1_pass_rate_histograms", "fig2_reported")):
         _save_fig(d1 / stem, k)
+    _save_fig(d1 / "filter_effect", 2, {"correct": [f"{i}/4" for i in range(5)], "before": [10, 8, 6, 2, 6],
+                                        "after": [10, 8, 6, 2, 0], "dropped": [0, 0, 0, 0, 6]})
     # 02
     _save_fig(d2 / "sweep_curves", 10, {"temperature": [0.2, 0.4], "accuracy": [0.5, 0.4]})
     _save_fig(d2 / "paper_curves_stage1", 11)
@@ -348,3 +350,17 @@ def test_report_screenshot_is_not_blank(run, tmp_path):
     top, lower = img.crop((0, 0, 1280, 300)), img.crop((0, 1000, 1280, 2000))
     for band in (top, lower):
         assert len(band.getcolors(maxcolors=1 << 20) or range(99)) > 10
+
+
+def test_the_filter_caption_is_computed_from_its_counts(run):
+    """Section 1's filter caption says what the counts say: how many were dropped, where the kept set
+    peaks and its shape, not a fixed sentence (a run that dropped nothing once read 'leaves a
+    mirrored-J set' under a set peaking at 2/8)."""
+    cap = report.LAYOUT["01_difficulty"].figures[1][1](report.RunView(run))
+    assert "26 of 32 kept: 6 problem(s) dropped by drop_perfect" in cap and "peaks at 0/4" in cap
+    assert "a mirrored J" in cap and "ours is" not in cap
+    f = run / "01_difficulty" / "filter_effect.csv"
+    pd.DataFrame({"correct": [f"{i}/4" for i in range(5)], "before": [2, 5, 9, 4, 0], "after": [2, 5, 9, 4, 0],
+                  "dropped": [0] * 5}).to_csv(f, index=False)
+    cap = report.LAYOUT["01_difficulty"].figures[1][1](report.RunView(run))
+    assert "nothing was dropped" in cap and "peaks at 2/4" in cap and "ours is balanced" in cap
