@@ -42,7 +42,42 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
     ``\\boxed{-3}``).  A box further back is an intermediate value: a response that boxes one
     and later its final answer is graded on the final answer alone.  A chain that states the same
     boxes twice in a row (an answer, then its restatement) counts once.  ``pred`` is then the
-    combined list.  The whole check, both attempts, stays within ``timeout_s``."""
+    combined list.  The whole check, both attempts, stays within ``timeout_s``.
+
+    Numeric equality and its tolerance: numbers are exact rationals, so integers and fractions
+    match exactly (no tolerance: ``1000001`` != ``1000000``).  Other constant expressions are
+    compared by value at 50 and 80 significant digits and must agree within the error estimated
+    from the two precisions (about 1e-70 relative); expressions with symbols likewise at 3 to 12
+    points.  The only rounding accepted: a decimal answer of at least 6 significant digits equal
+    to a non-integer exact value correctly rounded (``0.0909091`` = ``1/11``), and an exact answer
+    that rounds to a ground truth written as a decimal or in scientific notation with at least 5
+    significant digits (``\\frac1{432}`` = ``2.3148\\times10^{-3}``; ``\\sqrt5`` != ``2.236``).
+
+    Forms and the choices made where the verdict is arguable (when in doubt the answer is rejected):
+
+    * mixed numbers: an integer directly followed by ``\\frac{p}{q}`` (``1\\frac12``) or by a space
+      and ``p/q`` (``1 1/2``), p and q integers, is ``a + p/q``; with anything juxtaposed after it
+      (``1\\frac12 x``) it is not read at all, and ``2\\frac{\\pi}{3}`` stays a product;
+    * matrices (``pmatrix``, ``bmatrix``, ``Bmatrix``, ``matrix``, ``smallmatrix``, ``array``; the
+      environment does not matter) compare cell by cell as values; the shape must match, and a
+      matrix never equals a tuple or a list; ``vmatrix`` (a determinant) compares as a string;
+    * lists and sets are unordered (``3, 1, 2`` = ``1, 2, 3``), tuples and intervals ordered; a
+      final ``, and`` / ``and`` / ``or`` joins list items; ``or`` between inequalities is a union;
+    * decimal comma: ``1,5`` is the list of 1 and 5, never 1.5; ``1{,}5`` is not read as a number
+      at all; ``,\\!`` and ``{,}`` followed by exactly three digits are thousands separators;
+    * clock times ``h:mm`` compare as ratios, term by term (``9:05`` = ``9:5``, ``12:00`` !=
+      ``1:00``);
+    * ``i`` is the imaginary unit (``i(2-i)`` = ``1+2i``, ``i^2`` = ``-1``), never a variable;
+    * ``^\\circ`` inside a trigonometric function is degrees (``\\sin 30^\\circ`` = ``1/2``);
+      elsewhere it is a unit and dropped (``30^\\circ`` = ``30``, not ``\\pi/6``);
+    * ``A \\approx d``: the answer is ``A`` (or the decimal ``d`` itself) when ``d`` agrees with
+      ``A`` within one unit in its last place; an inconsistent approximation is compared as a
+      string only;
+    * a trailing ``\\text{...}`` of plain words (a unit or noun) and ``pct`` / ``per cent`` are
+      dropped, unless a word changes the value (``or more``, ``only``, ``not``...);
+    * base subscripts compare as written (``4210_7`` = ``4210_{7}`` != ``4210``);
+    * ``f(x) = 2x + 3`` = ``y = 2x + 3`` when the value's symbols are the function's arguments;
+      inequalities linear in one variable are solved (``-x > -1`` = ``x < 1``)."""
     if mode not in MODES:
         raise ValueError(f"grading mode must be one of {MODES}, got {mode!r}")
     text = "" if response is None else str(response)
