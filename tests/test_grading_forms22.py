@@ -84,6 +84,8 @@ REJECT = {
         ("\\frac{3}{2}", "1\\frac{1}{2}x"),          # a factor after it: ambiguous, not parsed
         ("\\frac{3}{2}x", "1\\frac{1}{2}x"),
         ("1.5", "x 1\\frac12"),
+        ("\\frac{3\\pi}{2}", "\\pi 1\\frac12"),       # juxtaposed after a factor: ambiguous
+        ("\\frac{\\pi}{2}", "\\pi 1\\frac12"),
     ],
     "matrices": [
         ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}1&2\\end{pmatrix}"),   # shape
@@ -93,6 +95,8 @@ REJECT = {
         ("\\begin{pmatrix}1 & 2 \\\\ 3\\end{pmatrix}", "\\begin{pmatrix}1&2\\\\3&0\\end{pmatrix}"),
         ("\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"),
         ("\\begin{pmatrix}0.5 & 1\\end{pmatrix}", "\\begin{pmatrix}0.51 & 1\\end{pmatrix}"),
+        ("\\begin{pmatrix}1&2\\end{pmatrix}", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}"),  # rows missing
+        ("\\begin{vmatrix}ab\\end{vmatrix}", "\\begin{vmatrix}a\\\\b\\end{vmatrix}"),     # string key keeps rows
     ],
     "thousands": [("10000", "1,\\! 000"), ("100", "1,\\! 000"), ("1000", "1,\\! 0000")],
     "decimal commas": [("1.5", "1,5"), ("15", "1,5"), ("1.5", "1{,}5"), ("15", "1{,}5"), ("1,5", "1.5")],
@@ -116,18 +120,22 @@ REJECT = {
     ],
     "lists": [("1, 2", "1, 2, and 3"), ("1,2,4", "1, 2, and 3"), ("(1,2)", "(1,2) \\text{ or } (3,4)"),
               ("(2,1),(3,4)", "(1,2) \\text{ or } (3,4)"), ("(1,2)", "(2,1)")],
-    "powers": [("2^6 3^5 5^5", "2^6\\cdot3^5\\cdot5^4"), ("2^{63}", "2^6 3^5"), ("2^6 \\cdot 35", "2^6 3^5")],
+    "powers": [("2^6 3^5 5^5", "2^6\\cdot3^5\\cdot5^4"), ("2^{63}", "2^6 3^5"), ("2^6 \\cdot 35", "2^6 3^5"),
+               ("192", "2^6 3")],                     # only a power may follow an exponent
     "imaginary unit": [("1-2i", "i(2-i)"), ("2+i", "i(2-i)"), ("1", "i^2"), ("-i", "\\frac{1}{1+i}"),
                        ("3+4i", "(2-i)^2")],
     "degrees in trig": [("\\sin x", "\\sin(90^\\circ-x)"), ("\\frac{\\sqrt3}{2}", "\\sin 30^\\circ"),
                         ("\\frac{\\pi}{6}", "30^\\circ"), ("\\sin 30", "\\sin 30^\\circ")],
-    "functions": [("y=2x+4", "f(x)=2x+3"), ("y=2t+3", "f(x)=2x+3"), ("f(n)=n^2", "f(x)=n^2")],
+    "functions": [("y=2x+4", "f(x)=2x+3"), ("y=2t+3", "f(x)=2x+3"), ("f(n)=n^2", "f(x)=n^2"),
+                  ("y=n^2", "f(x)=n^2"), ("x=2x+3", "f(x)=2x+3")],
     "inequalities": [
         ("x>1", "-x>-1"), ("x \\le 1", "-x>-1"), ("x<1", "x^2<1"), ("(-1,1)", "x^2<1"),
         ("t \\le 2", "2t+1 < 5"), ("(\\frac13, 2)", "1 < 3t \\le 6"),
         ("1\\le z\\le 2 \\text{ or } 3 < z \\le 4", "z\\in[1,2]\\cup[3,4]"),
         ("1\\le z\\le 2 \\text{ or } 3 \\le z \\le 5", "z\\in[1,2]\\cup[3,4]"),
         ("x<1 \\text{ or } x>3", "(-\\infty,1)\\cup(2,\\infty)"),
+        ("x + x(x-1)(x+3)(7x-2)(x-5) > 0", "x > 0"),   # linear at the exact test points only
+        ("1<x<2, 3<x<4", "(1,2)\\cup(3,4)"),           # a comma list of conditions: "and" or "or"?
     ],
     "ratios": [("32:7", "S_{MBCN}:S=7:32"), ("14:64", "S_{MBCN}:S=7:32")],
     "clock times": [("1:00", "12:00"), ("12:30", "12:03")],
