@@ -195,3 +195,15 @@ def test_new_forms_are_time_bounded():
         t = time.perf_counter()
         equivalent(pred, truth, timeout_s=0.3)
         assert time.perf_counter() - t < 2.0, pred[:40]
+
+
+def test_verdict_says_why():
+    assert grade("$\\boxed{1.5}$", "1\\frac12").reason == "equivalent"
+    r = grade("$\\boxed{1.5}$", "1\\frac12 x")
+    assert not r.correct and "ambiguous" in r.reason and "mixed number" in r.reason
+    r = grade("$\\boxed{0.9}$", "\\frac{\\sqrt3}{3} \\approx 0.9")
+    assert not r.correct and "approximation" in r.reason
+    assert "no answer" in grade("no box here", "1").reason
+    assert grade("\\boxed{2}", "3").reason == "not equivalent"
+    assert "combined" in grade("$\\boxed{2}$ and $\\boxed{-3}$", "-3, 2").reason
+    assert "</think>" in grade("\\boxed{2}", "2", require_think=True).reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .limits import DEFAULT_TIMEOUT_S, MAX_SYMBOLS, _Deadline, _Undefined
@@ -22,12 +22,15 @@ MODES = ("boxed", "boxed_or_last_number")
 @dataclass(frozen=True)
 class GradeResult:
     """Verdict for one response.  ``pred`` is the extracted answer (box content, or the last number
-    in ``boxed_or_last_number`` mode), ``None`` when nothing was extracted."""
+    in ``boxed_or_last_number`` mode), ``None`` when nothing was extracted.  ``reason`` says why in
+    words (what matched, or: no answer, the time bound, an answer or ground truth the parser does
+    not read and why -- such answers are compared as strings only); it is not part of equality."""
 
     correct: bool
     pred: str | None
     has_think: bool
     has_box: bool
+    reason: str = field(default="", compare=False)   # why, in words (logging; not compared)
 
 
 def grade(response: str | None, ground_truth: Any, *, require_think: bool = False, mode: str = "boxed",
@@ -85,7 +88,7 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
     if require_think:
         has_think, text = split_think(text)
         if not has_think:
-            return GradeResult(False, None, False, False)
+            return GradeResult(False, None, False, False, "no </think>: the training rule scores 0")
     pred = extract_answer(text)
     has_box = pred is not None
     if pred is None and mode == "boxed_or_last_number":
@@ -93,6 +96,7 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
     deadline = time.monotonic() + timeout_s
     truths = ground_truths(ground_truth)
     ok = _any_equivalent(pred, truths, timeout_s)
+    combined_ok = False
     if not ok and has_box:
         lists = [t for t in truths if _is_list(t)]
         boxes = final_boxes(text) if lists else []
@@ -104,8 +108,24 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
         if len(boxes) > 1 and left > 0:
             combined = ", ".join(boxes)
             if _any_equivalent(combined, lists, left):
-                ok, pred = True, combined
-    return GradeResult(ok, pred, has_think, has_box)
+                ok, pred, combined_ok = True, combined, True
+    return GradeResult(ok, pred, has_think, has_box, _reason(ok, combined_ok, pred, truths, deadline))
+
+
+def _reason(ok: bool, combined: bool, pred: str | None, truths: list[str], deadline: float) -> str:
+    """The verdict in words: what matched, or why nothing did (no answer, the time bound, or an
+    answer the parser does not read -- compared as a string only, so a doubtful form is rejected)."""
+    if ok:
+        return "equivalent (the final boxes combined)" if combined else "equivalent"
+    if pred is None or not str(pred).strip():
+        return "no answer extracted (no box, or the last box is unclosed)"
+    if not truths:
+        return "no ground truth"
+    if time.monotonic() > deadline:
+        return "not equivalent: the time bound was reached (counted wrong)"
+    why = [f"{side} read as a string only ({p.why})" for side, p in
+           (("answer", _prepare(str(pred))), ("ground truth", _prepare(truths[0]))) if p.why]
+    return "not equivalent" + (": " + "; ".join(why) if why else "")
 
 
 def _is_list(truth: str) -> bool:

@@ -186,7 +186,7 @@ class _Parser:
                         self.i >= 2 and self.peek(-2) == ("op", "^") and self.is_op("^", 1)):
                     raise NotMath("two adjacent numbers")   # allowed: 2^6 3^5 (a product of powers)
                 if self.mixed_len():
-                    raise NotMath("mixed number inside a product")
+                    raise NotMath("mixed number after a factor: ambiguous, not read")
                 factors.append(self.power())
             else:
                 break
@@ -239,9 +239,11 @@ class _Parser:
             p, q = Fraction(int(self.next()[1])), Fraction(int(self.t[self.i + 1][1]))
             self.i += 2
         t = self.peek()
-        if q == 0 or self.starts_atom() or (t[0] == "op" and t[1] in "^!_") or \
+        if q == 0:
+            raise NotMath("mixed number with a zero denominator")
+        if self.starts_atom() or (t[0] == "op" and t[1] in "^!_") or \
                 (t[0] == "cmd" and t[1] in ("frac", "sqrt", "binom")):
-            raise NotMath("mixed number: zero denominator or followed by a factor")
+            raise NotMath("mixed number followed by a factor: ambiguous, not read")
         return ("+", (("n", a), ("n", p / q)))
 
     def power(self):

@@ -213,6 +213,7 @@ def _parse_expr(toks):
 class _Prepared:
     key: str          # normalised string (whitespace removed)
     value: Any        # structure, or None when only the string can be compared
+    why: str = ""     # why the answer is compared as a string only (the parser's reason)
 
 
 def _prepare(answer: str) -> _Prepared:
@@ -256,13 +257,16 @@ def _prepare_cached(answer: str) -> _Prepared:
     if "\\begin" in answer:
         rows = split_matrix(answer)
         if rows is not None:
-            return _Prepared(key, _matrix_value(rows) or ("text", key.lower()))
+            m = _matrix_value(rows)
+            return _Prepared(key, m) if m else _Prepared(key, ("text", key.lower()),
+                                                            "matrix with ragged rows or an unreadable cell")
     if "\\approx" in answer or "\\sim" in answer:
         ap = split_approx(answer.replace("$", ""))
         if ap is not None:
             head = _prepare_cached(ap[0])
             value = _approx_value(head, ap[1])
-            return _Prepared(head.key, value) if value is not None else _Prepared(key, ("text", key.lower()))
+            return _Prepared(head.key, value) if value is not None else _Prepared(
+                key, ("text", key.lower()), "the approximation after \\approx does not match the value before it")
     basic = _basic_normalize(answer)
     if _THOUSANDS.fullmatch(basic.strip()):      # "1,000" (but "20, 184" is a list)
         basic = basic.replace(",", "").strip()
@@ -271,6 +275,6 @@ def _prepare_cached(answer: str) -> _Prepared:
         basic = m.group(1)
     try:
         value = _build(_tokenize(basic))
-    except (NotMath, RecursionError):
-        value = ("text", key.lower()) if key else None
+    except (NotMath, RecursionError) as e:
+        return _Prepared(key, ("text", key.lower()) if key else None, str(e) or type(e).__name__)
     return _Prepared(key, value)
