@@ -14,7 +14,7 @@ from fractions import Fraction
 # ------------------------------------------------------------------------------ number forms
 
 # "1,\! 000" / "1{,}000": a thin-space or braced comma followed by exactly three digits
-_THIN_THOUSANDS = re.compile(r"(?<=\d)(?:,\s*\\!\s*|\{,\}\s*)(?=\d{3}(?!\d))")
+_THIN_THOUSANDS = re.compile(r"(?<=\d)\s*(?:,\s*\\!\s*|\{\s*,\s*\}\s*)(?=\d{3}(?!\d))")
 # "4210_{7}" -> "4210_7" (a base subscript on a digit run; "x_{12}" is left alone)
 _BASE_SUB = re.compile(r"(?<=\d)_\{\s*(\d+)\s*\}")
 # "... ^\circ" on a number inside a trigonometric function: degrees -> radians

@@ -239,8 +239,8 @@ class _Parser:
             p, q = Fraction(int(self.next()[1])), Fraction(int(self.t[self.i + 1][1]))
             self.i += 2
         t = self.peek()
-        if q == 0:
-            raise NotMath("mixed number with a zero denominator")
+        if q == 0 or p >= q:
+            raise NotMath("mixed number with a zero denominator or an improper fraction part: not read")
         if self.starts_atom() or (t[0] == "op" and t[1] in "^!_") or \
                 (t[0] == "cmd" and t[1] in ("frac", "sqrt", "binom")):
             raise NotMath("mixed number followed by a factor: ambiguous, not read")
