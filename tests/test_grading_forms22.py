@@ -76,6 +76,7 @@ ACCEPT = {
         ("z\\in[1,2]\\cup[3,4]", "1\\le z\\le 2 \\text{ or } 3 \\le z \\le 4"),
         ("x<1 \\text{ or } x>2", "(-\\infty,1)\\cup(2,\\infty)"),
     ],
+    "choice labels": [("ii", "(ii)"), ("(IV)", "IV"), ("C", "(C)")],
     "ratios": [("7:32", "S_{MBCN}:S=7:32"), ("S_{MBCN}:S=7:32", "7 : 32"), ("7:32", "S_{ABC}:S_{DEF}=7:32")],
 }
 
@@ -120,13 +121,15 @@ REJECT = {
     "percent and words": [
         ("29", "28 pct"), ("28", "28 \\text{ or more}"), ("28", "28\\text{ only}"), ("2", "2\\text{ i}"),
         ("2", "2\\mathrm{e}"), ("0.28", "28\\%"), ("28 \\text{ or fewer}", "28"),
+        ("5", "5 \\text{ million}"), ("2", "2\\text{ pi}"), ("3", "3 \\text{ dozen}"), ("4", "4\\text{ squared}"),
     ],
     "lists": [("1, 2", "1, 2, and 3"), ("1,2,4", "1, 2, and 3"), ("(1,2)", "(1,2) \\text{ or } (3,4)"),
               ("(2,1),(3,4)", "(1,2) \\text{ or } (3,4)"), ("(1,2)", "(2,1)")],
     "powers": [("2^6 3^5 5^5", "2^6\\cdot3^5\\cdot5^4"), ("2^{63}", "2^6 3^5"), ("2^6 \\cdot 35", "2^6 3^5"),
                ("192", "2^6 3")],                     # only a power may follow an exponent
     "imaginary unit": [("1-2i", "i(2-i)"), ("2+i", "i(2-i)"), ("1", "i^2"), ("-i", "\\frac{1}{1+i}"),
-                       ("3+4i", "(2-i)^2")],
+                       ("3+4i", "(2-i)^2"),
+                       ("-1", "ii"), ("VI", "IV"), ("iv", "vi")],     # roman numerals are not products
     "degrees in trig": [("\\sin x", "\\sin(90^\\circ-x)"), ("\\frac{\\sqrt3}{2}", "\\sin 30^\\circ"),
                         ("\\frac{\\pi}{6}", "30^\\circ"), ("\\sin 30", "\\sin 30^\\circ")],
     "functions": [("y=2x+4", "f(x)=2x+3"), ("y=2t+3", "f(x)=2x+3"), ("f(n)=n^2", "f(x)=n^2"),
@@ -140,6 +143,7 @@ REJECT = {
         ("x + x(x-1)(x+3)(7x-2)(x-5) > 0", "x > 0"),   # linear at the exact test points only
         ("1<x<2, 3<x<4", "(1,2)\\cup(3,4)"),           # a comma list of conditions: "and" or "or"?
     ],
+    "choice labels": [("iii", "(ii)"), ("(VI)", "IV"), ("D", "(C)")],
     "ratios": [("32:7", "S_{MBCN}:S=7:32"), ("14:64", "S_{MBCN}:S=7:32")],
     "clock times": [("1:00", "12:00"), ("12:30", "12:03")],
 }

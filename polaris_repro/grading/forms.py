@@ -46,7 +46,13 @@ _MEANINGFUL = {"or", "and", "not", "no", "none", "more", "less", "than", "least"
                "every", "but", "is", "are", "to", "at", "from", "between", "approximately", "about",
                "nearly", "almost", "roughly", "greater", "smaller", "larger", "fewer", "up", "down",
                "above", "below", "under", "after", "before", "until", "undefined", "infinite",
-               "impossible", "never", "always", "when", "where", "for", "with", "without"}
+               "impossible", "never", "always", "when", "where", "for", "with", "without",
+               # multipliers and mathematical words: dropping them would change the value
+               "dozen", "dozens", "score", "hundred", "hundreds", "thousand", "thousands", "million",
+               "millions", "billion", "billions", "trillion", "half", "halves", "quarter", "quarters",
+               "third", "thirds", "tenths", "hundredths", "thousandths", "squared", "cubed", "pi",
+               "sqrt", "root", "inf", "infinity", "log", "ln", "sin", "cos", "tan", "exp", "mod",
+               "percent", "pct", "negative", "positive", "square", "cube", "power", "factorial"}
 
 
 def drop_trailing_text(s: str) -> str:

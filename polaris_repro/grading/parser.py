@@ -23,6 +23,8 @@ _MULTI_FUNCS = {"max", "min", "gcd", "lcm"}
 _PLAIN_WORDS = _FUNCS | _MULTI_FUNCS | {"sqrt"}
 _REL_CMDS = {"le": "<=", "leq": "<=", "ge": ">=", "geq": ">=", "ne": "!=", "neq": "!=", "lt": "<",
              "gt": ">", "in": "in"}
+# two-letter roman numerals: a choice label, not a product (with i the imaginary unit, "ii" = -1)
+_ROMAN2 = {"ii", "iv", "vi", "ix", "xi", "II", "IV", "VI", "IX", "XI", "XX", "XV", "VV"}
 _OPEN = {"(", "[", "{", "\\{", "\\lfloor", "\\lceil"}
 _CLOSE = {")", "]", "}", "\\}", "\\rfloor", "\\rceil"}
 _NUM_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+(?![a-zA-Z]))?", re.ASCII)
@@ -52,7 +54,7 @@ def _tokenize(s: str) -> list[tuple[str, str]]:
             word = s[i:j]
             if word in _PLAIN_WORDS:
                 toks.append(("cmd", word))
-            elif len(word) >= 3 and toks[-2:] != [("op", "_"), ("op", "{")]:   # S_{MBCN}: a name
+            elif (len(word) >= 3 or word in _ROMAN2) and toks[-2:] != [("op", "_"), ("op", "{")]:
                 raise NotMath(f"word {word!r}")
             else:
                 toks.extend(("id", ch) for ch in word)

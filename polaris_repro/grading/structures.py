@@ -270,9 +270,9 @@ def _prepare_cached(answer: str) -> _Prepared:
     basic = _basic_normalize(answer)
     if _THOUSANDS.fullmatch(basic.strip()):      # "1,000" (but "20, 184" is a list)
         basic = basic.replace(",", "").strip()
-    m = re.fullmatch(r"\(\s*([A-Za-z])\s*\)", basic)  # multiple choice "(C)" -> "C"
+    m = re.fullmatch(r"\(\s*([A-Za-z]|[ivx]{2,5}|[IVX]{2,5})\s*\)", basic)  # choice "(C)", "(iv)" -> "C", "iv"
     if m:
-        basic = m.group(1)
+        basic = key = m.group(1)
     try:
         value = _build(_tokenize(basic))
     except (NotMath, RecursionError) as e:
