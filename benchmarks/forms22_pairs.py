@@ -138,7 +138,8 @@ def powers(rng):
     ps = sorted(rng.sample(_PRIMES, rng.randint(2, 3)))
     es = [rng.randint(1, 9) for _ in ps]
     ra = " ".join(f"{p}^{e}" if e < 10 else f"{p}^{{{e}}}" for p, e in zip(ps, es))
-    rb = rng.choice([" \\cdot ".join(f"{p}^{{{e}}}" for p, e in zip(ps, es)), str(math.prod(p ** e for p, e in zip(ps, es)))])
+    rb = rng.choice([" \\cdot ".join(f"{p}^{{{e}}}" for p, e in zip(ps, es)),
+                     str(math.prod(p ** e for p, e in zip(ps, es)))])
     k = rng.randrange(len(ps))
     wrong = " \\cdot ".join(f"{p}^{{{e + (1 if i == k else 0)}}}" for i, (p, e) in enumerate(zip(ps, es)))
     return ra, rb, wrong
@@ -149,13 +150,15 @@ def inequalities(rng):
     b, c = rng.randint(-9, 9), rng.randint(-9, 9)
     op = rng.choice(["<", "\\le", ">", "\\ge"])
     end = Fraction(c - b, a)
-    lhs = f"{a}x {'+' if b >= 0 else '-'} {abs(b)}".replace("1x", "x") if abs(a) == 1 else f"{a}x {'+' if b >= 0 else '-'} {abs(b)}"
+    lhs = f"{ {1: '', -1: '-'}.get(a, str(a)) }x {'+' if b >= 0 else '-'} {abs(b)}"
     closed = op in ("\\le", "\\ge")
     upper = (op in ("<", "\\le")) == (a > 0)             # x below the end
     et = _frac(end.numerator, end.denominator) if end.denominator != 1 else str(end)
-    iv = (f"(-\\infty, {et}" + ("]" if closed else ")")) if upper else (("[" if closed else "(") + f"{et}, \\infty)")
-    wrong_iv = (f"(-\\infty, {et}" + (")" if closed else "]")) if upper else (("(" if closed else "[") + f"{et}, \\infty)")
-    flipped = ("[" if closed else "(") + f"{et}, \\infty)" if upper else f"(-\\infty, {et}" + ("]" if closed else ")")
+    below = f"(-\\infty, {et}" + ("]" if closed else ")")
+    above = ("[" if closed else "(") + f"{et}, \\infty)"
+    iv, flipped = (below, above) if upper else (above, below)
+    wrong_iv = (f"(-\\infty, {et}" + (")" if closed else "]")) if upper else \
+        (("(" if closed else "[") + f"{et}, \\infty)")
     return f"{lhs} {op} {c}", iv, rng.choice([wrong_iv, flipped])
 
 
@@ -267,12 +270,14 @@ def bench_pairs(by: dict, exact, value, split_items, rng: random.Random) -> list
         items = split_items(g[1:-1])
         if not 2 <= len(items) <= 6:
             continue
-        col = "\\begin{pmatrix}" + " \\\\ ".join(items) + "\\end{pmatrix}"
-        out += [("matrices", "bench-column-vector", "\\begin{bmatrix}" + "\\\\".join(items) + "\\end{bmatrix}", col, True),
-                ("matrices", "bench-row-vs-column", "\\begin{bmatrix}" + " & ".join(items) + "\\end{bmatrix}", col, False)]
+        def env(name, cells, sep):
+            return f"\\begin{{{name}}}" + sep.join(cells) + f"\\end{{{name}}}"
+        col = env("pmatrix", items, " \\\\ ")
+        out += [("matrices", "bench-column-vector", env("bmatrix", items, "\\\\"), col, True),
+                ("matrices", "bench-row-vs-column", env("bmatrix", items, " & "), col, False)]
         if items[0] != items[1]:
             sw = [items[1], items[0]] + items[2:]
-            out += [("matrices", "bench-swapped-cells", "\\begin{pmatrix}" + "\\\\".join(sw) + "\\end{pmatrix}", col, False)]
+            out += [("matrices", "bench-swapped-cells", env("pmatrix", sw, "\\\\"), col, False)]
     return out
 
 

@@ -80,11 +80,12 @@ Layout
 ------
 ``extraction`` (boxes, ``</think>``, last number, ground truths) -> ``normalisation`` (string
 forms; ``forms`` holds the issue-22 rewrites: thousands separators, base subscripts, degrees in
-trigonometric functions, trailing words, ``\\approx``, matrix cells) -> ``parser`` (tokens -> tuple AST) -> ``structures`` (lists, tuples, sets, relations,
-labels) -> ``evaluator`` (exact and mpmath evaluation of an AST) -> ``equivalence`` (the rules
-above; ``values`` holds the rounding of exact answers to decimal ground truths and the
-coefficients of linear inequalities) -> ``grader`` (the entry points; :func:`grade`'s docstring
-lists the forms of issue 22 and the choices made on arguable ones); ``mathverify`` runs the second opinion; ``limits`` holds
+trigonometric functions, trailing words, ``\\approx``, matrix cells) -> ``parser`` (tokens ->
+tuple AST) -> ``structures`` (lists, tuples, sets, relations, labels, matrices) -> ``evaluator``
+(exact and mpmath evaluation of an AST) -> ``equivalence`` (the rules above; ``values`` holds the
+rounding of exact answers to decimal ground truths and the coefficients of linear inequalities)
+-> ``grader`` (the entry points; :func:`grade`'s docstring lists the forms of issue 22 and the
+choices made on arguable ones); ``mathverify`` runs the second opinion; ``limits`` holds
 the bounds.  Everything is importable from ``polaris_repro.grading`` directly.
 """
 

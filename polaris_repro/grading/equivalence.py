@@ -179,6 +179,8 @@ def _structure_equal(a, b, deadline: float, top: bool) -> bool:
 # ------------------------------------------------------------------ decimal approximations
 
 MIN_DECIMAL_DIGITS = 6
+
+
 def _decimal_matches(text: str, truth, deadline: float) -> bool:
     """A decimal prediction ``text`` (the literal as written, also in scientific notation)
     approximates a non-integer exact value ``truth`` (an AST without symbols): it has at least
