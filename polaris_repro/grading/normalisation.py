@@ -112,6 +112,7 @@ def normalize_answer(s: str) -> str:
     comparison used for answers the parser cannot read.  ``1,000`` is one number; with a space after
     the comma (``20, 184``) it is a list."""
     s = _basic_normalize(str(s).replace("\\\\", "\x1e")).replace("\x1e", "\\\\")
+    s = s.replace(" \\lor ", ", ")        # in the string key "or" joins items like "," (as before)
     listed = re.search(r",\s", s) is not None
     # "1 000" is one number; "1 1/2" is not "11/2": digits apart stay apart
     s = re.sub(r"(?<=\d)\s+(?=\d{3}(?![\d/.]))", "", s)
