@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from polaris_repro.grading import equivalent, grade, is_correct
+from polaris_repro.grading import canonical_answer, equivalent, grade, is_correct
 
 # the false accepts of the issue: (prediction, ground truth), all must be rejected
 FALSE_ACCEPTS = [
@@ -214,3 +214,9 @@ def test_verdict_says_why():
     assert grade("\\boxed{2}", "3").reason == "not equivalent"
     assert "combined" in grade("$\\boxed{2}$ and $\\boxed{-3}$", "-3, 2").reason
     assert "</think>" in grade("\\boxed{2}", "2", require_think=True).reason
+
+
+def test_majority_vote_keys_of_new_forms():
+    assert canonical_answer("\\frac{\\sqrt3}{3} \\approx 0.577") == canonical_answer("\\frac{1}{\\sqrt3}")
+    assert canonical_answer("1\\frac12") == canonical_answer("1.5") != canonical_answer("\\frac12")
+    assert canonical_answer("i(2-i)") == canonical_answer("1+2i") != canonical_answer("1-2i")

@@ -150,8 +150,8 @@ def canonical_answer(answer: str | None, *, timeout_s: float = 0.5) -> str | Non
         return None
     prep = _prepare(str(answer))
     v = prep.value
-    while v is not None and (v[0] == "named" or (v[0] == "set" and len(v[1]) == 1)):
-        v = v[2] if v[0] == "named" else v[1][0]
+    while v is not None and (v[0] in ("named", "approx") or (v[0] == "set" and len(v[1]) == 1)):
+        v = v[2] if v[0] == "named" else v[1] if v[0] == "approx" else v[1][0]
     if v is not None and v[0] == "expr" and not _has_inf(v[1]):
         deadline = time.monotonic() + timeout_s
         try:
