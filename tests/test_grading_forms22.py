@@ -77,6 +77,8 @@ ACCEPT = {
         ("x<1 \\text{ or } x>2", "(-\\infty,1)\\cup(2,\\infty)"),
     ],
     "choice labels": [("ii", "(ii)"), ("(IV)", "IV"), ("C", "(C)")],
+    "plus-minus in a list": [("-2, 1+\\sqrt5, 1-\\sqrt5", "\\{1\\pm\\sqrt{5},-2\\}"),
+                             ("1\\pm\\sqrt5, -2", "-2, 1-\\sqrt5, 1+\\sqrt5")],
     "ratios": [("7:32", "S_{MBCN}:S=7:32"), ("S_{MBCN}:S=7:32", "7 : 32"), ("7:32", "S_{ABC}:S_{DEF}=7:32")],
 }
 
@@ -144,6 +146,9 @@ REJECT = {
         ("1<x<2, 3<x<4", "(1,2)\\cup(3,4)"),           # a comma list of conditions: "and" or "or"?
     ],
     "choice labels": [("iii", "(ii)"), ("(VI)", "IV"), ("D", "(C)")],
+    "plus-minus in a list": [("-2, 1+\\sqrt5", "\\{1\\pm\\sqrt{5},-2\\}"),
+                             ("-2, 1+\\sqrt5, 1-\\sqrt5, 1-\\sqrt5", "\\{1\\pm\\sqrt{5},-2\\}"),
+                             ("2, 1+\\sqrt5, 1-\\sqrt5", "\\{1\\pm\\sqrt{5},-2\\}")],
     "ratios": [("32:7", "S_{MBCN}:S=7:32"), ("14:64", "S_{MBCN}:S=7:32")],
     "clock times": [("1:00", "12:00"), ("12:30", "12:03")],
 }

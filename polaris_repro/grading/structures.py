@@ -143,7 +143,7 @@ def _build(toks, depth: int = 0):
     if len(parts) > 1:
         if len(parts) > MAX_SET_SIZE:
             raise NotMath("list too long")
-        items = tuple(_build(p, depth + 1) for p in parts)
+        items = _items(parts, depth)
         if all(t == ("cmd", "lor") for t in seps) and all(_is_condition(x) for x in items):
             return ("union", items)        # x < 1 or x > 2: the union of the solution sets
         return ("set", items)
@@ -155,7 +155,7 @@ def _build(toks, depth: int = 0):
         inner = toks[1:-1]
         if first == "\\{" and last == "\\}":
             items = _split_top(inner, lambda t: t[0] == "op" and t[1] in (",", ";"))
-            return ("set", tuple(_build(p, depth + 1) for p in items)) if inner else ("set", ())
+            return ("set", _items(items, depth)) if inner else ("set", ())
         if first in ("(", "[") and last in (")", "]"):
             items = _split_top(inner, lambda t: t[0] == "op" and t[1] == ",")
             if len(items) == 1:   # (1;2;0): semicolons as separators
@@ -197,6 +197,19 @@ def _build(toks, depth: int = 0):
         return ("set", tuple(variants))
     dec = _decimal_text(toks)
     return ("expr", _parse_expr(toks)) if dec is None else ("expr", _parse_expr(toks), dec)
+
+
+def _items(parts, depth: int) -> tuple:
+    """The items of a list; an item ``a \\pm b`` stands for its two values (``\\{1\\pm\\sqrt5, -2\\}``
+    has three elements)."""
+    out: list = []
+    for p in parts:
+        v = _build(p, depth + 1)
+        pm = v[0] == "set" and _tv(p[0]) != "\\{" and any(t in (("cmd", "pm"), ("cmd", "mp")) for t in p)
+        out.extend(v[1] if pm else (v,))
+    if len(out) > MAX_SET_SIZE:
+        raise NotMath("list too long")
+    return tuple(out)
 
 
 def _is_condition(v) -> bool:
