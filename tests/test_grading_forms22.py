@@ -56,7 +56,7 @@ ACCEPT = {
         ("x = \\sqrt2 \\approx 1.414", "\\sqrt{2}"),
     ],
     "percent and words": [
-        ("28", "28 pct"), ("28", "28 per cent"), ("28", "28\\text{ percent}"), ("28", "28 \\text{ widgets}"),
+        ("28", "28 pct"), ("28", "28 per cent"), ("28", "28 percentage"), ("3", "3 percentage points"), ("28", "28\\text{ percent}"), ("28", "28 \\text{ widgets}"),
         ("14 \\text{ apples}", "14"), ("5", "5\\text{ sq. units}"),
     ],
     "lists": [
@@ -121,7 +121,7 @@ REJECT = {
         ("0.577", "\\frac{1}{\\sqrt3}"),
     ],
     "percent and words": [
-        ("29", "28 pct"), ("28", "28 \\text{ or more}"), ("28", "28\\text{ only}"), ("2", "2\\text{ i}"),
+        ("29", "28 pct"), ("29", "28 percentage"), ("28", "28 \\text{ or more}"), ("28", "28\\text{ only}"), ("2", "2\\text{ i}"),
         ("2", "2\\mathrm{e}"), ("0.28", "28\\%"), ("28 \\text{ or fewer}", "28"),
         ("5", "5 \\text{ million}"), ("2", "2\\text{ pi}"), ("3", "3 \\text{ dozen}"), ("4", "4\\text{ squared}"),
     ],

@@ -22,7 +22,7 @@ _UNITS = sorted("""square units|sq units|cubic units|units|unit|degrees|degree|c
 |meters|meter|mm|millimeters|km|kilometers|inches|inch|feet|foot|ft|yards|yard|miles|mile|mph|seconds
 |second|sec|minutes|minute|mins|hours|hour|hrs|days|day|weeks|week|months|month|years|year|dollars
 |dollar|cents|cent|pounds|lbs|grams|gram|kg|liters|liter|litres|ml|percent|ways|people|students
-|points|radians|rad|sq ft|square feet|square meters|square inches|square centimeters|pct|per cent""".replace("\n", "")
+|points|radians|rad|sq ft|square feet|square meters|square inches|square centimeters|pct|per cent|percentage points|percentage""".replace("\n", "")
                 .split("|"), key=len, reverse=True)
 _UNIT_TAIL = re.compile(r"(?<=[0-9}\s.)])\s*(?:" + "|".join(re.escape(u) for u in _UNITS)
                         + r")(?:\^\{?[23]\}?|\s*squared|\s*cubed)?\s*\.?\s*\Z", re.I)
