@@ -119,9 +119,9 @@ def status() -> dict:
 def native_bf16() -> bool:
     """Whether this CPU computes bf16 matrix products in hardware under the current kernel caps
     (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``): oneDNN reports bf16 support and ATen runs its
-    AVX-512 kernels. Without it (e.g. an AVX2 laptop CPU) bf16 autocast is emulated and several
-    times slower than fp32 (``benchmarks/bench_cpu_precision.py``), so ``cpu_precision: auto`` picks
-    fp32 there."""
+    AVX-512 kernels. Without it (e.g. an AVX2 laptop CPU) bf16 autocast is emulated (capped to AVX2,
+    a smoke step took 18 s and the next over 5 minutes), so ``cpu_precision: auto`` picks fp32 there;
+    ``benchmarks/bench_cpu_precision.py`` times both under kernel caps."""
     import torch
 
     try:
