@@ -633,3 +633,22 @@ def test_forced_outcomes_fix_the_composition_of_each_batch_and_keep_the_policys_
     (tmp_path / "bad.json").write_text('{"answers": {}}')
     with pytest.raises(PlanError, match="bad.json: missing field 'wrong'"):
         ForcedPlan.load(tmp_path / "bad.json")
+
+
+def test_auto_precision_trains_in_bf16_only_where_the_cpu_has_it():
+    """cpu_precision: auto -> bf16 only where oneDNN multiplies bf16 in hardware under the current
+    kernel caps; capped to AVX2 (a laptop CPU's kernels) it is fp32."""
+    import subprocess
+    import sys
+
+    from polaris_repro.verl_cpu import native_bf16, resolve_precision
+
+    assert resolve_precision("auto") == ("bf16" if native_bf16() else "fp32")
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
+    with pytest.raises(ValueError, match="auto, fp32 or bf16"):
+        resolve_precision("fp16")
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", "from polaris_repro.verl_cpu import resolve_precision, native_bf16;"
+                          "print(native_bf16(), resolve_precision('auto'))"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.split() == ["False", "fp32"], out.stderr[-2000:]
