@@ -377,10 +377,9 @@ def claims_rows(run_dir: Path, claims_file: Path | None) -> tuple[Table | None, 
             rows.append([c["label"], "authors", "—", "—", C._fmt(c, c.get("paper", c["value"])), "authors' number"])
             classes.append("reported")
     ex = data.get("exact") or {}
-    claim_col = (f"claim (exact: seed {ex.get('seed')}, {ex.get('numerics')}; band: any run)" if ex
-                 else "claim")
-    table = Table(f"Claims (`claims.yaml`, tier {data.get('tier')})",
-                  ["claim", "kind", "this run", claim_col, "the POLARIS report", "check"], rows,
+    title = f"Claims (`claims.yaml`, tier {data.get('tier')}" + (
+        f"; exact: seed {ex.get('seed')} on {ex.get('numerics')}; bands: any run of their tiers)" if ex else ")")
+    table = Table(title, ["claim", "kind", "this run", "claimed", "paper", "check"], rows,
                   [False, False, True, True, True, False], id="claims", row_classes=classes, notes=notes)
     return table, C.verdict(results, ctx)
 
