@@ -30,6 +30,10 @@ PROJECT_NAMES = {"paper-4b": "Polaris-Reproduce-4B", "paper-7b": "Polaris-Reprod
                  "paper-1.7b": "Polaris-Reproduce-1.7B"}
 
 
+# the FSDP strategy of every tier (see stage_overrides)
+FSDP_STRATEGY = "fsdp2"
+
+
 class StageError(ValueError):
     """A stage name/number or a stage value is invalid; the message names it."""
 
@@ -175,8 +179,11 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         (m + "use_remove_padding", tr["use_remove_padding"]),
         (m + "enable_gradient_checkpointing", tr["gradient_checkpointing"]),
         # --- actor: optimiser, PPO loss, batch sizes
-        # the stage scripts' FSDP (v1); FSDP1 cannot shard CPU modules, so CPU tiers use FSDP2
-        (a + "strategy", "fsdp2" if cpu else "fsdp"),
+        # FSDP2 on every tier (GPU and CPU), so the CPU tests run the code a cluster runs. The stage
+        # scripts used FSDP (v1); verl 0.9.1 supports both and is moving to FSDP2 (its dp_actor.yaml:
+        # "TODO: switch to fsdp2"; its docs recommend fsdp2 for throughput/memory and DTensor-based
+        # offload), and FSDP1 cannot shard CPU modules, so one strategy for all means fsdp2.
+        (a + "strategy", FSDP_STRATEGY),
         (a + "optim.lr", float(tr["lr"])),
         (a + "optim.weight_decay", float(tr["weight_decay"])),
         (a + "optim.betas", [0.9, 0.999]),
@@ -275,12 +282,32 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
               (a + "calculate_entropy", True)]
     out = [f"{k}={_fmt(v)}" for k, v in o]
     groups: list[Iterable[str]] = [out]
+    extra = list(extra)
     if cpu:
-        from ..verl_cpu import cpu_overrides  # helper-3's plugin: CPU platform + hf rollout
+        from ..verl_cpu import cpu_overrides  # the CPU plugin: CPU platform + hf rollout
 
-        groups.append(cpu_overrides(precision=tr["cpu_precision"]))
-    groups.append(list(extra))
+        nnodes, per_node = world_shape(cfg, extra)
+        groups.append(cpu_overrides(precision=tr["cpu_precision"], nnodes=nnodes, n_gpus=per_node))
+    groups.append(extra)
     return merge_overrides(*groups)
+
+
+def world_shape(cfg: dict, extra: Iterable[str] = ()) -> tuple[int, int]:
+    """``(trainer.nnodes, trainer.n_gpus_per_node)`` of a launch: the tier's ``training.nnodes`` /
+    ``training.n_gpus_per_node``, unless an extra verl override (``--verl``) sets them."""
+    d = overrides_to_dict(list(extra))
+    out = []
+    for key, default in (("trainer.nnodes", cfg["training"]["nnodes"]),
+                         ("trainer.n_gpus_per_node", cfg["training"]["n_gpus_per_node"])):
+        raw = d.get(key, default)
+        try:
+            v = int(raw)
+        except (TypeError, ValueError):
+            raise StageError(f"{key} must be a positive integer, got {raw!r}") from None
+        if v < 1:
+            raise StageError(f"{key} must be a positive integer, got {raw!r}")
+        out.append(v)
+    return out[0], out[1]
 
 
 def verl_config_dir() -> str:
