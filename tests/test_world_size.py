@@ -22,7 +22,7 @@ def test_cpu_overrides_world_size_threads_and_cluster(monkeypatch):
     assert k["trainer.nnodes"] == "2" and k["trainer.n_gpus_per_node"] == "1"
     assert k["ray_kwargs.ray_init.num_gpus"] == "2"           # one fake GPU per rank, private Ray
     assert k["ray_kwargs.ray_init.runtime_env.env_vars.VERL_PLATFORM"] == "cpu"
-    assert k["ray_kwargs.ray_init.runtime_env.env_vars.POLARIS_CPU_THREADS"] == "3"
+    assert k["ray_kwargs.ray_init.runtime_env.env_vars.POLARIS_CPU_THREADS"] == "'3'"
     # joining a cluster: Ray refuses num_cpus / num_gpus, the nodes declare their own
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6391")
     k = _keys(cpu_overrides(nnodes=2))
@@ -59,3 +59,15 @@ def test_one_fsdp_strategy_on_cpu_and_gpu_tiers():
     for tier in ("tiny", "smoke", "paper-4b", "paper-7b", "paper-1.7b", "single-gpu"):
         k = _stage(load_config(tier))
         assert k["actor_rollout_ref.actor.strategy"] == vc.FSDP_STRATEGY == "fsdp2", tier
+
+
+def test_worker_env_vars_compose_as_strings(monkeypatch):
+    """Ray rejects a non-string env_vars value (TypeError in ray.init): the composed config must hold
+    strings."""
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6391")
+    cfg = load_config("rehearsal")
+    ov = vc.stage_overrides(cfg, 0, train_files="t.parquet", val_files="v.parquet", model_path="m",
+                            output_dir="/tmp/o")
+    env = vc.compose(ov).ray_kwargs.ray_init.runtime_env.env_vars
+    assert env.VERL_PLATFORM == "cpu" and isinstance(env.POLARIS_CPU_THREADS, str)
+    assert int(env.POLARIS_CPU_THREADS) >= 1

@@ -604,7 +604,8 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
     ray_tmp = None if os.environ.get("RAY_ADDRESS") else f"/tmp/rp{os.getpid()}{i}{int(time.time()) % 100000}"
     ov = overrides_for(cfg, plan, extra=extra_overrides, ray_temp_dir=ray_tmp)
     n_launch = int(st.get("launches", 0)) + 1
-    _write_stage(sdir, status="running", launches=n_launch, overrides=ov, started=now())
+    _write_stage(sdir, status="running", launches=n_launch, overrides=ov, started=now(), error=None,
+                 interrupted_by=None)
     log(f"[{plan.name}] launch {n_launch}: T={plan.temperature} ({plan.temperature_source}), "
         f"model={plan.model_path}, data={plan.train_file}")
     env = launch_env(cfg)

@@ -201,7 +201,8 @@ def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, nnodes: int = 1, num_
         f"trainer.nnodes={nnodes}",
         f"trainer.n_gpus_per_node={n_gpus}",
         f"{env_vars}{PLATFORM_ENV}={PLATFORM_NAME}",
-        f"{env_vars}POLARIS_CPU_THREADS={threads}",
+        # quoted: Ray takes env_vars values as strings only (an int is a TypeError in ray.init)
+        f"{env_vars}POLARIS_CPU_THREADS='{threads}'",
     ]
     if not attach:
         out += [
