@@ -597,7 +597,8 @@ def _ray_gpu_nodes(nodes: Sequence[Mapping]) -> list[dict]:
         res = n.get("Resources") or n.get("resources") or {}
         acc = next((k.split(":", 1)[1] for k in res if k.startswith("accelerator_type:")), None)
         out.append({"gpus": int(res.get("GPU", 0) or 0), "type": acc,
-                    "address": n.get("NodeManagerAddress") or n.get("NodeID", "?")})
+                    "address": n.get("NodeManagerAddress") or n.get("NodeID", "?"),
+                    "id": str(n.get("NodeID") or n.get("node_id") or n.get("NodeManagerAddress") or "?")})
     return out
 
 
@@ -616,11 +617,41 @@ def gpu_memory_gb(hw: Hardware) -> tuple[float | None, str]:
     return None, ""
 
 
+def _ray_cluster_row(cfg: dict, hw: Hardware, per_node: int, nnodes: int, unit: str = "GPU") -> Row:
+    """The Ray cluster at ``RAY_ADDRESS`` against the tier's nodes x GPUs per node (names each node)."""
+    if hw.ray_nodes is None and hw.ray_error is None:
+        if nnodes > 1:
+            how = ("make rehearse starts one on this machine (README: Running on a Ray cluster)"
+                   if not is_gpu_tier(cfg) else
+                   f"polaris-repro train --tier {cfg['tier']} --render-launch DIR; sbatch DIR/polaris_slurm.sbatch")
+            return _row("ray cluster", "fail", f"the tier needs training.nnodes = {nnodes} nodes; RAY_ADDRESS is "
+                        "not set (one node)", f"start a Ray cluster ({how}) and set RAY_ADDRESS, or "
+                        "-o training.nnodes=1 -o cluster.nnodes=1")
+        return _row("ray cluster", "ok", "single node: verl starts a local Ray (RAY_ADDRESS not set)")
+    if hw.ray_error is not None:
+        return _row("ray cluster", "fail", f"RAY_ADDRESS={hw.env.get('RAY_ADDRESS')}: {hw.ray_error}",
+                    "check the address (ray status on the head node) or unset RAY_ADDRESS")
+    nodes = _ray_gpu_nodes(hw.ray_nodes)
+    good = [n for n in nodes if n["gpus"] >= per_node]
+    total = sum(n["gpus"] for n in nodes)
+    desc = (f"{len(nodes)} alive node(s), {total} {unit}(s) (per node: "
+            + ", ".join(f"{n['id'][:8]} {n['gpus']}" for n in nodes) + ")")
+    if len(good) < nnodes:
+        return _row("ray cluster", "fail", f"{desc}; the tier needs {nnodes} node(s) with {per_node} {unit}s each",
+                    "add nodes to the cluster (ray start --address=... "
+                    f"--num-gpus={per_node}) or lower training.nnodes / training.n_gpus_per_node")
+    return _row("ray cluster", "ok", f"{desc}; needs {nnodes} x {per_node}")
+
+
 def check_gpus(cfg: dict, hw: Hardware) -> list[Row]:
     tr = cfg["training"]
-    if not is_gpu_tier(cfg):
-        return [_row("gpus", "ok", "not needed: CPU tier")]
     per_node, nnodes = int(tr["n_gpus_per_node"]), int(tr["nnodes"])
+    if not is_gpu_tier(cfg):
+        rows = [_row("gpus", "ok", "not needed: CPU tier")]
+        if nnodes > 1 or hw.ray_nodes is not None or hw.ray_error is not None:
+            # a CPU tier on a Ray cluster (the rehearsal): one fake GPU per FSDP rank on every node
+            rows.append(_ray_cluster_row(cfg, hw, per_node, nnodes, unit="fake GPU"))
+        return rows
     rows = []
     names = sorted({f"{g.name} {g.memory_gb:.0f} GB" for g in hw.gpus})
     local = f"{len(hw.gpus)} x {', '.join(names)}" if hw.gpus else "no GPU"
@@ -635,30 +666,7 @@ def check_gpus(cfg: dict, hw: Hardware) -> list[Row]:
                          f"-o training.n_gpus_per_node={len(hw.gpus)} to use them all"))
     else:
         rows.append(_row("gpus per node", "ok", f"{local} = training.n_gpus_per_node"))
-    # Ray / nodes
-    if hw.ray_nodes is None and hw.ray_error is None:
-        if nnodes > 1:
-            rows.append(_row("ray cluster", "fail", f"the tier needs training.nnodes = {nnodes} nodes; RAY_ADDRESS is "
-                             "not set (one node)", "start a Ray cluster (polaris-repro train --tier "
-                             f"{cfg['tier']} --render-launch DIR; sbatch DIR/polaris_slurm.sbatch) and set "
-                             "RAY_ADDRESS, or -o training.nnodes=1 -o cluster.nnodes=1"))
-        else:
-            rows.append(_row("ray cluster", "ok", "single node: verl starts a local Ray (RAY_ADDRESS not set)"))
-    elif hw.ray_error is not None:
-        rows.append(_row("ray cluster", "fail", f"RAY_ADDRESS={hw.env.get('RAY_ADDRESS')}: {hw.ray_error}",
-                         "check the address (ray status on the head node) or unset RAY_ADDRESS"))
-    else:
-        nodes = _ray_gpu_nodes(hw.ray_nodes)
-        good = [n for n in nodes if n["gpus"] >= per_node]
-        total = sum(n["gpus"] for n in nodes)
-        desc = (f"{len(nodes)} alive node(s), {total} GPU(s) (per node: "
-                + ", ".join(str(n["gpus"]) for n in nodes) + ")")
-        if len(good) < nnodes:
-            rows.append(_row("ray cluster", "fail", f"{desc}; the tier needs {nnodes} node(s) with "
-                             f"{per_node} GPUs each", "add nodes to the cluster (ray start --address=... "
-                             f"--num-gpus={per_node}) or lower training.nnodes / training.n_gpus_per_node"))
-        else:
-            rows.append(_row("ray cluster", "ok", f"{desc}; needs {nnodes} x {per_node}"))
+    rows.append(_ray_cluster_row(cfg, hw, per_node, nnodes))
     rows.append(check_parallelism(cfg))
     return rows
 

@@ -427,11 +427,18 @@ def launch(overrides: Sequence[str], *, env: dict, log_path: Path, timeout: floa
             on_start(proc)
 
         def pump():
+            last = ("", 0.0)
             for line in proc.stdout:
                 logf.write(line)
                 logf.flush()
                 if echo and (echo_filter is None or echo_filter(line)):
-                    say(_clean(line), output=True)
+                    text = _clean(line)
+                    # several Ray nodes on one machine (the rehearsal) share a session folder, and
+                    # each node's log monitor forwards every worker line: echo a repeat once
+                    if text == last[0] and time.time() - last[1] < 5:
+                        continue
+                    last = (text, time.time())
+                    say(text, output=True)
                     state["running"] = state["running"] or "[polaris]" in line
                 elif echo:
                     state["hint"] = _progress_hint(line) or state["hint"]
