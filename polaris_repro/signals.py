@@ -69,11 +69,13 @@ def as_interrupt():
 
 
 _PR_SET_PDEATHSIG = 1
+try:   # resolved here, not in the forked child (preexec_fn runs between fork and exec)
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # pragma: no cover - not Linux
+    _prctl = None
 
 
 def exit_with_parent(sig: int = signal.SIGTERM) -> None:
     """``preexec_fn`` of a child process: deliver ``sig`` to it when its parent dies (Linux)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)

@@ -72,3 +72,23 @@ def test_signal_stops_the_launch_and_marks_the_stage_interrupted(tmp_path, sig, 
     assert S.leftover_processes(sdir) == []
     # resumable: the plan is kept (same data, temperature) for the next launch
     assert st["plan"]["name"] == "stage1" and Path(st["plan"]["train_file"]).exists()
+
+
+def test_launch_child_gets_sigterm_when_its_parent_dies(tmp_path):
+    """PR_SET_PDEATHSIG: a verl driver whose launcher dies without clean-up (SIGKILL) is told to stop."""
+    code = ("import subprocess, sys, time\n"
+            "from polaris_repro.signals import exit_with_parent\n"
+            "c = subprocess.Popen([sys.executable, '-c', 'import signal, sys, time\\n"
+            "signal.signal(signal.SIGTERM, lambda *a: (open(sys.argv[1], \"w\").write(\"TERM\"), sys.exit(0)))\\n"
+            "time.sleep(60)', sys.argv[1]], preexec_fn=exit_with_parent)\n"
+            "print(c.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    mark = tmp_path / "got"
+    parent = subprocess.Popen([sys.executable, "-c", code, str(mark)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    time.sleep(1.0)                      # the child installs its handler
+    parent.kill()
+    parent.wait()
+    _wait_for(lambda: mark.exists(), 15, "the child's SIGTERM")
+    assert mark.read_text() == "TERM"
+    _wait_for(lambda: not _alive(child), 10, "the child to exit")
