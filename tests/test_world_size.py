@@ -44,11 +44,12 @@ def test_rank_threads_divides_the_cores(monkeypatch):
 def test_cpu_tier_takes_world_size_from_tier_and_verl(monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.delenv("POLARIS_CPU_THREADS", raising=False)
-    cfg = load_config("tiny", ["training.nnodes=2"])
+    cfg = load_config("tiny", ["training.nnodes=2", "training.micro_batch_size_per_gpu=4"])
     k = _stage(cfg)
     assert k["trainer.nnodes"] == "2" and k["trainer.n_gpus_per_node"] == "1"
     assert k["ray_kwargs.ray_init.num_gpus"] == "2"
-    k = _stage(load_config("tiny"), extra=["trainer.n_gpus_per_node=2", "trainer.nnodes=2"])
+    k = _stage(load_config("tiny", ["training.micro_batch_size_per_gpu=4"]),
+               extra=["trainer.n_gpus_per_node=2", "trainer.nnodes=2"])
     assert k["trainer.nnodes"] == "2" and k["trainer.n_gpus_per_node"] == "2"
     assert k["ray_kwargs.ray_init.num_gpus"] == "4"             # was forced to 1 before issue 25
     with pytest.raises(vc.StageError, match="trainer.nnodes"):
@@ -71,3 +72,14 @@ def test_worker_env_vars_compose_as_strings(monkeypatch):
     env = vc.compose(ov).ray_kwargs.ray_init.runtime_env.env_vars
     assert env.VERL_PLATFORM == "cpu" and isinstance(env.POLARIS_CPU_THREADS, str)
     assert int(env.POLARIS_CPU_THREADS) >= 1
+
+
+def test_micro_batch_that_does_not_divide_a_rank_share_is_an_error_naming_it(monkeypatch):
+    """tiny on 2 ranks: 4 x 4 = 16 sequences, 8 per rank, micro-batch 16 -> verl would assert
+    mid-launch ("data size must be divisible by ... micro_batch_size_per_gpu"); fail before."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(vc.StageError, match=r"micro_batch_size_per_gpu = 16 .* 8\b.*=8"):
+        _stage(load_config("tiny"), extra=["trainer.n_gpus_per_node=2"])
+    k = _stage(load_config("tiny", ["training.micro_batch_size_per_gpu=8"]), extra=["trainer.n_gpus_per_node=2"])
+    assert k["trainer.n_gpus_per_node"] == "2"
+    _stage(load_config("rehearsal"))       # dynamic batch size: no fixed micro-batch to check

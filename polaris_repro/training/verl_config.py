@@ -132,6 +132,7 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
     appends ``polaris_repro.verl_cpu.cpu_overrides()``; ``extra`` is appended last.
     """
     tr = cfg["training"]
+    extra = list(extra)
     stages = tr["stages"]
     if not 0 <= stage_index < len(stages):
         raise StageError(f"stage index {stage_index} out of range for {len(stages)} stage(s)")
@@ -267,6 +268,8 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         ("+polaris.stage", st["name"]),
         ("+polaris.seed", stage_seed(cfg, stage_index)),
     ]
+    nnodes, per_node = world_shape(cfg, extra)
+    _check_micro_batches(tr, nnodes * per_node, sp)
     if resp + int(tr["max_prompt_length"]) > budget:
         raise StageError(f"stage {st['name']}: max_prompt_length + max_response_length exceeds "
                          f"token_budget {budget}")
@@ -282,14 +285,32 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
               (a + "calculate_entropy", True)]
     out = [f"{k}={_fmt(v)}" for k, v in o]
     groups: list[Iterable[str]] = [out]
-    extra = list(extra)
     if cpu:
         from ..verl_cpu import cpu_overrides  # the CPU plugin: CPU platform + hf rollout
 
-        nnodes, per_node = world_shape(cfg, extra)
         groups.append(cpu_overrides(precision=tr["cpu_precision"], nnodes=nnodes, n_gpus=per_node))
     groups.append(extra)
     return merge_overrides(*groups)
+
+
+def _check_micro_batches(tr: dict, world: int, sp: int) -> None:
+    """Without dynamic batch size verl splits each rank's share of a batch into micro-batches of
+    ``micro_batch_size_per_gpu`` sequences and asserts they divide it ("data size must be divisible
+    by ... micro_batch_size_per_gpu"); fail before launching, naming the parameter."""
+    if tr["use_dynamic_bsz"]:
+        return
+    dp = max(1, world // max(1, sp))
+    mb = int(tr["micro_batch_size_per_gpu"])
+    for name in ("ppo_mini_batch_size", "train_batch_size"):
+        seqs = int(tr[name]) * int(tr["rollout_n"])
+        if seqs % dp or (seqs // dp) % mb:
+            fits = [d for d in range(1, seqs // dp + 1) if (seqs // dp) % d == 0 and d <= mb] if seqs % dp == 0 else []
+            hint = f"; e.g. -o training.micro_batch_size_per_gpu={fits[-1]}" if fits else ""
+            raise StageError(
+                f"training.micro_batch_size_per_gpu = {mb} does not divide the sequences each of the {dp} "
+                f"data-parallel rank(s) gets (training.{name} {tr[name]} x rollout_n {tr['rollout_n']} / {dp} "
+                f"= {seqs / dp:g}); change it or the world size (trainer.nnodes x trainer.n_gpus_per_node), "
+                f"or set training.use_dynamic_bsz{hint}")
 
 
 def world_shape(cfg: dict, extra: Iterable[str] = ()) -> tuple[int, int]:
