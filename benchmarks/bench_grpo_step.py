@@ -85,8 +85,10 @@ def plain_steps(cfg: dict, prompts_per_step: list[list[dict]], temperature: floa
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     # the actor's compute precision as verl runs it (training.cpu_precision): fp32, or bf16 autocast
     # over fp32 weights (FSDP2's bf16 mixed precision); generation stays fp32 like the rollout server
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if tr["cpu_precision"] == "bf16" \
-        else contextlib.nullcontext
+    from polaris_repro.verl_cpu import resolve_precision
+
+    bf16 = resolve_precision(tr["cpu_precision"]) == "bf16"      # auto: as the stage launch resolves it
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     out = {"step_s": [], "gen_s": [], "update_s": [], "reward": [], "tokens": []}
     gen = torch.Generator().manual_seed(int(cfg.get("seed", 1)))
     for rows in prompts_per_step:

@@ -160,6 +160,16 @@ def run_overrides(run_dir: str | Path) -> list[str]:
     return list(json.loads(p.read_text()).get("overrides") or [])
 
 
+def _machine() -> dict | None:
+    """The run's CPU and kernels (:func:`polaris_repro.machine.fingerprint`); None if unreadable."""
+    try:
+        from .machine import fingerprint
+
+        return fingerprint()
+    except Exception:  # a fingerprint is worth having, never worth failing a run for
+        return None
+
+
 class Manifest:
     """``manifest.json`` of a run folder; every update rewrites the file atomically."""
 
@@ -170,7 +180,7 @@ class Manifest:
         else:
             self.data = {"package": "polaris-repro", "version": __version__, "git_commit": git_commit(),
                          "created": now(), "config": None, "seed": None, "sections": {},
-                         "inputs": {}, "outputs": {}}
+                         "inputs": {}, "outputs": {}, "machine": _machine()}
         if config is not None:
             self.data["config"] = config
             self.data["tier"] = config.get("tier")

@@ -265,8 +265,8 @@ def validate(cfg: dict) -> None:
     if cfg["training"]["temperature_mode"] not in ("config", "search"):
         raise ConfigError("'training.temperature_mode' must be config or search, "
                           f"got {cfg['training']['temperature_mode']!r}")
-    if cfg["training"]["cpu_precision"] not in ("fp32", "bf16"):
-        raise ConfigError("'training.cpu_precision' must be fp32 or bf16, "
+    if cfg["training"]["cpu_precision"] not in ("auto", "fp32", "bf16"):
+        raise ConfigError("'training.cpu_precision' must be auto, fp32 or bf16, "
                           f"got {cfg['training']['cpu_precision']!r}")
     if cfg["training"]["old_log_prob"] not in ("recompute", "rollout"):
         raise ConfigError("'training.old_log_prob' must be recompute or rollout, "

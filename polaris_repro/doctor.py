@@ -726,6 +726,33 @@ def check_gpus_sampling(cfg: dict, hw: Hardware) -> list[Row]:
                  "(sampling only: the training's nodes are not needed)")]
 
 
+def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
+    """CPU tiers: the precision the actor will train in on this machine, and whether bf16 is native."""
+    if is_gpu_tier(cfg):
+        return []
+    from .verl_cpu import native_bf16, resolve_precision
+
+    want = cfg["training"]["cpu_precision"]
+    native = native_bf16()
+    got = resolve_precision(want)
+    found = (f"training.cpu_precision={want} -> {got} (bf16 in hardware: {'yes' if native else 'no'}; "
+             f"{torch_capability()})")
+    if got == "bf16" and not native:
+        return [_row("cpu precision", "warn", found,
+                     "bf16 autocast is emulated on this CPU (under an AVX2 cap a smoke step went from 18 s "
+                     "to over 5 min); -o training.cpu_precision=auto trains in fp32 here")]
+    return [_row("cpu precision", "ok", found)]
+
+
+def torch_capability() -> str:
+    import os
+
+    import torch
+
+    caps = ", ".join(f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if k in os.environ)
+    return f"ATen kernels {torch.backends.cpu.get_cpu_capability()}" + (f", capped by {caps}" if caps else "")
+
+
 def check_parallelism(cfg: dict, spec: ModelSpec | None = None) -> Row:
     """verl's divisibility rules for the tier's GPU count, batch, TP and Ulysses SP sizes."""
     tr = cfg["training"]
@@ -1091,6 +1118,7 @@ def doctor(tier: str | Mapping, overrides: Sequence[str] | Mapping | None = None
     steps: list[tuple[str, Callable[[], list[Row]]]] = [
         ("packages", lambda: check_packages(cfg, hw)),
         ("cuda", lambda: check_cuda(cfg, hw)),
+        ("cpu precision", lambda: check_cpu_precision(cfg, hw) if training else []),
         ("gpus", lambda: check_gpus(cfg, hw) if training else check_gpus_sampling(cfg, hw)),
         ("gpu memory", lambda: check_memory(cfg, hw, spec) if training else
          [_row("gpu memory", "ok", "training memory not needed (no training in this run)")]),

@@ -58,9 +58,22 @@ def _shapes(v: "RunView") -> str:
     return "; ".join(f"{r['pair']}: {r['shape']}" for r in df.to_dict("records"))
 
 
-def _filtered(v: "RunView") -> str:
+def _filter_caption(v: "RunView") -> str:
+    """What filtering did to the stage-1 set, from its counts (filter_effect.csv): how many were
+    dropped, the kept set's shape and where it peaks, set beside the report's mirrored J."""
+    from .difficulty import shape_label
+
+    e = v.csv("01_difficulty/filter_effect.csv")
     r = v.csv("01_difficulty/filter_sizes.csv").iloc[0]
-    return f"{int(r['after'])} of {int(r['before'])} problems kept by {r['rule']}"
+    after = pd.to_numeric(e["after"]).to_numpy()
+    dropped = int(pd.to_numeric(e["dropped"]).sum())
+    shape, peak = shape_label(after), str(e["correct"].iloc[int(after.argmax())])
+    what = (f"{dropped} problem(s) dropped by {r['rule']}" if dropped else
+            f"no problem met {r['rule']}, so nothing was dropped")
+    like = ("like the report's filtered set, a mirrored J" if shape == "mirrored-J" else
+            f"the report's filtered set is a mirrored J; ours is {shape}")
+    return (f"The stage-1 training set before and after filtering ({int(r['after'])} of {int(r['before'])} kept: "
+            f"{what}); the kept set peaks at {peak} ({like}).")
 
 
 def _chosen_t(v: "RunView") -> str:
@@ -92,9 +105,7 @@ LAYOUT: dict[str, Layout] = {
                 "How many of k samples each problem gets right for our stronger and weaker (model, data) "
                 f"pairs (top; {_shapes(v)}), beside the report's Figure 1 (bottom, hatched), where the "
                 "stronger model makes a J and the weaker a mirrored J.")),
-            ("filter_effect", lambda v: (
-                f"The stage-1 training set before and after filtering ({_filtered(v)}): like the report, "
-                "dropping the problems the model already solves k/k leaves a mirrored-J set.")),
+            ("filter_effect", _filter_caption),
             ("fig2_ours_before_after",
              "The stage-1 training set profiled by the base model and by the trained model: the report's "
              "Figure 2 shows the same set moving from 0/8 towards 8/8 during training."),
@@ -335,56 +346,43 @@ def _shift_md_headings(text: str, levels: int = 2) -> str:
 
 
 def claims_rows(run_dir: Path, claims_file: Path | None) -> tuple[Table | None, str]:
-    """The claims table of this run and one sentence on the check's outcome."""
+    """The claims table of this run (exact claims, then bands, then the authors' numbers) and one
+    sentence telling the reader whether the recipe reproduced (:func:`polaris_repro.claims.verdict`)."""
     from . import claims as C
 
     if claims_file is None or not Path(claims_file).exists():
         return None, "No claims file: nothing to check."
     data = C.load_claims(claims_file)
-    man = Manifest(run_dir).data
-    same_tier = data.get("tier") in (None, man.get("tier"))
-    rows, classes, notes, n_pass, n_fail, n_missing = [], [], [], 0, 0, 0
-    for c in data["claims"]:
-        paper = c.get("paper", c["value"] if c["source"] == "reported" else None)
+    results, ctx = C.evaluate(claims_file, run_dir)
+    rows, classes, notes = [], [], []
+    by_id = {c["id"]: c for c in data["claims"]}
+    for r in results:
+        c = by_id.get(r.id, {})
+        paper = c.get("paper")
         report = C._fmt(c, paper) if paper is not None else "—"
-        if c["source"] == "reported":
-            rows.append([c["label"], "—", "—", report, "authors' number"])
-            classes.append("reported")
-            continue
-        tol = float(c.get("tolerance", 0))
-        readme = f"{C._fmt(c, c['value'])} ± {tol:g}"
-        try:
-            got = C.measure(c, run_dir)
-        except C.ClaimsError as e:
-            n_missing += 1
-            notes.append(str(e))
-            rows.append([c["label"], "—", readme, report, f"missing [{len(notes)}]"])
-            classes.append("fail")
-            continue
-        ok = abs(got - float(c["value"])) <= tol + 1e-12
-        if not same_tier:
-            verdict, cls = "not checked", "other"
-        elif ok:
-            verdict, cls, n_pass = "pass", "pass", n_pass + 1
+        if not r.applies:
+            check, cls = "not checked", "other"
+        elif r.ok is None:
+            notes.append(r.note)
+            check, cls = f"missing [{len(notes)}]", "fail"
+        elif r.ok:
+            check, cls = "pass", "pass"
         else:
-            verdict, cls, n_fail = "FAIL", "fail", n_fail + 1
-        rows.append([c["label"], C._fmt(c, got), readme, report, verdict])
+            check, cls = "FAIL", "fail"
+        kind = "exact" if r.kind == "exact" else "band"
+        rows.append([r.label, kind, r.measured, r.expected, report, check])
         classes.append(cls)
-    n = sum(c["source"] == "measured" for c in data["claims"])
-    if not same_tier:
-        verdict = (f"`claims.yaml` holds the `{data.get('tier')}` tier's values (run `{data.get('run', '?')}`); "
-                   f"this is a `{man.get('tier')}` run, so its {n - n_missing} measured values are shown beside "
-                   f"them, not checked" + (f"; {n_missing} could not be measured" if n_missing else "") + ".")
-    elif n_fail or n_missing:
-        verdict = (f"Claims check FAILED: {n_pass} of {n} measured claims hold, {n_fail} drifted beyond their "
-                   f"tolerance" + (f", {n_missing} could not be measured" if n_missing else "") + ".")
-    else:
-        verdict = f"Claims check passed: all {n} measured claims hold within their tolerance."
+    for c in data["claims"]:
+        if c["source"] == "reported":
+            rows.append([c["label"], "authors", "—", "—", C._fmt(c, c.get("paper", c["value"])), "authors' number"])
+            classes.append("reported")
+    ex = data.get("exact") or {}
+    claim_col = (f"claim (exact: seed {ex.get('seed')}, {ex.get('numerics')}; band: any run)" if ex
+                 else "claim")
     table = Table(f"Claims (`claims.yaml`, tier {data.get('tier')})",
-                  ["claim", "this run", f"README ({data.get('tier')} tier) ± tolerance", "the POLARIS report",
-                   "check"], rows, [False, True, True, True, False], id="claims", row_classes=classes,
-                  notes=notes)
-    return table, verdict
+                  ["claim", "kind", "this run", claim_col, "the POLARIS report", "check"], rows,
+                  [False, False, True, True, True, False], id="claims", row_classes=classes, notes=notes)
+    return table, C.verdict(results, ctx)
 
 
 def gain_lines(v: RunView) -> list[str]:
@@ -697,7 +695,8 @@ def check(report_html: str | Path, run_dir: str | Path, *,
     elif claims_file is not None:
         from .claims import load_claims
 
-        n = len(load_claims(claims_file)["claims"])
+        d = load_claims(claims_file)
+        n = len(d["claims"]) + len(d.get("bands") or [])
         if not claims:
             problems.append("no <table id='claims'>")
         elif claims[0]["rows"] < n + 1:

@@ -150,6 +150,16 @@ def _measured():
     return [c for c in claims.load_claims(CLAIMS)["claims"] if c["source"] == "measured"]
 
 
+def _exact_only(tmp_path: Path) -> Path:
+    """claims.yaml without its bands: the typed-in stored run holds only the exact claims' artifacts
+    (the bands are tested below on runs that have the training logs they read)."""
+    data = yaml.safe_load(CLAIMS.read_text())
+    data.pop("bands")
+    f = tmp_path / "claims-exact.yaml"
+    f.write_text(yaml.safe_dump(data, sort_keys=False))
+    return f
+
+
 def test_readme_results_block_is_what_claims_render_writes(tmp_path):
     """Editing the README's Results table by hand (or claims.yaml without re-rendering) fails."""
     copy = tmp_path / "README.md"
@@ -170,8 +180,12 @@ def test_claims_hold_on_the_stored_run(tmp_path):
     missing = want - set(STORED)
     assert not missing, f"claims.yaml claims values the stored run snapshot lacks: {sorted(missing)}"
     run = _write_stored_run(tmp_path, STORED)
-    assert claims.check(CLAIMS, run, README) == []
-    assert claims.cli(["check", "--run", str(run), "--claims", str(CLAIMS), "--readme", str(README)]) == 0
+    exact = _exact_only(tmp_path)
+    assert claims.check(exact, run) == []
+    assert claims.cli(["check", "--run", str(run), "--claims", str(exact), "--readme", ""]) == 0
+    # with the bands, what the typed-in run lacks (training logs, the sweep's zones) is named, not passed
+    problems = claims.check(CLAIMS, run, README)
+    assert {p.split(":")[0] for p in problems} == {"temperature_zone", "cap_clip_falls", "mechanism_counts"}, problems
 
 
 @pytest.mark.parametrize("claim_id", [c["id"] for c in _measured()])
@@ -180,12 +194,13 @@ def test_each_claim_fails_on_its_own_drift(tmp_path, claim_id):
     c = next(c for c in _measured() if c["id"] == claim_id)
     key, tol = (c["artifact"], c["json_path"]), float(c["tolerance"])
     assert tol > 0
+    exact = _exact_only(tmp_path)
     outside = _write_stored_run(tmp_path / "outside", {**STORED, key: STORED[key] + 1.5 * tol})
-    problems = claims.check(CLAIMS, outside)
+    problems = claims.check(exact, outside)
     assert len(problems) == 1 and problems[0].startswith(f"{claim_id}:"), problems
-    assert claims.cli(["check", "--run", str(outside), "--claims", str(CLAIMS), "--readme", ""]) == 1
+    assert claims.cli(["check", "--run", str(outside), "--claims", str(exact), "--readme", ""]) == 1
     inside = _write_stored_run(tmp_path / "inside", {**STORED, key: STORED[key] - 0.5 * tol})
-    assert claims.check(CLAIMS, inside) == []
+    assert claims.check(exact, inside) == []
 
 
 def test_a_claim_edited_in_claims_yaml_fails_against_the_stored_run(tmp_path):
@@ -195,6 +210,116 @@ def test_a_claim_edited_in_claims_yaml_fails_against_the_stored_run(tmp_path):
     target["value"] = round(target["value"] + 1.0, 6)
     edited = tmp_path / "claims.yaml"
     edited.write_text(yaml.safe_dump(data, sort_keys=False))
+    data.pop("bands")
+    edited.write_text(yaml.safe_dump(data, sort_keys=False))
     problems = claims.check(edited, run, README)
     assert any(p.startswith("eval_paired_synthetic:") for p in problems), problems
     assert any("README" in p for p in problems), "the README still shows the old value"
+
+
+# ------------------------------------------------------------------------------------------------
+# Two kinds: exact claims apply to one seed on one kind of machine, bands to every run of a tier
+
+def _stage(sdir: Path, batches: list, *, mode: str = "polaris", rescue: bool = False, clip: list | None = None,
+           tamper: dict | None = None) -> None:
+    """A stage folder as the trainer leaves it: stage.json, the accuracy log (one line per batch of
+    per-group accuracies), the metrics log with the counts the trainer computes from them."""
+    sdir.mkdir(parents=True)
+    (sdir / "stage.json").write_text(json.dumps({"status": "done", "plan": {"substitution": mode, "rescue": rescue}}))
+    (sdir / "metrics").mkdir()
+    log, metrics, step, solved = [], [], 0, set()
+    for b, scores in enumerate(batches):
+        idx = [100 * b + g for g in range(len(scores))]
+        dead = sum(1 for x in scores if x in (0.0, 1.0))
+        skipped = dead >= len(scores) - len(scores) // 3
+        step += 0 if skipped else 1
+        log.append({"step": b + 1, "global_step": step, "index": idx, "score": scores, "skipped": skipped})
+        if not skipped:
+            data = {"polaris/substituted": dead, "polaris/rescued": 0,
+                    "response_length/clip_ratio": (clip or [0.5] * 99)[step - 1]}
+            data.update((tamper or {}).get(step, {}))
+            metrics.append({"step": step, "data": data})
+    (sdir / "accuracy_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    (sdir / "metrics" / "launch-001.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+
+
+def _band_run(root: Path, *, tier="smoke", seed=7, numerics=None, gain_low=9.9, clip_last=0.1, tamper=None) -> Path:
+    """A run folder (manifest with tier, seed and machine) holding what every band reads."""
+    from polaris_repro.config import load_config
+    from polaris_repro.machine import fingerprint
+
+    run = root / f"{tier}-{seed}"
+    cfg = load_config(tier, [f"seed={seed}"])
+    fp = fingerprint()
+    if numerics == "avx2":
+        fp.update(capability="AVX2", native_bf16=False)
+    (run / "02_temperature").mkdir(parents=True)
+    (run / "04_evaluation").mkdir()
+    (run / "manifest.json").write_text(json.dumps({"tier": tier, "seed": seed, "config": cfg, "machine": fp}))
+    (run / "02_temperature" / "choice.json").write_text(json.dumps(
+        {"temperature": 0.6, "diversity": 0.8, "zones": {"0.4": "Robust Generation", "0.6": "Controlled Exploration",
+                                                       "1.2": "Performance Collapse"}}))
+    (run / "04_evaluation" / "summary.json").write_text(json.dumps(
+        {"paired_vs_base": {"trained": {"synthetic": {"diff_points": gain_low + 8, "ci95_points": [gain_low, gain_low + 16]}}}}))
+    for i, st in enumerate(cfg["training"]["stages"]):
+        batches = [[0.25, 0.5, 0.0, 1.0], [0.0, 0.0, 1.0, 0.25], [0.25, 0.75, 0.5, 0.0], [0.5, 0.25, 0.75, 0.0]]
+        clip = [0.6, 0.5, 0.4] if i == 0 else [0.3, 0.2, clip_last]
+        _stage(run / "03_training" / st["name"], batches, clip=clip, tamper=tamper if i == 1 else None)
+    return run
+
+
+def test_another_seed_is_checked_against_the_bands_only(tmp_path, capsys):
+    run = _band_run(tmp_path, seed=7)
+    results, ctx = claims.evaluate(CLAIMS, run)
+    assert not ctx["exact_applies"] and "seed 7" in ctx["exact_why"]
+    assert all(not r.applies and r.ok is None for r in results if r.kind == "exact")
+    bands = [r for r in results if r.kind == "band"]
+    assert [r.ok for r in bands] == [True] * 4, bands
+    assert claims.check(CLAIMS, run) == []
+    assert claims.cli(["check", "--run", str(run), "--claims", str(CLAIMS), "--readme", ""]) == 0
+    out = capsys.readouterr().out
+    assert "exact claims: do not apply (seed 7" in out and "n/a" in out and "reproduced the recipe" in out
+    # the skipped batch (one informative group of four) was read as the skip rule says
+    assert "3 stages" not in out and "9 steps as logged" in out
+
+
+def test_a_gain_interval_that_includes_zero_fails_the_gain_band(tmp_path, capsys):
+    run = _band_run(tmp_path, seed=11, gain_low=-3.1)
+    problems = claims.check(CLAIMS, run)
+    assert len(problems) == 1 and problems[0].startswith("gain_interval_above_zero:"), problems
+    assert claims.cli(["check", "--run", str(run), "--claims", str(CLAIMS), "--readme", ""]) == 1
+    results, ctx = claims.evaluate(CLAIMS, run)
+    assert "did NOT reproduce" in claims.verdict(results, ctx) and "gain_interval_above_zero" in claims.verdict(results, ctx)
+
+
+def test_the_claims_seed_on_other_kernels_is_checked_against_the_bands_only(tmp_path):
+    run = _band_run(tmp_path, seed=1, numerics="avx2")
+    results, ctx = claims.evaluate(CLAIMS, run)
+    assert not ctx["exact_applies"] and "kernels AVX2" in ctx["exact_why"]
+    assert claims.check(CLAIMS, run) == []
+
+
+def test_a_tiny_run_is_checked_against_the_tiny_bands(tmp_path):
+    run = _band_run(tmp_path, tier="tiny", seed=1, gain_low=-20.0, clip_last=0.9)
+    results, ctx = claims.evaluate(CLAIMS, run)
+    applies = {r.id for r in results if r.applies}
+    assert applies == {"temperature_zone", "mechanism_counts"}, applies   # not the smoke tier's gain or clip bands
+    assert claims.check(CLAIMS, run) == []
+
+
+def test_the_band_checks_fail_when_the_run_breaks_them(tmp_path):
+    assert claims.check(CLAIMS, _band_run(tmp_path / "a", clip_last=0.9)) == []    # mean of last 3 still lower
+    flat = _band_run(tmp_path / "b")
+    f = flat / "03_training" / "stage1" / "metrics" / "launch-001.jsonl"     # first steps: 0.6, 0.5, 0.4 -> 0.01
+    for v in ("0.6", "0.5", "0.4"):
+        f.write_text(f.read_text().replace(f'"response_length/clip_ratio": {v}', '"response_length/clip_ratio": 0.01'))
+    assert [p.split(":")[0] for p in claims.check(CLAIMS, flat)] == ["cap_clip_falls"]
+    # a substitution count the accuracy log does not call for
+    bad = _band_run(tmp_path / "c", tamper={2: {"polaris/substituted": 0}})
+    problems = claims.check(CLAIMS, bad)
+    assert len(problems) == 1 and "mechanism_counts" in problems[0] and "substituted 0, the log calls for 1" in problems[0]
+    # a temperature chosen in the collapse zone
+    zone = _band_run(tmp_path / "d")
+    choice = zone / "02_temperature" / "choice.json"
+    choice.write_text(choice.read_text().replace('"temperature": 0.6', '"temperature": 1.2'))
+    assert [p.split(":")[0] for p in claims.check(CLAIMS, zone)] == ["temperature_zone"]

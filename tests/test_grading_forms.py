@@ -226,10 +226,10 @@ def test_final_boxes_is_linear_on_long_responses():
     base = "We compute $\\frac{1}{2}$ and {braces} step by step. " * 4000      # ~200 KB
     for text in (base + "\\boxed{2} and \\boxed{3}", "\\boxed{" + base + "\\boxed{1}",
                  ("\\boxed{" + "x" * 30) * 6000 + "\\boxed{1}"):
-        t = time.perf_counter()
+        t = time.process_time()       # CPU time of this process: other jobs on the machine do not count
         for _ in range(10):
             final_boxes(text)
-        assert (time.perf_counter() - t) / 10 < 0.05, len(text)
+        assert (time.process_time() - t) / 10 < 0.05, len(text)
 
 
 # ---------------------------------------------------------------------------------- guarantees

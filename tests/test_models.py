@@ -87,7 +87,7 @@ def test_cache_reused_and_same_path(fake_builtin):
     p1 = models.resolve_model_path("builtin:fake")
     t0 = time.time()
     p2 = models.resolve_model_path("builtin:fake")
-    assert p1 == p2 and time.time() - t0 < 0.2
+    assert p1 == p2 and time.time() - t0 < 2.0     # a cache hit, not a build (builds are counted below)
     assert _builds(fake_builtin) == 1
     assert models.build_info(p1)["version"] == "fake-v1"
     # no temporary build folders left behind

@@ -41,11 +41,24 @@ def test_notebook_has_one_literal_parameters_cell(name):
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+# the run's own override, recorded in its manifest as `polaris-repro reproduce -o ...` records it:
+# stages 2-3 search their temperature on the model they start from (the smoke tier's mode), so the
+# temperatures verl receives differ from the tier's stage table; the report must show the former
+RUN_OVERRIDES = ["training.temperature_mode=search"]
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    from polaris_repro.artifacts import Manifest
+    from polaris_repro.config import load_config
+
     root = tmp_path_factory.mktemp("nbrun")
     os.environ["POLARIS_ARTIFACTS"] = str(root / "artifacts")
-    return root / "artifacts" / "tiny" / "nbtest"
+    run = root / "artifacts" / "tiny" / "nbtest"
+    man = Manifest(run, load_config("tiny", RUN_OVERRIDES))
+    man.data["overrides"] = list(RUN_OVERRIDES)
+    man.save()
+    return run
 
 
 @pytest.mark.slow
@@ -81,6 +94,30 @@ def test_notebook_executes_at_tiny_tier_and_passes_nbval(name, tiny_run):
 
 
 @pytest.mark.slow
+def test_the_report_shows_the_configuration_each_stage_launched_with(tiny_run):
+    """The stage table (03_training/stage_config.csv and the report's copy) holds the temperatures
+    verl received, from each stage's launch overrides, not the tier's stage table."""
+    import pandas as pd
+
+    from polaris_repro.config import load_config
+    from polaris_repro.training import stages as S, verl_config as vc
+
+    if not (tiny_run / "05_report" / "report.html").exists():
+        pytest.fail("the tiny notebook chain did not produce a report")
+    cfg = load_config("tiny", RUN_OVERRIDES)
+    launched = [float(vc.overrides_to_dict(S.read_stage(S.stage_dir(cfg, tiny_run, i))["overrides"])
+                      ["actor_rollout_ref.rollout.temperature"]) for i in range(3)]
+    configured = [float(st["temperature"]) for st in cfg["training"]["stages"]]
+    assert launched[1:] != configured[1:], (launched, configured)   # the search changed them
+    table = pd.read_csv(tiny_run / "03_training" / "stage_config.csv")
+    assert table["rollout T"].astype(float).tolist() == launched
+    assert [str(s).startswith("search") for s in table["T source"]][1:] == [True, True]
+    html = (tiny_run / "05_report" / "report.html").read_text()
+    part = html.split("Configuration of each stage")[1].split("</table>")[0]
+    for t in launched:
+        assert f">{t:.2f}<" in part, (t, part[:2000])
+
+
 def test_claims_check_on_the_tiny_run(tiny_run, tmp_path):
     """The README's claims resolve against a real (tiny) run: take the run's values, then check."""
     import shutil

@@ -63,8 +63,10 @@ def make_run(root: Path, *, tier: str = "tiny") -> Path:
                                    {"set": "R1-Distill-7B on DeepScaleR", "before": 40315, "after": 26701,
                                     "rule": "drop_perfect", "source": "reported by the authors"}]),
                      d1 / "filter_sizes")
-    for k, stem in enumerate(("fig1_pass_rate_histograms", "filter_effect", "fig2_reported")):
+    for k, stem in enumerate(("fig1_pass_rate_histograms", "fig2_reported")):
         _save_fig(d1 / stem, k)
+    _save_fig(d1 / "filter_effect", 2, {"correct": [f"{i}/4" for i in range(5)], "before": [10, 8, 6, 2, 6],
+                                        "after": [10, 8, 6, 2, 0], "dropped": [0, 0, 0, 0, 6]})
     # 02
     _save_fig(d2 / "sweep_curves", 10, {"temperature": [0.2, 0.4], "accuracy": [0.5, 0.4]})
     _save_fig(d2 / "paper_curves_stage1", 11)
@@ -126,8 +128,13 @@ def claims_for(run: Path, tmp_path: Path, tier: str) -> Path:
     """claims.yaml with the repository's claims, marked as measured on ``tier``; the values of the
     claims this fixture run holds are the fixture's own (typed in above), so the test does not
     depend on which smoke run claims.yaml was last updated from."""
+    from polaris_repro.machine import numerics_key
+
     data = yaml.safe_load((REPO_ROOT / "claims.yaml").read_text())
     data["tier"] = tier
+    man = json.loads((run / "manifest.json").read_text())
+    # the exact claims are this fixture run's: its seed, on the kernels of the machine running the test
+    data["exact"].update(seed=man["seed"], numerics=numerics_key(man["machine"]))
     for c in data["claims"]:
         if c["id"] in FIXTURE_CLAIMS:
             c["value"] = FIXTURE_CLAIMS[c["id"]]
@@ -154,8 +161,8 @@ def test_report_structure(run, tmp_path):
     assert page.headings[0][0] == "h1" and "POLARIS reproduction report" in page.headings[0][1]
     assert [t for tag, t in page.headings if tag == "h2"][0] == "Headline"
     assert page.tables[0]["id"] == "claims"
-    n_claims = len(yaml.safe_load((REPO_ROOT / "claims.yaml").read_text())["claims"])
-    assert page.tables[0]["rows"] == n_claims + 1
+    data = yaml.safe_load((REPO_ROOT / "claims.yaml").read_text())
+    assert page.tables[0]["rows"] == len(data["claims"]) + len(data["bands"]) + 1
     headline = text.split('id="headline"')[1].split("</section>")[0]
     assert "+19.8 points" in headline and "[+11.5, +28.1]" in headline          # the gain with its interval
     assert "+13.0" not in headline and "1 more paired comparison (" in headline    # the YaRN ablation: section 4
@@ -190,23 +197,28 @@ def test_claims_table_checks_the_run_against_claims_yaml(run, tmp_path):
     table, verdict = report.claims_rows(run, cf)
     rows = {r[0]: r for r in table.rows}
     t = rows["02 stage-1 temperature chosen by the diversity rule"]
-    assert t[1:] == ["0.40", "0.40 ± 0.001", "1.40", "pass"]
+    assert t[1:] == ["exact", "0.40", "0.40 ± 0.001", "1.40", "pass"]
     gain = rows["04 trained \u2212 base on the same synthetic questions (points)"]
-    assert gain[1] == "+19.8" and gain[-1] == "pass"
+    assert gain[2] == "+19.8" and gain[-1] == "pass"
     assert rows["04 trained model, 48 held-out synthetic problems (add1, mul1) avg@4 (fraction correct)"][-1] == "pass"
     # artifacts this synthetic run lacks (AIME truncation) are reported as missing, not passed
     trunc = rows["04 base model on AIME24: truncation rate at the smoke length cap"]
-    assert trunc[1] == "—" and trunc[-1].startswith("missing") and any("summary.json has no" in n for n in table.notes)
-    assert verdict.startswith("Claims check FAILED")
+    assert trunc[2] == "—" and trunc[-1].startswith("missing") and any("summary.json has no" in n for n in table.notes)
+    assert "did NOT reproduce" in verdict and "eval_base_aime24_trunc" in verdict
+    # the tiny tier's bands apply to a tiny run, the smoke tier's do not
+    assert rows["02 stage-1 temperature inside the Robust Generation or Controlled Exploration zone of its own sweep"][1] == "band"
+    smoke_only = rows["03 share of rollouts cut at the length cap, first three steps vs last three"]
+    assert smoke_only[-1] == "not checked"
     # a drifted artifact turns its claim to FAIL
     choice = run / "02_temperature" / "choice.json"
     choice.write_text(json.dumps({**json.loads(choice.read_text()), "temperature": 0.9}))
     table, _ = report.claims_rows(run, cf)
     assert {r[0]: r for r in table.rows}["02 stage-1 temperature chosen by the diversity rule"][-1] == "FAIL"
-    # another tier's claims are shown beside the run's values, not checked
+    # another tier's exact claims are shown beside the run's values, not checked
     table, verdict = report.claims_rows(run, claims_for(run, tmp_path, "smoke"))
-    assert "not checked" in verdict and "`smoke`" in verdict
+    assert "bands only" in verdict and "the exact claims are the `smoke` tier's" in verdict
     assert {r[-1] for r, c in zip(table.rows, table.row_classes) if c == "other"} == {"not checked"}
+    assert all(r[-1] == "not checked" for r in table.rows if r[1] == "exact")
 
 
 def test_check_catches_a_broken_report(run):
@@ -293,7 +305,7 @@ def test_summary_md_follows_the_same_order_and_is_github_markdown(run):
     assert [t for t in h2 if t[0].isdigit()] == [report.LAYOUT[s].title for s in
                                                  ("01_difficulty", "02_temperature", "03_training", "04_evaluation")]
     headline = md.split("## Headline")[1].split("\n## ")[0]
-    assert "+19.8 points" in headline and "| claim | this run |" in headline
+    assert "+19.8 points" in headline and "| claim | kind | this run |" in headline
     # each section: its key figure (relative link into the run folder) before its first table
     sec = md.split("## 1. ")[1].split("\n## ")[0]
     assert sec.index("![01_difficulty/fig1_pass_rate_histograms.png](../01_difficulty/fig1_pass_rate_histograms.png)") \
@@ -338,3 +350,17 @@ def test_report_screenshot_is_not_blank(run, tmp_path):
     top, lower = img.crop((0, 0, 1280, 300)), img.crop((0, 1000, 1280, 2000))
     for band in (top, lower):
         assert len(band.getcolors(maxcolors=1 << 20) or range(99)) > 10
+
+
+def test_the_filter_caption_is_computed_from_its_counts(run):
+    """Section 1's filter caption says what the counts say: how many were dropped, where the kept set
+    peaks and its shape, not a fixed sentence (a run that dropped nothing once read 'leaves a
+    mirrored-J set' under a set peaking at 2/8)."""
+    cap = report.LAYOUT["01_difficulty"].figures[1][1](report.RunView(run))
+    assert "26 of 32 kept: 6 problem(s) dropped by drop_perfect" in cap and "peaks at 0/4" in cap
+    assert "a mirrored J" in cap and "ours is" not in cap
+    f = run / "01_difficulty" / "filter_effect.csv"
+    pd.DataFrame({"correct": [f"{i}/4" for i in range(5)], "before": [2, 5, 9, 4, 0], "after": [2, 5, 9, 4, 0],
+                  "dropped": [0] * 5}).to_csv(f, index=False)
+    cap = report.LAYOUT["01_difficulty"].figures[1][1](report.RunView(run))
+    assert "nothing was dropped" in cap and "peaks at 2/4" in cap and "ours is balanced" in cap

@@ -4,14 +4,26 @@ stages, every stage starting from the previous stage's merged model.
 * stage 1 is SIGKILLed inside a step (retried until a kill lands mid-step) and resumed; the same
   stage run without a crash gives the same accuracy log, rewards, losses (to summation-order
   noise) and merged weights;
-* stage 2 runs rollout rescue: the rescues the accuracy log calls for happen, at least one;
-* stage 3 runs the ``released`` substitution: groups are substituted, the trainer re-grades each
-  copy against the replaced prompt's answer (the official bug: copied correct rollouts lose their
-  reward), verl trains on exactly those rewards, and the batch scores below the polaris mode's.
+* stage 2 runs rollout rescue: the rescues the accuracy log calls for happen, and the plan below
+  makes them certain (2 at step 2, 1 at step 3), plus one substitution;
+* stage 3 runs the ``released`` substitution: a batch is skipped, groups are substituted, the
+  trainer re-grades each copy against the replaced prompt's answer (the official bug: copied
+  correct rollouts lose their reward), verl trains on exactly those rewards, and the batch scores
+  below the polaris mode's.
 
-Five verl launches (~45 s each on an idle 2-core machine; one more if a kill falls between two
-steps) plus four merges. The verl plugin (polaris_repro.verl_cpu) provides the CPU platform and
-the hf rollout.
+**Every event is forced, not drawn.** What the tiny policy samples differs between CPUs (kernel
+choice, summation order) and thread counts, so stages 2 and 3 run with a forced-outcome plan
+(:mod:`polaris_repro.verl_cpu.forced`): per global step, the outcome of each rollout of the r-th
+prompt to reach the rollout server is fixed (``1`` correct, ``0`` wrong), so each batch's
+composition (which groups are 0/n, n/n, informative) is the plan's on any machine, while the
+grader, the POLARIS hook and verl's update run for real on those responses. The training data has
+pairwise-distinct answers and a wrong answer no problem has, so a copied correct rollout always
+loses its reward when re-graded (``released``) and a copied wrong one never gains one. Stage 1
+samples for real: its checks compare two runs on the same machine.
+
+The run's seed is a parameter: ``pytest tests/test_training_e2e_on_cpu.py --e2e-seed 7`` (or
+``POLARIS_E2E_SEED=7``). Five verl launches (~45 s each on an idle 2-core machine; one more if a
+kill falls between two steps) plus four merges.
 """
 from __future__ import annotations
 
@@ -26,7 +38,9 @@ import pytest
 
 from polaris_repro.artifacts import Manifest, read_jsonl
 from polaris_repro.config import load_config
+from polaris_repro.data import load_benchmark, synthetic_problems
 from polaris_repro.training import stages as S, verl_config as vc
+from polaris_repro.verl_cpu import forced
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +48,23 @@ STEPS_STAGE1 = 5          # stage 1 runs longer than tiny.yaml's 2 steps so the 
 # stage 2 (rescue): 4 steps over one 4-prompt batch (train_max_samples = batch size: every step is a
 # new epoch of the same prompts), so a prompt solved once can come back 0/4 and be rescued
 STAGE2_OVERRIDES = ["data.train_max_samples=4", "trainer.total_training_steps=4"]
-STEPS_STAGE3 = 3          # stage 3 (released substitution): three chances for a batch with a dead group
+STEPS_STAGE3 = 3          # stage 3 (released substitution, a skipped batch)
+WRONG = "-1"              # the forced wrong answer: add/mul problems have none below 0
+# forced outcomes: per batch (= accuracy-log line), the pattern of each of its 4 groups in order of
+# arrival at the rollout server ('1' a correct rollout, '0' a wrong one).
+# stage 2, rescue on, 4 prompts, every step is a new epoch of the same 4:
+STAGE2_PLAN = [["1000", "1100", "1110", "1000"],   # all informative: every prompt enters the sink
+               ["0000", "0000", "1100", "1000"],   # two 0/n groups of solved prompts -> 2 rescues
+               ["0000", "1000", "1100", "1111"],   # 1 rescue; the 4/4 group is substituted
+               ["1000", "1100", "0110", "0100"]]   # nothing to rescue
+STAGE2_RESCUED, STAGE2_SUBSTITUTED = [0, 2, 1, 0], [0, 0, 1, 0]
+# stage 3, released substitution: batch 1 has no informative group (skipped; batch 2 is drawn within
+# step 1); then 2, 2, 1 dead groups get donors
+STAGE3_PLAN = [["0000", "1111", "0000", "0000"],
+               ["1000", "1100", "0000", "1111"],
+               ["1110", "0000", "1000", "1111"],
+               ["1100", "0100", "0010", "0000"]]
+STAGE3_SKIPPED, STAGE3_SUBSTITUTED = [1, 0, 0], [2, 2, 1]
 LAUNCH_TIMEOUT = 600
 KILL_ATTEMPTS = 3
 # a killed + resumed stage against the same stage run without a crash (README, Known limitations:
@@ -137,10 +167,39 @@ def _kill_mid_step(cfg, run_dir, extra: list[str]) -> tuple[int, list[dict]]:
     return (at, log) if mid else None
 
 
+def _question(prompt: str) -> str:
+    return prompt.split("?")[0] + "?"
+
+
+def _training_parquet(cfg: dict, path: Path, n: int = 32) -> Path:
+    """The tier's synthetic training mix, restricted to problems with pairwise-distinct answers
+    and to questions the validation set does not ask (validation prompts stay sampled)."""
+    val = load_benchmark("synthetic", None, num_problems=cfg["data"]["val"]["num_problems"], seed=cfg["seed"])
+    val_q = {_question(p) for p in val["problem"]}
+    df = synthetic_problems(20 * n, cfg["data"]["train"]["levels"], seed=cfg["seed"], pool="dev")
+    q = df["prompt"].map(lambda m: _question(m[0]["content"]))
+    gt = df["reward_model"].map(lambda r: str(r["ground_truth"]))
+    df = df[~q.isin(val_q)].assign(_gt=gt).drop_duplicates("_gt").drop(columns="_gt").head(n)
+    assert len(df) == n and WRONG not in set(gt)
+    df.to_parquet(path, index=False)
+    return path
+
+
+def _plan(run_dir: Path, name: str, batches: list) -> list[str]:
+    """Write a forced-outcome plan over every training question; the verl override naming it."""
+    df = pd.read_parquet(run_dir / "train-data.parquet")
+    answers = {_question(m[0]["content"]): str(r["ground_truth"]) for m, r in zip(df["prompt"], df["reward_model"])}
+    path = forced.ForcedPlan(answers, WRONG, batches, name).dump(run_dir / f"{name}.json")
+    return [f"{forced.OVERRIDE}={path}"]
+
+
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    cfg = load_config("tiny", ["difficulty.drop_easy_threshold=0.5"])
+def run(tmp_path_factory, e2e_seed):
     run_dir = tmp_path_factory.mktemp("tiny-run")
+    seed = [] if e2e_seed is None else [f"seed={e2e_seed}"]
+    cfg = load_config("tiny", ["difficulty.drop_easy_threshold=0.5", *seed])
+    data = _training_parquet(cfg, run_dir / "train-data.parquet")
+    cfg = load_config("tiny", ["difficulty.drop_easy_threshold=0.5", *seed, f"data.train.path={data}"])
     Manifest(run_dir, cfg)
     return cfg, run_dir, {}
 
@@ -241,10 +300,12 @@ def test_stages_2_and_3_from_merged_models_with_drop_easy(run):
     assert S.read_stage(s1).get("status") == "done", "stage 1 did not finish"
     t0 = time.time()
     # stage 2 with rollout rescue on, stage 3 with the released substitution (both real code paths)
-    r2 = S.run_stage(cfg, run_dir, 1, rescue=True, timeout=LAUNCH_TIMEOUT, extra_overrides=STAGE2_OVERRIDES,
+    r2 = S.run_stage(cfg, run_dir, 1, rescue=True, timeout=LAUNCH_TIMEOUT,
+                     extra_overrides=STAGE2_OVERRIDES + _plan(run_dir, "stage2-plan", STAGE2_PLAN),
                      log=lambda s: None)
     r3 = S.run_stage(cfg, run_dir, 2, substitution="released", timeout=LAUNCH_TIMEOUT,
-                     extra_overrides=[f"trainer.total_training_steps={STEPS_STAGE3}"], log=lambda s: None)
+                     extra_overrides=[f"trainer.total_training_steps={STEPS_STAGE3}",
+                                      *_plan(run_dir, "stage3-plan", STAGE3_PLAN)], log=lambda s: None)
     info["stages23_s"] = time.time() - t0
     assert r2["status"] == r3["status"] == "done"
     plan2, plan3 = S.read_stage(s2)["plan"], S.read_stage(s3)["plan"]
@@ -285,17 +346,26 @@ def test_stages_2_and_3_from_merged_models_with_drop_easy(run):
     # polaris mode (stages 1, 2): the copies keep their donors' rewards
     for m in (m1, m2):
         np.testing.assert_allclose(m["polaris/score_post_substitution"], m["polaris/score_post_donor_rewards"])
+    # the plans' batch compositions reached the trainer (per step: groups 0/n, n/n, informative)
+    for sd, plan in ((s2, STAGE2_PLAN), (s3, STAGE3_PLAN)):
+        got = [sorted(r["score"]) for r in read_jsonl(sd / "accuracy_log.jsonl")]
+        assert got == [sorted(p.count("1") / len(p) for p in b) for b in plan], (sd.name, got)
     # rollout rescue (stage 2): every 0/n group whose prompt had a correct rollout earlier in the stage
-    # got one, counted from the accuracy log alone; and that happened at least once
+    # got one, counted from the accuracy log alone; the plan makes that 2 at step 2 and 1 at step 3
     rescues, sink = _expected_rescues(read_jsonl(s2 / "accuracy_log.jsonl"))
     assert m2["polaris/rescued"].tolist() == [rescues[st] for st in m2["step"]], (m2["polaris/rescued"].tolist(), rescues)
     assert m2["polaris/rescue_buffer"].tolist() == [sink[st] for st in m2["step"]]
-    assert sum(rescues.values()) > 0, f"no 0/n prompt with a stored correct rollout in stage 2: {rescues}"
+    assert m2["polaris/rescued"].tolist() == STAGE2_RESCUED
+    assert m2["polaris/substituted"].tolist() == STAGE2_SUBSTITUTED
+    assert (m2["polaris/skipped"] == 0).all()
+    # stage 3: the skipped batch and the substitutions of the plan
+    assert m3["polaris/skipped"].tolist() == STAGE3_SKIPPED
+    assert m3["polaris/substituted"].tolist() == STAGE3_SUBSTITUTED
+    assert [r["skipped"] for r in read_jsonl(s3 / "accuracy_log.jsonl")] == [True, False, False, False]
     # released substitution (stage 3): dead groups were replaced, and the trainer's re-grading (its
     # reward function on each copied response) scored every copy against the replaced prompt's
     # answer (the official bug): a copied correct rollout loses its reward unless the two prompts
     # share the answer; a copied wrong one scores only by hitting the replaced prompt's answer
-    assert (m3["polaris/substituted"] > 0).any(), m3["polaris/substituted"].tolist()
     assert (m3["polaris/rescued"] == 0).all() and "polaris/rescue_buffer" not in m3.columns
     train3 = pd.read_parquet(s3 / "train.parquet")
     answers = {int(e["index"]): str(r["ground_truth"]) for e, r in zip(train3["extra_info"], train3["reward_model"])}
@@ -321,12 +391,11 @@ def test_stages_2_and_3_from_merged_models_with_drop_easy(run):
         want = np.mean(scores) if rec.get("skip_unavailable") else \
             (4 * sum(sc for sc in scores if 0 < sc < 1) + sum(x["score"] for x in regraded)) / (4 * len(scores))
         assert row["critic/score/mean"] == pytest.approx(want), (rec, dict(row))
-        # below the polaris mode's score on the same batch and donors, unless a wrong copy happened to
-        # hit the replaced prompt's answer (seen: 0.25 = 0.25 once)
-        if lost_here and not spurious_here:
-            assert row["polaris/score_post_substitution"] < row["polaris/score_post_donor_rewards"], dict(row)
+        # distinct answers and a wrong answer no problem has: every copied correct rollout lost its
+        # reward, no copy gained one, so the batch scores below the polaris mode's on the same donors
+        assert spurious_here == 0 and lost_here == sum(x["donor_score"] > 0 for x in regraded) > 0, regraded
+        assert row["polaris/score_post_substitution"] < row["polaris/score_post_donor_rewards"], dict(row)
         lost, spurious = lost + lost_here, spurious + spurious_here
-    assert lost > 0, "no copied correct rollout lost its reward: the official bug did not show"
     info["mechanisms"] = {"rescued": m2["polaris/rescued"].tolist(),
                           "released": list(zip(m3["polaris/substituted"], m3["polaris/score_post_substitution"],
                                                m3["polaris/score_post_donor_rewards"])),

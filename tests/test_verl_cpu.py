@@ -565,3 +565,90 @@ def test_weight_sync_is_real(verl_runs):
     assert without[0] < 1e-4
     # after one update at lr 2e-2 the unsynced rollout is clearly off-policy (measured ~1.0)
     assert without[1] > 1e-2 and without[1] > 100 * max(with_sync)
+
+
+def test_forced_outcomes_fix_the_composition_of_each_batch_and_keep_the_policys_logprobs(tiny, tmp_path):
+    """The e2e tests' hook (polaris_repro.verl_cpu.forced): the plan fixes the outcome of each
+    rollout of the r-th group of the b-th batch; forced responses are graded by the real reward
+    function; their log-probs are the policy's; prompts outside the plan and batches after it
+    sample."""
+    import torch
+    from verl.workers.config import HFModelConfig, RolloutConfig
+
+    from polaris_repro.reward import compute_score
+    from polaris_repro.verl_cpu.forced import ForcedPlan, PlanError
+    from polaris_repro.verl_cpu.hf_rollout import HFServer
+
+    path, model, tok, prompts = tiny
+    pairs = [(1, 2), (13, 45), (7, 8), (3, 9), (52, 17)]
+    truth = {i: str(a + b) for i, (a, b) in enumerate(pairs)}
+    questions = {f"What is {a} + {b}?": str(a + b) for a, b in pairs[:4]}
+    plan = ForcedPlan(questions, "-1", [["1100", "0000"], ["1111", "1."], ["10", "0"]], "t")
+    server = HFServer(RolloutConfig(name="hf", prompt_length=64, response_length=16, n=4,
+                                    custom={"forced_outcomes": str(plan.dump(tmp_path / "plan.json"))}),
+                      HFModelConfig(path=path, override_config={"attn_implementation": "sdpa"}))
+    sp = {"temperature": 0.9, "top_p": 1.0, "top_k": -1, "logprobs": True}
+
+    async def batch(js):
+        """One batch: 4 requests per prompt, interleaved as verl's agent loop sends them."""
+        await server.set_global_steps(1)
+        reqs = [(j, k) for k in range(4) for j in js]
+        outs = await asyncio.gather(*[server.generate(prompt_ids=prompts[j], sampling_params=dict(sp),
+                                                      request_id=f"{j}{k}") for j, k in reqs])
+        got: dict = {}
+        for (j, k), o in zip(reqs, outs):
+            got.setdefault(j, []).append(o)
+        return got
+
+    def scores(outs, j):
+        return [compute_score("synthetic", tok.decode(o.token_ids, skip_special_tokens=True), truth[j])["score"]
+                for o in outs]
+
+    # batch 1: prompt 2 arrives first (rank 0), then prompt 0 (rank 1); prompt 4 is outside the plan
+    b1 = asyncio.run(batch([2, 4, 0]))
+    assert sorted(scores(b1[2], 2)) == [0.0, 0.0, 1.0, 1.0] and scores(b1[0], 0) == [0.0] * 4
+    assert all("forced" not in tok.decode(o.token_ids) for o in b1[4])
+    assert tok.decode(b1[0][0].token_ids, skip_special_tokens=True).endswith("\\boxed{-1}")
+    for j in (2, 0):
+        for o in b1[j]:
+            assert o.token_ids[-1] == tok.eos_token_id
+            lp = _recomputed_logprobs(model, prompts[j], list(o.token_ids), 0.9)
+            assert torch.allclose(lp, torch.tensor(o.log_probs), atol=1e-4)
+    # batch 2: the same prompt 2 again is a new group; '.' samples; batch 3: short patterns repeat
+    b2 = asyncio.run(batch([1, 2]))
+    assert scores(b2[1], 1) == [1.0] * 4
+    assert sum("forced" in tok.decode(o.token_ids) for o in b2[2]) == 2
+    b3 = asyncio.run(batch([3, 1]))
+    assert sorted(scores(b3[3], 3)) == [0.0, 0.0, 1.0, 1.0] and scores(b3[1], 1) == [0.0] * 4
+    # batches after the plan sample
+    assert all("forced" not in tok.decode(o.token_ids) for o in asyncio.run(batch([0, 3]))[0])
+    assert [e[:2] for e in server._forced.log[:1]] == [(1, 0)] and len(server._forced.log) == 4 + 4 + 4 + 2 + 4 + 4
+    # bad plans name the file and the field
+    with pytest.raises(PlanError, match="wrong"):
+        ForcedPlan(questions, "3", [["1"]], "p.json")
+    with pytest.raises(PlanError, match=r"batches\[0\]\[0\]"):
+        ForcedPlan(questions, "-1", [["12"]], "p.json")
+    with pytest.raises(PlanError, match="same number of groups"):
+        ForcedPlan(questions, "-1", [["1", "0"], ["1"]], "p.json")
+    (tmp_path / "bad.json").write_text('{"answers": {}}')
+    with pytest.raises(PlanError, match="bad.json: missing field 'wrong'"):
+        ForcedPlan.load(tmp_path / "bad.json")
+
+
+def test_auto_precision_trains_in_bf16_only_where_the_cpu_has_it():
+    """cpu_precision: auto -> bf16 only where oneDNN multiplies bf16 in hardware under the current
+    kernel caps; capped to AVX2 (a laptop CPU's kernels) it is fp32."""
+    import subprocess
+    import sys
+
+    from polaris_repro.verl_cpu import native_bf16, resolve_precision
+
+    assert resolve_precision("auto") == ("bf16" if native_bf16() else "fp32")
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
+    with pytest.raises(ValueError, match="auto, fp32 or bf16"):
+        resolve_precision("fp16")
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", "from polaris_repro.verl_cpu import resolve_precision, native_bf16;"
+                          "print(native_bf16(), resolve_precision('auto'))"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.split() == ["False", "fp32"], out.stderr[-2000:]

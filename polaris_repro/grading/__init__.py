@@ -60,6 +60,12 @@ Rules (a superset of what the POLARIS / DeepScaleR checker accepts, see referenc
   (``0.0909090909`` = ``\\frac{1}{11}``, ``3.141593`` = ``\\pi``; ``1.73`` != ``\\sqrt3``,
   ``1.732050`` != ``\\sqrt3`` (truncated), ``9.58`` != ``9.6``).  Integers stay exact, and a
   decimal ground truth is itself the exact value.
+* Issue 22 forms (details and the arguable choices in :func:`grade`): mixed numbers
+  ``1\\frac12`` / ``1 1/2``, matrices cell by cell, thousands ``1,\\! 000`` / ``1{,}000``,
+  scientific notation, base subscripts, ``\\approx``, percentage words and trailing words, ``, and``
+  lists, juxtaposed powers ``2^6 3^5``, the imaginary unit ``i``, degrees in trigonometric
+  functions, ``f(x) = ...`` for ``y = ...``, linear inequalities ``-x > -1``, ``or`` between
+  inequalities as a union, labelled ratios ``S_{MBCN}:S = 7:32``.
 * Anything the parser does not understand is compared as a normalised string only, so a parser
   failure can never make a wrong answer pass.
 
@@ -73,9 +79,13 @@ count, bracket depth) skip the symbolic path.  sympy is not used.
 Layout
 ------
 ``extraction`` (boxes, ``</think>``, last number, ground truths) -> ``normalisation`` (string
-forms) -> ``parser`` (tokens -> tuple AST) -> ``structures`` (lists, tuples, sets, relations,
-labels) -> ``evaluator`` (exact and mpmath evaluation of an AST) -> ``equivalence`` (the rules
-above) -> ``grader`` (the entry points); ``mathverify`` runs the second opinion; ``limits`` holds
+forms; ``forms`` holds the issue-22 rewrites: thousands separators, base subscripts, degrees in
+trigonometric functions, trailing words, ``\\approx``, matrix cells) -> ``parser`` (tokens ->
+tuple AST) -> ``structures`` (lists, tuples, sets, relations, labels, matrices) -> ``evaluator``
+(exact and mpmath evaluation of an AST) -> ``equivalence`` (the rules above; ``values`` holds the
+rounding of exact answers to decimal ground truths and the coefficients of linear inequalities)
+-> ``grader`` (the entry points; :func:`grade`'s docstring lists the forms of issue 22 and the
+choices made on arguable ones); ``mathverify`` runs the second opinion; ``limits`` holds
 the bounds.  Everything is importable from ``polaris_repro.grading`` directly.
 """
 

@@ -12,6 +12,8 @@ from .limits import DEFAULT_TIMEOUT_S, MAX_SYMBOLS, _Deadline, _Undefined
 from .parser import _has_discrete, _has_inf, _symbols
 from .structures import _prepare
 from .evaluator import _contexts, _exact_or_none, _int_point, _num, _point
+from .forms import literal_precision
+from .values import MIN_GOLD_APPROX_DIGITS, linear_coefficients, rounds_to  # noqa: F401
 
 
 def _expr_equal(a, b, deadline: float) -> bool:
@@ -105,6 +107,21 @@ def _label_key(v, top: bool) -> str:
     return _name_key(v[1], top) if v[5] else "label:" + v[1]
 
 
+def _function_vs_variable(a, b) -> bool:
+    """``f(x) = 2x + 3`` against ``y = 2x + 3`` at the top level: a function label on one side, a
+    variable on the other, and the value's symbols are the function's arguments."""
+    fa, fb = "(" in a[1], "(" in b[1]
+    if fa == fb:
+        return False
+    f, other = (a, b) if fa else (b, a)
+    args = set(f[1][f[1].index("(") + 1:-1].split(","))
+    vals = [v for v in (f[2], other[2]) if v[0] == "expr"]
+    if other[1] in args or len(vals) != 2:
+        return False
+    used = _symbols(vals[0][1], set()) | _symbols(vals[1][1], set())
+    return bool(used) and used <= args
+
+
 def _value_equal(a, b, deadline: float, top: bool = True) -> bool:
     """Structure equality (a ``name =`` prefix missing on one side is ignored; see _name_key), then
     the relation forms: inequalities as intervals, equations up to a non-zero multiple."""
@@ -115,7 +132,14 @@ def _value_equal(a, b, deadline: float, top: bool = True) -> bool:
 
 def _structure_equal(a, b, deadline: float, top: bool) -> bool:
     ka, kb = a[0], b[0]
+    if ka == "approx" or kb == "approx":    # "A \approx 0.577": the exact A (or the same decimal)
+        x, y = (a, b) if ka == "approx" else (b, a)
+        return _value_equal(x[1], y, deadline, top) or (
+            y[0] == "expr" and len(y) > 2 and literal_precision(y[2]) is not None
+            and literal_precision(y[2])[0] == literal_precision(x[2])[0])
     if ka == "named" and kb == "named":
+        if top and a[5] and b[5] and a[4] == b[4] == "=" and _function_vs_variable(a, b):
+            return _value_equal(a[2], b[2], deadline, top)
         return _label_key(a, top) == _label_key(b, top) and _value_equal(a[2], b[2], deadline, top)
     if ka == "named":
         return _value_equal(a[2], b, deadline, top)
@@ -125,12 +149,19 @@ def _structure_equal(a, b, deadline: float, top: bool) -> bool:
         return _value_equal(a[1][0], b, deadline, top)
     if kb == "set" and len(b[1]) == 1 and ka != "set":
         return _value_equal(a, b[1][0], deadline, top)
+    if {ka, kb} == {"set", "union"} and all(x[0] == "rel" for x in a[1] + b[1]):
+        return _match_all(a[1], b[1], deadline)      # "x<1, x>2" for "x<1 or x>2" (as before)
     if ka != kb:
         return False
     if ka == "expr":
-        return _expr_equal(a[1], b[1], deadline) or (len(a) > 2 and _decimal_matches(a[2], b[1], deadline))
+        return _expr_equal(a[1], b[1], deadline) or (len(a) > 2 and _decimal_matches(a[2], b[1], deadline)) \
+            or (len(a) == 2 and len(b) > 2 and rounds_to(a[1], b[2], deadline))
     if ka in ("set", "union"):
         return _match_all(a[1], b[1], deadline)
+    if ka == "matrix":                 # same shape, cells as values (pmatrix = bmatrix = array)
+        return len(a[1]) == len(b[1]) and all(
+            len(r) == len(q) and all(_value_equal(x, y, deadline, top=False) for x, y in zip(r, q))
+            for r, q in zip(a[1], b[1]))
     if ka == "seq":
         return (a[1] == b[1] and a[2] == b[2] and len(a[3]) == len(b[3])
                 and all(_value_equal(x, y, deadline, top=False) for x, y in zip(a[3], b[3])))
@@ -151,23 +182,22 @@ MIN_DECIMAL_DIGITS = 6
 
 
 def _decimal_matches(text: str, truth, deadline: float) -> bool:
-    """A decimal prediction ``text`` (the literal as written) approximates a non-integer exact
-    value ``truth`` (an AST without symbols): it has at least MIN_DECIMAL_DIGITS significant digits
-    and equals the value rounded to its own number of decimal places, i.e.
-    ``|text - truth| <= 0.5 * 10**-places``.  Integers stay exact; only the prediction side may be
-    the approximation (a decimal ground truth is the exact value)."""
-    body = text.lstrip("-")
-    places = len(body.split(".", 1)[1]) if "." in body else 0
-    if len(body.replace(".", "").lstrip("0")) < MIN_DECIMAL_DIGITS or places == 0:
+    """A decimal prediction ``text`` (the literal as written, also in scientific notation)
+    approximates a non-integer exact value ``truth`` (an AST without symbols): it has at least
+    MIN_DECIMAL_DIGITS significant digits and equals the value rounded to its own number of decimal
+    places, i.e. ``|text - truth| <= 0.5 * 10**-places``.  Integers stay exact; a decimal ground
+    truth is itself the exact value for a decimal prediction (see :func:`rounds_to` for exact
+    predictions)."""
+    lit = literal_precision(text)
+    if lit is None or lit[2] < MIN_DECIMAL_DIGITS or lit[1] >= Fraction(1, 2):
         return False
     if _symbols(truth, set()) or _has_inf(truth):
         return False
-    p = Fraction(text)
-    half = Fraction(1, 2 * 10 ** places)
+    p, half, _ = lit
     ex = _exact_or_none(truth, deadline)
     if ex is not None:
         return ex.denominator != 1 and abs(p - ex) <= half
-    if places > 60:
+    if half < Fraction(1, 10 ** 60):
         return False
     c80 = _contexts()[1]
     try:
@@ -236,7 +266,7 @@ def _rel_intervals(v, deadline: float):
     x = sides[k]
     is_abs = x[0] == "f" and x[1] == "abs" and x[2][0][0] == "s"
     if x[0] != "s" and not is_abs:
-        return None
+        return _linear_intervals(sides, ops, k, deadline)
     name = x[1] if x[0] == "s" else x[2][0][1]
     lower = (_endpoint(sides[k - 1]), ops[k - 1] == "<=") if k > 0 else None
     upper = (_endpoint(sides[k + 1]), ops[k] == "<=") if k + 1 < len(sides) else None
@@ -261,6 +291,39 @@ def _rel_intervals(v, deadline: float):
         return name, [(_NINF, False, ("neg", lo), lc), (lo, lc, _INF, False)]
     hi, hc = upper
     return name, [(("neg", hi), hc, ("neg", lo), lc), (lo, lc, hi, hc)]
+
+
+def _linear_intervals(sides, ops, k: int, deadline: float):
+    """``-x > -1``, ``2 < 3t + 1 \\le 7``: a chain whose middle is ``a x + b`` (exact rationals,
+    ``a != 0``) is solved for ``x`` (the chain flips when ``a < 0``)."""
+    names = _symbols(sides[k], set())
+    if len(names) != 1:
+        return None
+    name = names.pop()
+    ab = linear_coefficients(sides[k], name, deadline)
+    if ab is None:
+        return None
+    a, b = ab
+
+    def solve(end):
+        if end is None:
+            return None
+        c, closed = end
+        if c is None:
+            return None
+        if c in (_INF, _NINF):
+            return (c if a > 0 else (_NINF if c == _INF else _INF)), closed
+        return ("*", (("+", (c, ("n", -b))), ("n", 1 / a))), closed
+
+    lower = solve((_endpoint(sides[k - 1]), ops[k - 1] == "<=")) if k > 0 else None
+    upper = solve((_endpoint(sides[k + 1]), ops[k] == "<=")) if k + 1 < len(sides) else None
+    if (k > 0 and lower is None) or (k + 1 < len(sides) and upper is None):
+        return None
+    if a < 0:
+        lower, upper = upper, lower
+    lo, lc = lower if lower else (_NINF, False)
+    hi, hc = upper if upper else (_INF, False)
+    return name, [(lo, lc, hi, hc)]
 
 
 def _intervals(v, deadline: float):

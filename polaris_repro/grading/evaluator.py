@@ -183,6 +183,8 @@ def _num(node, ctx, env: dict, deadline: float):
             return +ctx.pi
         if node[1] == "e":
             return +ctx.e
+        if node[1] == "i":
+            return ctx.mpc(0, 1)
         raise _Undefined  # infinity
     if k == "+":
         acc = ctx.mpf(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .limits import DEFAULT_TIMEOUT_S, MAX_SYMBOLS, _Deadline, _Undefined
@@ -22,12 +22,15 @@ MODES = ("boxed", "boxed_or_last_number")
 @dataclass(frozen=True)
 class GradeResult:
     """Verdict for one response.  ``pred`` is the extracted answer (box content, or the last number
-    in ``boxed_or_last_number`` mode), ``None`` when nothing was extracted."""
+    in ``boxed_or_last_number`` mode), ``None`` when nothing was extracted.  ``reason`` says why in
+    words (what matched, or: no answer, the time bound, an answer or ground truth the parser does
+    not read and why -- such answers are compared as strings only); it is not part of equality."""
 
     correct: bool
     pred: str | None
     has_think: bool
     has_box: bool
+    reason: str = field(default="", compare=False)   # why, in words (logging; not compared)
 
 
 def grade(response: str | None, ground_truth: Any, *, require_think: bool = False, mode: str = "boxed",
@@ -42,7 +45,42 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
     ``\\boxed{-3}``).  A box further back is an intermediate value: a response that boxes one
     and later its final answer is graded on the final answer alone.  A chain that states the same
     boxes twice in a row (an answer, then its restatement) counts once.  ``pred`` is then the
-    combined list.  The whole check, both attempts, stays within ``timeout_s``."""
+    combined list.  The whole check, both attempts, stays within ``timeout_s``.
+
+    Numeric equality and its tolerance: numbers are exact rationals, so integers and fractions
+    match exactly (no tolerance: ``1000001`` != ``1000000``).  Other constant expressions are
+    compared by value at 50 and 80 significant digits and must agree within the error estimated
+    from the two precisions (about 1e-70 relative); expressions with symbols likewise at 3 to 12
+    points.  The only rounding accepted: a decimal answer of at least 6 significant digits equal
+    to a non-integer exact value correctly rounded (``0.0909091`` = ``1/11``), and an exact answer
+    that rounds to a ground truth written as a decimal or in scientific notation with at least 5
+    significant digits (``\\frac1{432}`` = ``2.3148\\times10^{-3}``; ``\\sqrt5`` != ``2.236``).
+
+    Forms and the choices made where the verdict is arguable (when in doubt the answer is rejected):
+
+    * mixed numbers: an integer directly followed by ``\\frac{p}{q}`` (``1\\frac12``) or by a space
+      and ``p/q`` (``1 1/2``), p and q integers, is ``a + p/q``; with anything juxtaposed after it
+      (``1\\frac12 x``) it is not read at all, and ``2\\frac{\\pi}{3}`` stays a product;
+    * matrices (``pmatrix``, ``bmatrix``, ``Bmatrix``, ``matrix``, ``smallmatrix``, ``array``; the
+      environment does not matter) compare cell by cell as values; the shape must match, and a
+      matrix never equals a tuple or a list; ``vmatrix`` (a determinant) compares as a string;
+    * lists and sets are unordered (``3, 1, 2`` = ``1, 2, 3``), tuples and intervals ordered; a
+      final ``, and`` / ``and`` / ``or`` joins list items; ``or`` between inequalities is a union;
+    * decimal comma: ``1,5`` is the list of 1 and 5, never 1.5; ``1{,}5`` is not read as a number
+      at all; ``,\\!`` and ``{,}`` followed by exactly three digits are thousands separators;
+    * clock times ``h:mm`` compare as ratios, term by term (``9:05`` = ``9:5``, ``12:00`` !=
+      ``1:00``);
+    * ``i`` is the imaginary unit (``i(2-i)`` = ``1+2i``, ``i^2`` = ``-1``), never a variable;
+    * ``^\\circ`` inside a trigonometric function is degrees (``\\sin 30^\\circ`` = ``1/2``);
+      elsewhere it is a unit and dropped (``30^\\circ`` = ``30``, not ``\\pi/6``);
+    * ``A \\approx d``: the answer is ``A`` (or the decimal ``d`` itself) when ``d`` agrees with
+      ``A`` within one unit in its last place; an inconsistent approximation is compared as a
+      string only;
+    * a trailing ``\\text{...}`` of plain words (a unit or noun) and ``pct`` / ``per cent`` are
+      dropped, unless a word changes the value (``or more``, ``only``, ``not``...);
+    * base subscripts compare as written (``4210_7`` = ``4210_{7}`` != ``4210``);
+    * ``f(x) = 2x + 3`` = ``y = 2x + 3`` when the value's symbols are the function's arguments;
+      inequalities linear in one variable are solved (``-x > -1`` = ``x < 1``)."""
     if mode not in MODES:
         raise ValueError(f"grading mode must be one of {MODES}, got {mode!r}")
     text = "" if response is None else str(response)
@@ -50,7 +88,7 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
     if require_think:
         has_think, text = split_think(text)
         if not has_think:
-            return GradeResult(False, None, False, False)
+            return GradeResult(False, None, False, False, "no </think>: the training rule scores 0")
     pred = extract_answer(text)
     has_box = pred is not None
     if pred is None and mode == "boxed_or_last_number":
@@ -58,6 +96,7 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
     deadline = time.monotonic() + timeout_s
     truths = ground_truths(ground_truth)
     ok = _any_equivalent(pred, truths, timeout_s)
+    combined_ok = False
     if not ok and has_box:
         lists = [t for t in truths if _is_list(t)]
         boxes = final_boxes(text) if lists else []
@@ -69,8 +108,24 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
         if len(boxes) > 1 and left > 0:
             combined = ", ".join(boxes)
             if _any_equivalent(combined, lists, left):
-                ok, pred = True, combined
-    return GradeResult(ok, pred, has_think, has_box)
+                ok, pred, combined_ok = True, combined, True
+    return GradeResult(ok, pred, has_think, has_box, _reason(ok, combined_ok, pred, truths, deadline))
+
+
+def _reason(ok: bool, combined: bool, pred: str | None, truths: list[str], deadline: float) -> str:
+    """The verdict in words: what matched, or why nothing did (no answer, the time bound, or an
+    answer the parser does not read -- compared as a string only, so a doubtful form is rejected)."""
+    if ok:
+        return "equivalent (the final boxes combined)" if combined else "equivalent"
+    if pred is None or not str(pred).strip():
+        return "no answer extracted (no box, or the last box is unclosed)"
+    if not truths:
+        return "no ground truth"
+    if time.monotonic() > deadline:
+        return "not equivalent: the time bound was reached (counted wrong)"
+    why = [f"{side} read as a string only ({p.why})" for side, p in
+           (("answer", _prepare(str(pred))), ("ground truth", _prepare(truths[0]))) if p.why]
+    return "not equivalent" + (": " + "; ".join(why) if why else "")
 
 
 def _is_list(truth: str) -> bool:
@@ -95,8 +150,8 @@ def canonical_answer(answer: str | None, *, timeout_s: float = 0.5) -> str | Non
         return None
     prep = _prepare(str(answer))
     v = prep.value
-    while v is not None and (v[0] == "named" or (v[0] == "set" and len(v[1]) == 1)):
-        v = v[2] if v[0] == "named" else v[1][0]
+    while v is not None and (v[0] in ("named", "approx") or (v[0] == "set" and len(v[1]) == 1)):
+        v = v[2] if v[0] == "named" else v[1] if v[0] == "approx" else v[1][0]
     if v is not None and v[0] == "expr" and not _has_inf(v[1]):
         deadline = time.monotonic() + timeout_s
         try:

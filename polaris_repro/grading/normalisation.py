@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from .forms import drop_trailing_text, rewrite_numbers
+
 
 _TEXT_CMDS = {"text", "textbf", "textit", "textrm", "texttt", "textnormal", "mathrm", "mathbf",
               "mathit", "mathsf", "mathtt", "mathbb", "mathcal", "mbox", "hbox", "operatorname",
@@ -20,11 +22,11 @@ _UNITS = sorted("""square units|sq units|cubic units|units|unit|degrees|degree|c
 |meters|meter|mm|millimeters|km|kilometers|inches|inch|feet|foot|ft|yards|yard|miles|mile|mph|seconds
 |second|sec|minutes|minute|mins|hours|hour|hrs|days|day|weeks|week|months|month|years|year|dollars
 |dollar|cents|cent|pounds|lbs|grams|gram|kg|liters|liter|litres|ml|percent|ways|people|students
-|points|radians|rad|sq ft|square feet|square meters|square inches|square centimeters""".replace("\n", "")
+|points|radians|rad|sq ft|square feet|square meters|square inches|square centimeters|pct|per cent|percentage points|percentage""".replace("\n", "")
                 .split("|"), key=len, reverse=True)
 _UNIT_TAIL = re.compile(r"(?<=[0-9}\s.)])\s*(?:" + "|".join(re.escape(u) for u in _UNITS)
                         + r")(?:\^\{?[23]\}?|\s*squared|\s*cubed)?\s*\.?\s*\Z", re.I)
-_OR_AND = re.compile(r"\s+(?:or|and)\s+")
+_OR_AND = re.compile(r"\s*,?\s+(?:or|and)\s+")
 _WORDS = re.compile(r"[A-Za-z]{3,}")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII)
 _UNICODE = {"−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "/", "π": "\\pi ", "∞": "\\infty ",
@@ -77,6 +79,7 @@ def _basic_normalize(s: str) -> str:
         if k in s:
             s = s.replace(k, v)
     s = s.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
+    s = drop_trailing_text(rewrite_numbers(s))
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
     s = s.replace("\\dbinom", "\\binom").replace("\\tbinom", "\\binom")
     s = s.replace("\\leqslant", "\\le").replace("\\geqslant", "\\ge")
@@ -88,7 +91,9 @@ def _basic_normalize(s: str) -> str:
     if "\\" in s:
         s = _unwrap_text(s)
     if _OR_AND.search(s) and not _WORDS.search(_OR_AND.sub(" ", _CMD_RE.sub(" ", s))):
-        s = _OR_AND.sub(",", s)  # "x=1 or x=2" -> "x=1, x=2" (not inside prose answers)
+        # "x=1 or x=2" -> "x=1, x=2", "1, 2, and 3" -> "1, 2, 3" (not inside prose answers); "or"
+        # between inequalities is their union: kept as \lor for the structure builder
+        s = _OR_AND.sub(lambda m: " \\lor " if m.group(0).strip(" ,") == "or" else ",", s)
     s = s.strip()
     if s.startswith("\\(") and s.endswith("\\)") or s.startswith("\\[") and s.endswith("\\]"):
         s = s[2:-2].strip()
@@ -106,8 +111,12 @@ def normalize_answer(s: str) -> str:
     """MATH-style string normalisation (whitespace removed): the string-equality fast check and the
     comparison used for answers the parser cannot read.  ``1,000`` is one number; with a space after
     the comma (``20, 184``) it is a list."""
-    s = _basic_normalize(s)
+    s = _basic_normalize(str(s).replace("\\\\", "\x1e")).replace("\x1e", "\\\\")
+    s = s.replace(" \\lor ", ", ")        # in the string key "or" joins items like "," (as before)
     listed = re.search(r",\s", s) is not None
+    # "1 000" is one number; "1 1/2" is not "11/2": digits apart stay apart
+    s = re.sub(r"(?<=\d)\s+(?=\d{3}(?![\d/.]))", "", s)
+    s = re.sub(r"(?<=\d)\s+(?=\d)", "~", s)
     s = re.sub(r"\s+", "", s)
     s = re.sub(r"\\frac(\d)(\d)", r"\\frac{\1}{\2}", s)
     s = re.sub(r"\\frac\{([^{}]*)\}(\d)", r"\\frac{\1}{\2}", s)

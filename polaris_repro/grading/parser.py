@@ -23,6 +23,8 @@ _MULTI_FUNCS = {"max", "min", "gcd", "lcm"}
 _PLAIN_WORDS = _FUNCS | _MULTI_FUNCS | {"sqrt"}
 _REL_CMDS = {"le": "<=", "leq": "<=", "ge": ">=", "geq": ">=", "ne": "!=", "neq": "!=", "lt": "<",
              "gt": ">", "in": "in"}
+# two-letter roman numerals: a choice label, not a product (with i the imaginary unit, "ii" = -1)
+_ROMAN2 = {"ii", "iv", "vi", "ix", "xi", "II", "IV", "VI", "IX", "XI", "XX", "XV", "VV"}
 _OPEN = {"(", "[", "{", "\\{", "\\lfloor", "\\lceil"}
 _CLOSE = {")", "]", "}", "\\}", "\\rfloor", "\\rceil"}
 _NUM_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+(?![a-zA-Z]))?", re.ASCII)
@@ -52,7 +54,7 @@ def _tokenize(s: str) -> list[tuple[str, str]]:
             word = s[i:j]
             if word in _PLAIN_WORDS:
                 toks.append(("cmd", word))
-            elif len(word) >= 3:
+            elif (len(word) >= 3 or word in _ROMAN2) and toks[-2:] != [("op", "_"), ("op", "{")]:
                 raise NotMath(f"word {word!r}")
             else:
                 toks.extend(("id", ch) for ch in word)
@@ -182,8 +184,11 @@ class _Parser:
                 self.i += 1
                 factors.append(("inv", self.unary()))
             elif self.starts_atom():
-                if t[0] == "num" and self.peek(-1)[0] == "num":
-                    raise NotMath("two adjacent numbers")
+                if t[0] == "num" and self.peek(-1)[0] == "num" and not (
+                        self.i >= 2 and self.peek(-2) == ("op", "^") and self.is_op("^", 1)):
+                    raise NotMath("two adjacent numbers")   # allowed: 2^6 3^5 (a product of powers)
+                if self.mixed_len():
+                    raise NotMath("mixed number after a factor: ambiguous, not read")
                 factors.append(self.power())
             else:
                 break
@@ -203,7 +208,50 @@ class _Parser:
         self.depth -= 1
         return r
 
+    def mixed_len(self) -> int:
+        """Tokens of a mixed number here: an integer directly followed by ``\\frac{p}{q}``
+        (``1\\frac12``, ``3\\frac{3}{4}``) or by a space and ``p/q`` (``1 1/2``), p, q integers; else 0."""
+        def is_int(k, one=False):
+            t = self.peek(k)
+            return t[0] == "num" and t[1].isdigit() and (not one or len(t[1]) == 1)
+        if not is_int(0):
+            return 0
+        if is_int(1) and self.is_op("/", 2) and is_int(3):
+            return 4
+        if self.peek(1) != ("cmd", "frac"):
+            return 0
+        if is_int(2) and len(self.peek(2)[1]) == 2:
+            return 3                                                  # \frac12
+        k = 2
+        for _ in range(2):
+            k = k + 1 if is_int(k, True) else (k + 3 if self.is_op("{", k) and is_int(k + 1)
+                                               and self.is_op("}", k + 2) else -1)
+            if k < 0:
+                return 0
+        return k
+
+    def mixed(self, n: int):
+        """The mixed number at the cursor as ``a + p/q``; NotMath when something is juxtaposed to
+        it (``1\\frac12 x``, ``1\\frac12^2``: ambiguous)."""
+        a = Fraction(int(self.next()[1]))
+        if self.peek() == ("cmd", "frac"):
+            self.i += 1
+            p, q = self.tex_arg()[1], self.tex_arg()[1]
+        else:
+            p, q = Fraction(int(self.next()[1])), Fraction(int(self.t[self.i + 1][1]))
+            self.i += 2
+        t = self.peek()
+        if q == 0 or p >= q:
+            raise NotMath("mixed number with a zero denominator or an improper fraction part: not read")
+        if self.starts_atom() or (t[0] == "op" and t[1] in "^!_") or \
+                (t[0] == "cmd" and t[1] in ("frac", "sqrt", "binom")):
+            raise NotMath("mixed number followed by a factor: ambiguous, not read")
+        return ("+", (("n", a), ("n", p / q)))
+
     def power(self):
+        n = self.mixed_len()
+        if n:
+            return self.mixed(n)
         base = self.postfix()
         if self.is_op("^"):
             self.i += 1
@@ -330,8 +378,8 @@ class _Parser:
             if self.is_op("_"):
                 raise NotMath("subscripted number")
         elif kind == "id":
-            if v == "e" and not self.is_op("_"):
-                r = ("c", "e")
+            if v in "ei" and not self.is_op("_"):
+                r = ("c", v)            # Euler's number, the imaginary unit
             else:
                 name = v
                 if self.is_op("_"):

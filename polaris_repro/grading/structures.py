@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from .limits import MAX_ANSWER_CHARS, MAX_SET_SIZE, NotMath
+from .limits import MAX_ANSWER_CHARS, MAX_SET_SIZE, NotMath, _Deadline, _Undefined
 from .normalisation import _THOUSANDS, _basic_normalize, normalize_answer
-from .parser import _CLOSE, _GREEK, _OPEN, _Parser, _is_rel, _tokenize, _tv
+from .parser import _CLOSE, _GREEK, _OPEN, _Parser, _is_rel, _tokenize, _tv, _symbols
+from .forms import literal_precision, split_approx, split_matrix
+from .evaluator import _contexts, _num
 
 
 def _split_top(toks, pred, seps: list | None = None) -> list[list]:
@@ -112,13 +115,21 @@ def _label(toks, op: str):
 
 
 def _decimal_text(toks) -> str | None:
-    """The literal of a plain decimal answer (``0.0909``, ``-1.25``), else None."""
+    """The literal of a plain decimal answer (``0.0909``, ``-1.25``) or of a number in scientific
+    notation (``2.3148\\times10^{-3}`` -> ``2.3148e-3``, ``4.5e33``), else None."""
     sign = ""
-    if len(toks) == 2 and toks[0] == ("op", "-"):
+    if len(toks) >= 2 and toks[0] == ("op", "-"):
         sign, toks = "-", toks[1:]
-    if len(toks) == 1 and toks[0][0] == "num" and "." in toks[0][1] and toks[0][1][-1].isdigit() \
-            and "e" not in toks[0][1].lower():
-        return sign + toks[0][1]
+    if len(toks) == 1 and toks[0][0] == "num" and toks[0][1][-1].isdigit():
+        t = toks[0][1]
+        return sign + t if "." in t or "e" in t.lower() else None
+    if len(toks) >= 5 and toks[0][0] == "num" and toks[0][1][-1].isdigit() and "e" not in toks[0][1].lower() \
+            and toks[1] in (("cmd", "times"), ("cmd", "cdot")) and toks[2] == ("num", "10") \
+            and toks[3] == ("op", "^"):
+        exp = [t[1] for t in toks[4:] if t not in (("op", "{"), ("op", "}"))]
+        braced = toks[4] == ("op", "{") and toks[-1] == ("op", "}")
+        if (braced or len(toks) <= 6) and "".join(exp).lstrip("+-").isdigit() and len(exp) <= 2:
+            return f"{sign}{toks[0][1]}e{''.join(exp)}"
     return None
 
 
@@ -127,11 +138,15 @@ def _build(toks, depth: int = 0):
         raise NotMath("structure too deep")
     if not toks:
         raise NotMath("empty")
-    parts = _split_top(toks, lambda t: t[0] == "op" and t[1] in (",", ";"))
+    seps: list = []
+    parts = _split_top(toks, lambda t: (t[0] == "op" and t[1] in (",", ";")) or t == ("cmd", "lor"), seps)
     if len(parts) > 1:
         if len(parts) > MAX_SET_SIZE:
             raise NotMath("list too long")
-        return ("set", tuple(_build(p, depth + 1) for p in parts))
+        items = _items(parts, depth)
+        if all(t == ("cmd", "lor") for t in seps) and all(_is_condition(x) for x in items):
+            return ("union", items)        # x < 1 or x > 2: the union of the solution sets
+        return ("set", items)
     parts = _split_top(toks, lambda t: t == ("cmd", "cup"))
     if len(parts) > 1:
         return ("union", tuple(_build(p, depth + 1) for p in parts))
@@ -140,7 +155,7 @@ def _build(toks, depth: int = 0):
         inner = toks[1:-1]
         if first == "\\{" and last == "\\}":
             items = _split_top(inner, lambda t: t[0] == "op" and t[1] in (",", ";"))
-            return ("set", tuple(_build(p, depth + 1) for p in items)) if inner else ("set", ())
+            return ("set", _items(items, depth)) if inner else ("set", ())
         if first in ("(", "[") and last in (")", "]"):
             items = _split_top(inner, lambda t: t[0] == "op" and t[1] == ",")
             if len(items) == 1:   # (1;2;0): semicolons as separators
@@ -184,6 +199,25 @@ def _build(toks, depth: int = 0):
     return ("expr", _parse_expr(toks)) if dec is None else ("expr", _parse_expr(toks), dec)
 
 
+def _items(parts, depth: int) -> tuple:
+    """The items of a list; an item ``a \\pm b`` stands for its two values (``\\{1\\pm\\sqrt5, -2\\}``
+    has three elements)."""
+    out: list = []
+    for p in parts:
+        v = _build(p, depth + 1)
+        pm = v[0] == "set" and _tv(p[0]) != "\\{" and any(t in (("cmd", "pm"), ("cmd", "mp")) for t in p)
+        out.extend(v[1] if pm else (v,))
+    if len(out) > MAX_SET_SIZE:
+        raise NotMath("list too long")
+    return tuple(out)
+
+
+def _is_condition(v) -> bool:
+    """An inequality chain or ``x \\in`` a set: an item of a union joined by "or"."""
+    return (v[0] == "rel" and all(o in ("<", "<=", ">", ">=") for o in v[1])) or \
+        (v[0] == "named" and v[4] == "in")
+
+
 def _parse_expr(toks):
     return _Parser(toks).parse()
 
@@ -192,6 +226,7 @@ def _parse_expr(toks):
 class _Prepared:
     key: str          # normalised string (whitespace removed)
     value: Any        # structure, or None when only the string can be compared
+    why: str = ""     # why the answer is compared as a string only (the parser's reason)
 
 
 def _prepare(answer: str) -> _Prepared:
@@ -200,17 +235,59 @@ def _prepare(answer: str) -> _Prepared:
     return _prepare_cached(answer)
 
 
+def _approx_value(head, tail: str):
+    """``("approx", value, tail)`` for ``head \\approx tail`` when the decimal ``tail`` agrees with
+    the exact ``head`` to within one unit in its last place; None when it does not (or when
+    ``head`` is not a constant)."""
+    v = head.value
+    while v is not None and (v[0] == "named" or (v[0] == "set" and len(v[1]) == 1)):
+        v = v[2] if v[0] == "named" else v[1][0]
+    lit = literal_precision(tail)
+    if v is None or v[0] != "expr" or lit is None or _symbols(v[1], set()):
+        return None
+    c50 = _contexts()[0]
+    try:
+        x = _num(v[1], c50, {}, time.monotonic() + 0.5)
+    except (_Undefined, _Deadline, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
+        return None
+    if isinstance(x, c50.mpc) or abs(x - c50.mpf(lit[0].numerator) / lit[0].denominator) > \
+            2 * c50.mpf(lit[1].numerator) / lit[1].denominator:
+        return None
+    return ("approx", head.value, tail)
+
+
+def _matrix_value(rows):
+    """``("matrix", rows of cell values)``, None when a cell is empty or rows are ragged."""
+    cells = tuple(tuple(_prepare_cached(c).value for c in r) for r in rows)
+    if len({len(r) for r in cells}) != 1 or any(c is None for r in cells for c in r):
+        return None
+    return ("matrix", cells)
+
+
 @functools.lru_cache(maxsize=16384)
 def _prepare_cached(answer: str) -> _Prepared:
     key = normalize_answer(answer)
+    if "\\begin" in answer:
+        rows = split_matrix(answer)
+        if rows is not None:
+            m = _matrix_value(rows)
+            return _Prepared(key, m) if m else _Prepared(key, ("text", key.lower()),
+                                                            "matrix with ragged rows or an unreadable cell")
+    if "\\approx" in answer or "\\sim" in answer:
+        ap = split_approx(answer.replace("$", ""))
+        if ap is not None:
+            head = _prepare_cached(ap[0])
+            value = _approx_value(head, ap[1])
+            return _Prepared(head.key, value) if value is not None else _Prepared(
+                key, ("text", key.lower()), "the approximation after \\approx does not match the value before it")
     basic = _basic_normalize(answer)
     if _THOUSANDS.fullmatch(basic.strip()):      # "1,000" (but "20, 184" is a list)
         basic = basic.replace(",", "").strip()
-    m = re.fullmatch(r"\(\s*([A-Za-z])\s*\)", basic)  # multiple choice "(C)" -> "C"
+    m = re.fullmatch(r"\(\s*([A-Za-z]|[ivx]{2,5}|[IVX]{2,5})\s*\)", basic)  # choice "(C)", "(iv)" -> "C", "iv"
     if m:
-        basic = m.group(1)
+        basic = key = m.group(1)
     try:
         value = _build(_tokenize(basic))
-    except (NotMath, RecursionError):
-        value = ("text", key.lower()) if key else None
+    except (NotMath, RecursionError) as e:
+        return _Prepared(key, ("text", key.lower()) if key else None, str(e) or type(e).__name__)
     return _Prepared(key, value)

@@ -286,9 +286,10 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
     out = [f"{k}={_fmt(v)}" for k, v in o]
     groups: list[Iterable[str]] = [out]
     if cpu:
-        from ..verl_cpu import cpu_overrides  # the CPU plugin: CPU platform + hf rollout
+        from ..verl_cpu import cpu_overrides, resolve_precision  # the CPU platform + hf rollout plugin
 
-        groups.append(cpu_overrides(precision=tr["cpu_precision"], nnodes=nnodes, n_gpus=per_node))
+        groups.append(cpu_overrides(precision=resolve_precision(tr["cpu_precision"]), nnodes=nnodes,
+                                    n_gpus=per_node))
     groups.append(extra)
     return merge_overrides(*groups)
 

@@ -59,8 +59,8 @@ _ADAPTER_FQN = "polaris_repro.verl_cpu.hf_rollout.HFServerAdapter"
 
 _state = {"active": False, "platform_registered": False, "error": None}
 
-__all__ = ["cpu_overrides", "rank_threads", "attached_to_cluster", "is_requested", "activate", "status", "PLATFORM_ENV", "SKIP_SYNC_ENV",
-           "ROLLOUT_NAME"]
+__all__ = ["cpu_overrides", "rank_threads", "attached_to_cluster", "is_requested", "activate", "status",
+           "PLATFORM_ENV", "SKIP_SYNC_ENV", "ROLLOUT_NAME"]
 
 
 def is_requested() -> bool:
@@ -116,6 +116,31 @@ def status() -> dict:
 
 
 # ------------------------------------------------------------------ Hydra overrides
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 matrix products in hardware under the current kernel caps
+    (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``): oneDNN reports bf16 support and ATen runs its
+    AVX-512 kernels. Without it (e.g. an AVX2 laptop CPU) bf16 autocast is emulated (capped to AVX2,
+    a smoke step took 18 s and the next over 5 minutes), so ``cpu_precision: auto`` picks fp32 there;
+    ``benchmarks/bench_cpu_precision.py`` times both under kernel caps."""
+    import torch
+
+    try:
+        onednn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        onednn = False
+    return onednn and torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512")
+
+
+def resolve_precision(precision: str) -> str:
+    """``training.cpu_precision`` as the actor will run it: ``auto`` -> bf16 where the CPU has
+    native bf16 (:func:`native_bf16`), else fp32; ``fp32`` / ``bf16`` as given."""
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"training.cpu_precision must be auto, fp32 or bf16, got {precision!r}")
+    return precision
+
+
 def rank_threads(world_size: int, cores: int | None = None) -> int:
     """Torch intra-op threads per FSDP rank when ``world_size`` ranks share this machine's cores:
     ``cores // world_size`` (at least 1). ``POLARIS_CPU_THREADS`` in the environment wins."""

@@ -37,6 +37,8 @@ class GenRequest:
     stop_token_ids: frozenset[int] = field(default_factory=frozenset)
     ignore_eos: bool = False
     seed: Optional[int] = None
+    # test hook (:mod:`.forced`): emit these tokens instead of sampling, with the policy's log-probs
+    forced_ids: Optional[list[int]] = None
 
     def __post_init__(self):
         if not self.prompt_ids:
@@ -117,6 +119,12 @@ def sample_next(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Te
     return tokens, logp.gather(1, tokens[:, None]).squeeze(1)
 
 
+def _logprob_of(logits: torch.Tensor, temperature: float, token: int) -> float:
+    """The log-prob ``sample_next`` would report for ``token`` on one row of logits."""
+    t = temperature if temperature > 0 else 1.0
+    return float(torch.log_softmax(logits.float() / t, dim=-1)[token])
+
+
 def _apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: torch.Tensor):
     """vLLM/HF semantics: logits of seen tokens are divided (if > 0) or multiplied by the penalty."""
     pen = penalty[:, None].expand_as(logits)
@@ -183,6 +191,12 @@ def generate_batch(model, requests: Sequence[GenRequest], *, eos_token_ids: Iter
         tok, lp = sample_next(step_logits, temperature[rows], top_k[rows], top_p[rows], min_p[rows],
                               generator, [gens[i] for i in active] if seeded else None)
         tok_l, lp_l = tok.tolist(), lp.tolist()
+        for j, i in enumerate(active):
+            forced = requests[i].forced_ids
+            if forced is not None and len(tokens_out[i]) < len(forced):
+                tok_l[j] = int(forced[len(tokens_out[i])])
+                lp_l[j] = _logprob_of(step_logits[j], float(temperature[i]), tok_l[j])
+                tok[j] = tok_l[j]
         keep = []
         for j, i in enumerate(active):
             tokens_out[i].append(tok_l[j])

@@ -188,6 +188,12 @@ class HFServer:
         self._loop_task: Optional[asyncio.Task] = None
         self._last_arrival = 0.0
         self._warned: set[str] = set()
+        from .forced import from_rollout_config
+
+        self._forced = from_rollout_config(self.config, tok, self.eos_token_ids)
+        if self._forced is not None:
+            logger.warning("hf rollout: FORCED OUTCOMES from %s (a test hook: the plan's rollouts are not "
+                           "sampled)", self._forced.plan.source)
         self.stats = {"requests": 0, "batches": 0, "tokens": 0, "gen_seconds": 0.0,
                       "max_batch_seen": 0, "weight_updates": 0, "weight_update_seconds": 0.0}
         logger.info("hf rollout server %s: %s loaded in %.1fs, %d threads, eos=%s, max_model_len=%d, "
@@ -334,6 +340,8 @@ class HFServer:
             stop_token_ids=frozenset(int(t) for t in (sp.get("stop_token_ids") or [])),
             ignore_eos=bool(sp.get("ignore_eos", False)),
             seed=int(sp["seed"]) if sp.get("seed") is not None else self._derived_seed(prompt_ids))
+        if self._forced is not None:
+            req.forced_ids = self._forced.response_ids(prompt_ids)
         want = sp.get("logprobs", True)
         return req, bool(want is not None and want is not False)
 

@@ -1,0 +1,71 @@
+"""What a run's numbers depend on besides its seed: the CPU's kernels.
+
+The same seed gives bitwise the same rollouts, rewards and updates only on machines whose kernels
+compute the same way: the ATen kernel set (``torch.backends.cpu.get_cpu_capability()``, capped by
+``ATEN_CPU_CAPABILITY``), whether oneDNN multiplies bf16 in hardware (AVX-512 BF16 / AMX, capped by
+``ONEDNN_MAX_CPU_ISA``) and the number of threads (summation order). :func:`fingerprint` records
+them in every run's manifest; :func:`numerics_key` is the part that decides whether a run can
+reproduce another bitwise, which is when ``claims.yaml``'s exact claims apply
+(:mod:`polaris_repro.claims`).
+"""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+CAP_VARS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS")
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), set()
+    model, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not model:
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return model or platform.machine(), flags
+
+
+def fingerprint() -> dict:
+    """The CPU, its relevant instruction sets, the kernel caps in force, and the resulting kernels."""
+    import torch
+
+    from .verl_cpu import native_bf16
+
+    model, flags = _cpuinfo()
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "flags": [f for f in FLAGS if f in flags],
+        "caps": {v: os.environ[v] for v in CAP_VARS if v in os.environ},
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": native_bf16(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__.split("+")[0],
+    }
+
+
+def numerics_key(fp: dict | None) -> str | None:
+    """``AVX512+bf16, 2 threads, torch 2.13.0``: runs with the same key and seed compute the same
+    numbers; None when the run recorded no fingerprint."""
+    if not fp:
+        return None
+    return (f"{fp.get('capability')}{'+bf16' if fp.get('native_bf16') else ''}, {fp.get('threads')} threads, "
+            f"torch {fp.get('torch')}")
+
+
+def describe(fp: dict | None) -> str:
+    """``Intel(R) Xeon(R) Processor (avx512_bf16, amx_bf16), 2 cores`` for the README's claims."""
+    if not fp:
+        return "a machine that recorded no fingerprint"
+    flags = [f for f in fp.get("flags", []) if f in ("avx512_bf16", "amx_bf16")] or fp.get("flags", [])[:1]
+    caps = ", ".join(f"{k}={v}" for k, v in (fp.get("caps") or {}).items())
+    return (f"{fp.get('cpu')} ({', '.join(flags) or 'no AVX'}), {fp.get('cores')} cores"
+            + (f", capped: {caps}" if caps else ""))
