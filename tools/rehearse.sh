@@ -146,8 +146,15 @@ say "no job workers left on either node"
 
 # ---- 5. the rendered ray job script: resume stage 1 (and run stages 2 and 3)
 say "ray job submit (rendered $RUN/launch/ray_job_submit.sh): resume from the sharded checkpoint"
-RAY_HEAD=127.0.0.1 SUBMISSION_ID="polaris-rehearsal-$(date +%H%M%S)" bash "$RUN/launch/ray_job_submit.sh" \
-    2>&1 | tee "$RUN/ray-job.log" | grep -E --line-buffered "^\[|Job '|succeeded|failed|Error" || true
+# the head's job agent may register after the dashboard answers (seen under load: "No available
+# agent to submit job, please try again later"); the job is then not created, so submit again
+for attempt in $(seq 10); do
+    RAY_HEAD=127.0.0.1 SUBMISSION_ID="polaris-rehearsal-$(date +%H%M%S)-$attempt" bash "$RUN/launch/ray_job_submit.sh" \
+        2>&1 | tee "$RUN/ray-job.log" | grep -E --line-buffered "^\[|Job '|succeeded|failed|Error" || true
+    grep -q "No available agent to submit job" "$RUN/ray-job.log" || break
+    say "the job agent is not up yet (attempt $attempt); submitting again in 5 s"
+    sleep 5
+done
 grep -q "Job '.*' succeeded" "$RUN/ray-job.log" || { tail -40 "$RUN/ray-job.log"; exit 1; }
 
 # ---- 6. checks and what ran where
