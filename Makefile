@@ -1,6 +1,7 @@
 # make reproduce : create .venv if missing, then run the whole reproduction at the smoke tier
 #                  (make reproduce SEED=2: another seed; TIER=tiny: the CI tier)
 # make test      : create .venv if missing, then run the full test suite (unit + notebooks under nbval)
+# make rehearse  : the cluster path (2-node Ray cluster on loopback, 3 stages on 2 ranks, kill + resume)
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -12,7 +13,7 @@ ifneq ($(wildcard ../shared/data/benchmarks/aime24.parquet),)
 export POLARIS_BENCHMARKS_DIR ?= $(abspath ../shared/data/benchmarks)
 endif
 
-.PHONY: venv test reproduce bench clean-venv
+.PHONY: venv test reproduce rehearse bench clean-venv
 
 venv: $(STAMP)
 
@@ -30,6 +31,11 @@ test: venv
 
 reproduce: venv
 	$(VENV)/bin/polaris-repro reproduce --tier $(TIER) $(if $(SEED),--seed $(SEED))
+
+# the paper tiers' distributed path on this machine: a 2-node Ray cluster, 3 stages on 2 ranks,
+# SIGTERM + resume, the rendered ray-job script (README "Running on a Ray cluster"; tools/rehearse.sh)
+rehearse: venv
+	bash tools/rehearse.sh
 
 bench: venv
 	$(PY) benchmarks/bench_grading.py

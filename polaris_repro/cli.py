@@ -40,6 +40,18 @@ def _parse_params(pairs: list[list[str]] | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .signals import Interrupted, install
+
+    install()   # SIGTERM / SIGHUP -> Interrupted (a KeyboardInterrupt): Ctrl-C's clean-up path
+    try:
+        return _main(argv)
+    except Interrupted as e:
+        print(f"polaris-repro: {e}; the running stage was stopped and can be resumed by running "
+              "the same command again", file=sys.stderr)
+        return 128 + e.signum
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in EXTERNAL:
         return int(importlib.import_module(EXTERNAL[argv[0]]).cli(argv[1:]) or 0)

@@ -279,6 +279,7 @@ class Hardware:
     gpus: list[GPU] = field(default_factory=list)
     cuda_available: bool = False
     cuda_version: str | None = None
+    nccl: bool | None = None              # torch.distributed built with NCCL (None: not probed)
     packages: dict[str, str | None] = field(default_factory=dict)
     ray_nodes: list[dict] | None = None
     ray_error: str | None = None
@@ -315,7 +316,7 @@ class Hardware:
 
 
 PACKAGES = ("torch", "verl", "vllm", "transformers", "ray", "flash-attn")
-ENV_KEYS = ("RAY_ADDRESS", "WANDB_API_KEY", "WANDB_MODE", "SWANLAB_API_KEY", "HF_HUB_OFFLINE",
+ENV_KEYS = ("RAY_ADDRESS", "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "WANDB_API_KEY", "WANDB_MODE", "SWANLAB_API_KEY", "HF_HUB_OFFLINE",
             "CUDA_VISIBLE_DEVICES", "POLARIS_BENCHMARKS_DIR")
 
 
@@ -363,7 +364,8 @@ def _ray_listing(address: str, timeout_s: float = 15.0) -> tuple[list[dict] | No
 
 _CUDA_PROBE = """
 import json, torch
-out = {"cuda_version": torch.version.cuda, "available": torch.cuda.is_available(), "gpus": []}
+out = {"cuda_version": torch.version.cuda, "available": torch.cuda.is_available(), "gpus": [],
+       "nccl": bool(torch.distributed.is_available() and torch.distributed.is_nccl_available())}
 if out["available"]:
     for i in range(torch.cuda.device_count()):
         p = torch.cuda.get_device_properties(i)
@@ -400,6 +402,7 @@ def detect_hardware(*, ray: bool = True, disk_path: str | os.PathLike | None = N
         probe_out = _cuda_probe()
         hw.cuda_version = probe_out.get("cuda_version")
         hw.cuda_available = bool(probe_out.get("available"))
+        hw.nccl = probe_out.get("nccl")
         hw.gpus = [GPU(g["name"], g["memory_gb"]) for g in probe_out.get("gpus", [])]
     root = Path(disk_path) if disk_path else artifacts_root()
     probe = root
@@ -597,7 +600,8 @@ def _ray_gpu_nodes(nodes: Sequence[Mapping]) -> list[dict]:
         res = n.get("Resources") or n.get("resources") or {}
         acc = next((k.split(":", 1)[1] for k in res if k.startswith("accelerator_type:")), None)
         out.append({"gpus": int(res.get("GPU", 0) or 0), "type": acc,
-                    "address": n.get("NodeManagerAddress") or n.get("NodeID", "?")})
+                    "address": n.get("NodeManagerAddress") or n.get("NodeID", "?"),
+                    "id": str(n.get("NodeID") or n.get("node_id") or n.get("NodeManagerAddress") or "?")})
     return out
 
 
@@ -616,11 +620,41 @@ def gpu_memory_gb(hw: Hardware) -> tuple[float | None, str]:
     return None, ""
 
 
+def _ray_cluster_row(cfg: dict, hw: Hardware, per_node: int, nnodes: int, unit: str = "GPU") -> Row:
+    """The Ray cluster at ``RAY_ADDRESS`` against the tier's nodes x GPUs per node (names each node)."""
+    if hw.ray_nodes is None and hw.ray_error is None:
+        if nnodes > 1:
+            how = ("make rehearse starts one on this machine (README: Running on a Ray cluster)"
+                   if not is_gpu_tier(cfg) else
+                   f"polaris-repro train --tier {cfg['tier']} --render-launch DIR; sbatch DIR/polaris_slurm.sbatch")
+            return _row("ray cluster", "fail", f"the tier needs training.nnodes = {nnodes} nodes; RAY_ADDRESS is "
+                        "not set (one node)", f"start a Ray cluster ({how}) and set RAY_ADDRESS, or "
+                        "-o training.nnodes=1 -o cluster.nnodes=1")
+        return _row("ray cluster", "ok", "single node: verl starts a local Ray (RAY_ADDRESS not set)")
+    if hw.ray_error is not None:
+        return _row("ray cluster", "fail", f"RAY_ADDRESS={hw.env.get('RAY_ADDRESS')}: {hw.ray_error}",
+                    "check the address (ray status on the head node) or unset RAY_ADDRESS")
+    nodes = _ray_gpu_nodes(hw.ray_nodes)
+    good = [n for n in nodes if n["gpus"] >= per_node]
+    total = sum(n["gpus"] for n in nodes)
+    desc = (f"{len(nodes)} alive node(s), {total} {unit}(s) (per node: "
+            + ", ".join(f"{n['id'][:8]} {n['gpus']}" for n in nodes) + ")")
+    if len(good) < nnodes:
+        return _row("ray cluster", "fail", f"{desc}; the tier needs {nnodes} node(s) with {per_node} {unit}s each",
+                    "add nodes to the cluster (ray start --address=... "
+                    f"--num-gpus={per_node}) or lower training.nnodes / training.n_gpus_per_node")
+    return _row("ray cluster", "ok", f"{desc}; needs {nnodes} x {per_node}")
+
+
 def check_gpus(cfg: dict, hw: Hardware) -> list[Row]:
     tr = cfg["training"]
-    if not is_gpu_tier(cfg):
-        return [_row("gpus", "ok", "not needed: CPU tier")]
     per_node, nnodes = int(tr["n_gpus_per_node"]), int(tr["nnodes"])
+    if not is_gpu_tier(cfg):
+        rows = [_row("gpus", "ok", "not needed: CPU tier")]
+        if nnodes > 1 or hw.ray_nodes is not None or hw.ray_error is not None:
+            # a CPU tier on a Ray cluster (the rehearsal): one fake GPU per FSDP rank on every node
+            rows.append(_ray_cluster_row(cfg, hw, per_node, nnodes, unit="fake GPU"))
+        return rows
     rows = []
     names = sorted({f"{g.name} {g.memory_gb:.0f} GB" for g in hw.gpus})
     local = f"{len(hw.gpus)} x {', '.join(names)}" if hw.gpus else "no GPU"
@@ -635,31 +669,50 @@ def check_gpus(cfg: dict, hw: Hardware) -> list[Row]:
                          f"-o training.n_gpus_per_node={len(hw.gpus)} to use them all"))
     else:
         rows.append(_row("gpus per node", "ok", f"{local} = training.n_gpus_per_node"))
-    # Ray / nodes
-    if hw.ray_nodes is None and hw.ray_error is None:
-        if nnodes > 1:
-            rows.append(_row("ray cluster", "fail", f"the tier needs training.nnodes = {nnodes} nodes; RAY_ADDRESS is "
-                             "not set (one node)", "start a Ray cluster (polaris-repro train --tier "
-                             f"{cfg['tier']} --render-launch DIR; sbatch DIR/polaris_slurm.sbatch) and set "
-                             "RAY_ADDRESS, or -o training.nnodes=1 -o cluster.nnodes=1"))
-        else:
-            rows.append(_row("ray cluster", "ok", "single node: verl starts a local Ray (RAY_ADDRESS not set)"))
-    elif hw.ray_error is not None:
-        rows.append(_row("ray cluster", "fail", f"RAY_ADDRESS={hw.env.get('RAY_ADDRESS')}: {hw.ray_error}",
-                         "check the address (ray status on the head node) or unset RAY_ADDRESS"))
-    else:
-        nodes = _ray_gpu_nodes(hw.ray_nodes)
-        good = [n for n in nodes if n["gpus"] >= per_node]
-        total = sum(n["gpus"] for n in nodes)
-        desc = (f"{len(nodes)} alive node(s), {total} GPU(s) (per node: "
-                + ", ".join(str(n["gpus"]) for n in nodes) + ")")
-        if len(good) < nnodes:
-            rows.append(_row("ray cluster", "fail", f"{desc}; the tier needs {nnodes} node(s) with "
-                             f"{per_node} GPUs each", "add nodes to the cluster (ray start --address=... "
-                             f"--num-gpus={per_node}) or lower training.nnodes / training.n_gpus_per_node"))
-        else:
-            rows.append(_row("ray cluster", "ok", f"{desc}; needs {nnodes} x {per_node}"))
+    rows.append(_ray_cluster_row(cfg, hw, per_node, nnodes))
     rows.append(check_parallelism(cfg))
+    return rows
+
+
+NOT_REHEARSED = ("NCCL collectives", "verl's vLLM rollout (weight sync, sleep mode, CUDA graphs)",
+                 "remove-padding and Ulysses sequence parallel (flash-attention varlen kernels)",
+                 "tensor-parallel vLLM", "CPU/GPU offload of parameters and optimizer")
+
+
+def check_cluster_only(cfg: dict, hw: Hardware) -> list[Row]:
+    """What ``make rehearse`` cannot exercise on a CPU (README "What a CPU cannot rehearse"),
+    checked where it matters: on the cluster itself."""
+    tr = cfg["training"]
+    if not is_gpu_tier(cfg):
+        return [_row("cluster-only paths", "ok", "not exercised by a CPU tier: " + "; ".join(NOT_REHEARSED)
+                     + " (README: What a CPU cannot rehearse)")]
+    rows = []
+    if hw.nccl is None:
+        rows.append(_row("nccl", "warn", "not probed (torch missing or the probe failed)", ""))
+    elif hw.nccl:
+        rows.append(_row("nccl", "ok", "torch.distributed has NCCL (FSDP collectives, vLLM weight sync)"))
+    else:
+        rows.append(_row("nccl", "fail", "torch.distributed has no NCCL: FSDP on GPUs cannot communicate",
+                         "install a CUDA build of torch (envs/cluster.txt)"))
+    sp = [s["name"] for s in tr["stages"] if int(s.get("ulysses_sp") or 1) > 1]
+    if sp:
+        missing = []
+        if not tr["use_remove_padding"]:
+            missing.append("training.use_remove_padding is false (verl's Ulysses path needs it)")
+        if not hw.packages.get("flash-attn"):
+            missing.append("flash-attn is not installed (remove-padding's varlen attention)")
+        rows.append(_row("ulysses sp", "fail" if missing else "ok",
+                         f"stages {sp} use Ulysses sequence parallel" + (": " + "; ".join(missing) if missing else
+                                                                         " with remove-padding and flash-attn"),
+                         "pip install flash-attn; -o training.use_remove_padding=true" if missing else ""))
+    if int(tr["nnodes"]) > 1:
+        ifs = {k: hw.env.get(k) for k in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME")}
+        if all(ifs.values()):
+            rows.append(_row("socket interfaces", "ok", ", ".join(f"{k}={v}" for k, v in ifs.items())))
+        else:
+            rows.append(_row("socket interfaces", "warn", "NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME not set: NCCL "
+                             "and gloo choose an interface themselves, which fails on nodes with several",
+                             "--socket-ifname IFACE at --render-launch (the fabric's interface, e.g. ib0)"))
     return rows
 
 
@@ -1072,6 +1125,7 @@ def doctor(tier: str | Mapping, overrides: Sequence[str] | Mapping | None = None
         ("model", lambda: check_model(cfg, spec)),
         ("data", lambda: check_data(cfg, hw)),
         ("disk", lambda: check_disk(cfg, hw, spec, verl_overrides) if training else []),
+        ("cluster-only paths", lambda: check_cluster_only(cfg, hw) if training else []),
         ("logger", lambda: check_logger(cfg, hw) if training else []),
     ]
     if spec_error:

@@ -283,7 +283,7 @@ def test_cuda_probe_runs_in_a_child_process(monkeypatch):
     """Device properties are read in a child process (a CUDA context in the training's driver would
     hold memory on GPU 0); a broken probe is reported, not raised."""
     out = D._cuda_probe()
-    assert set(out) == {"cuda_version", "available", "gpus"}
+    assert set(out) == {"cuda_version", "available", "gpus", "nccl"}
     monkeypatch.setattr(D, "_CUDA_PROBE", "import sys; sys.exit('libcuda.so: cannot open shared object file')")
     bad = D._cuda_probe()
     assert bad["cuda_version"].startswith("error") and "libcuda" in bad["cuda_version"]

@@ -20,8 +20,8 @@ def test_render_paper_4b(tmp_path):
     # SLURM: 4 nodes x 8 GPUs (the report's 32-GPU run), a Ray head + workers, then the stages
     assert "#SBATCH --nodes=4" in sb and "#SBATCH --gpus-per-node=8" in sb
     assert re.search(r"ray start --head .*--port=\"\$RAY_PORT\"", sb)
-    assert 'ray start --address="$RAY_ADDRESS" --num-gpus=8' in sb
-    assert "RAY_PORT=6379" in sb and "gpus >= 32" in sb
+    assert 'ray start --address="$RAY_ADDRESS" --num-cpus="$CPUS_PER_NODE" --num-gpus="$GPUS_PER_NODE"' in sb
+    assert "GPUS_PER_NODE=8" in sb and "RAY_PORT=6379" in sb and "gpus >= 32" in sb
     assert 'polaris-repro train --tier "$TIER" --run "$RUN_DIR"' in sb and "TIER=paper-4b" in sb
     assert "RUN_DIR=/shared/runs/p4b" in sb and "ray stop" in sb
     assert "stage3 (53248 tokens, T=1.5)" in sb
@@ -37,7 +37,7 @@ def test_render_other_tiers_and_errors(tmp_path):
     cfg = load_config("paper-7b")
     (sb, _) = launch.render_all(cfg, tmp_path / "7b")
     assert "#SBATCH --nodes=1" in sb.read_text() and "stage1 (16384 tokens, T=0.7)" in sb.read_text()
-    with pytest.raises(ValueError, match="no GPUs"):
+    with pytest.raises(ValueError, match="no GPUs and one node"):
         launch.render_all(load_config("tiny"), tmp_path / "tiny")
     with pytest.raises(KeyError, match="missing_key"):
         launch.render("x {{missing_key}}", {})

