@@ -22,6 +22,7 @@ The README holds the rendered table between ``<!-- claims:begin -->`` and ``<!--
     polaris-repro claims check  --run DIR   # both kinds on DIR; exit 1 on a failed claim that applies
     polaris-repro claims update --run DIR   # write DIR's values into claims.yaml and the README table
     polaris-repro claims render             # re-render the README table from claims.yaml
+    polaris-repro claims pool --run A --run B ...   # the gain pooled over seeds, with its interval
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from .artifacts import REPO_ROOT, write_text
@@ -432,17 +434,77 @@ def update(claims_file: str | Path, run_dir: str | Path, readme: str | Path | No
     return data
 
 
+# --------------------------------------------------------------------------------------------
+# across seeds
+
+def seed_gains(run_dir: str | Path, benchmark: str = "synthetic") -> np.ndarray:
+    """Per-question trained − base accuracy (points) of one run, on the questions both models
+    answered (04_evaluation/{base,trained}/questions.csv)."""
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    frames = []
+    for role in ("base", "trained"):
+        f = run_dir / "04_evaluation" / role / "questions.csv"
+        if not f.exists():
+            raise ClaimsError(f"{f} not found (section 04_evaluation of {run_dir.name})")
+        df = pd.read_csv(f)
+        frames.append(df[df["benchmark"] == benchmark][["index", "accuracy"]])
+    m = frames[1].merge(frames[0], on="index", suffixes=("_t", "_b"))
+    if not len(m):
+        raise ClaimsError(f"{run_dir.name}: no {benchmark} question answered by both base and trained")
+    return 100.0 * (m["accuracy_t"] - m["accuracy_b"]).to_numpy(dtype=float)
+
+
+def pooled_gain(run_dirs: list[str | Path], benchmark: str = "synthetic", *, resamples: int = 2000,
+                seed: int = 0) -> dict:
+    """The gain over seeds: the mean of the runs' paired gains (each seed weighs the same) with a 95 %
+    interval from a two-level bootstrap (seeds with replacement, then questions within each drawn
+    seed), so the interval carries both the training's seed-to-seed spread and each evaluation's
+    question sampling. Also each run's own gain and question-level interval."""
+    rng = np.random.default_rng(seed)
+    gains = [seed_gains(r, benchmark) for r in run_dirs]
+    per_run = []
+    for r, g in zip(run_dirs, gains):
+        boot = rng.choice(g, size=(resamples, len(g)), replace=True).mean(axis=1)
+        per_run.append({"run": Path(r).name, "gain": float(g.mean()), "questions": len(g),
+                        "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]})
+    means = np.empty(resamples)
+    for i in range(resamples):
+        pick = rng.integers(len(gains), size=len(gains))
+        means[i] = np.mean([rng.choice(gains[j], size=len(gains[j]), replace=True).mean() for j in pick])
+    return {"benchmark": benchmark, "runs": per_run, "pooled_gain": float(np.mean([g.mean() for g in gains])),
+            "pooled_ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
+            "seeds": len(gains), "rule": "two-level bootstrap: seeds, then questions within each seed"}
+
+
 def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="polaris-repro claims", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=["check", "update", "render"])
-    p.add_argument("--run", help="run folder (artifacts/<tier>/<run-id>)")
+    p.add_argument("action", choices=["check", "update", "render", "pool"])
+    p.add_argument("--run", action="append", help="run folder (artifacts/<tier>/<run-id>); "
+                   "pool: repeat it, one per seed")
+    p.add_argument("--benchmark", default="synthetic", help="pool: the benchmark whose gain is pooled")
     p.add_argument("--claims", default=str(REPO_ROOT / "claims.yaml"))
     p.add_argument("--readme", default=str(REPO_ROOT / "README.md"),
                    help="README whose claims table is checked/rendered ('' to skip)")
     a = p.parse_args(argv)
     readme = a.readme or None
     try:
+        if a.action == "pool":
+            if not a.run:
+                p.error("pool needs --run for every seed")
+            res = pooled_gain(a.run, a.benchmark)
+            for r in res["runs"]:
+                print(f"  {r['run']:<24} {r['gain']:+6.1f} [{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}]  "
+                      f"({r['questions']} questions)")
+            lo, hi = res["pooled_ci95"]
+            print(f"pooled over {res['seeds']} run(s): {res['pooled_gain']:+.1f} points, 95 % interval "
+                  f"[{lo:+.1f}, {hi:+.1f}] ({res['rule']})")
+            return 0
+        if a.run and len(a.run) > 1:
+            p.error(f"{a.action} takes one --run")
+        a.run = a.run[0] if a.run else None
         if a.action == "render":
             render_readme(a.claims, a.readme)
             print(f"rendered the claims table into {a.readme}")

@@ -323,3 +323,36 @@ def test_the_band_checks_fail_when_the_run_breaks_them(tmp_path):
     choice = zone / "02_temperature" / "choice.json"
     choice.write_text(choice.read_text().replace('"temperature": 0.6', '"temperature": 1.2'))
     assert [p.split(":")[0] for p in claims.check(CLAIMS, zone)] == ["temperature_zone"]
+
+
+def _eval_run(root: Path, name: str, base: list, trained: list) -> Path:
+    run = root / name
+    for role, acc in (("base", base), ("trained", trained)):
+        d = run / "04_evaluation" / role
+        d.mkdir(parents=True)
+        pd.DataFrame({"benchmark": ["synthetic"] * len(acc) + ["aime24"], "index": list(range(len(acc))) + [0],
+                      "accuracy": acc + [0.0]}).to_csv(d / "questions.csv", index=False)
+    return run
+
+
+def test_the_gain_pooled_over_seeds_carries_the_seed_to_seed_spread(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    base = [list(rng.integers(0, 5, 48) / 4) for _ in range(5)]
+    # five seeds whose gains differ a lot (+5 .. +45 points on every question)
+    runs = [_eval_run(tmp_path, f"s{i}", b, [min(1.0, x + 0.05 + 0.1 * i) for x in b]) for i, b in enumerate(base)]
+    res = claims.pooled_gain(runs)
+    per = [r["gain"] for r in res["runs"]]
+    assert res["pooled_gain"] == pytest.approx(np.mean(per)) and per == sorted(per)
+    lo, hi = res["pooled_ci95"]
+    assert lo < res["pooled_gain"] < hi
+    # seed-to-seed spread widens the pooled interval beyond any single seed's question-level one
+    assert hi - lo > max(r["ci95"][1] - r["ci95"][0] for r in res["runs"])
+    same = claims.pooled_gain([runs[2]] * 5)
+    assert same["pooled_ci95"][1] - same["pooled_ci95"][0] < hi - lo
+    assert claims.cli(["pool", *sum((["--run", str(r)] for r in runs), [])]) == 0
+    assert "pooled over 5 run(s)" in capsys.readouterr().out
+    with pytest.raises(claims.ClaimsError, match="questions.csv not found"):
+        claims.pooled_gain([tmp_path / "nope"])
+
+
+import numpy as np  # noqa: E402
