@@ -383,7 +383,8 @@ def render_table(data: dict) -> str:
         head = f"Measured at the `{tier}` tier (run `{data.get('run', '?')}`)."
         if ex:
             head = (f"**Exact claims**, measured at the `{tier}` tier, seed {ex.get('seed')}, on {ex.get('machine')} "
-                    f"(run `{data.get('run', '?')}`; kernels `{ex.get('numerics')}`). They apply to a run with that "
+                    f"(run `{data.get('run', '?')}`" + (f" at commit `{ex['commit']}`" if ex.get("commit") else "")
+                    + f"; kernels `{ex.get('numerics')}`). They apply to a run with that "
                     f"seed on those kernels; other seeds and machines follow other trajectories and are checked "
                     f"against the bands below.")
     out = [head, "", *rows] if head else rows
@@ -427,7 +428,8 @@ def update(claims_file: str | Path, run_dir: str | Path, readme: str | Path | No
         if ident["numerics"] != ex.get("numerics"):
             ex["machine"] = describe(ident["manifest"].get("machine"))
         data["tier"] = ident["tier"]
-        ex.update(seed=ident["seed"], numerics=ident["numerics"])
+        ex.update(seed=ident["seed"], numerics=ident["numerics"],
+                  commit=str(ident["manifest"].get("git_commit") or "?").replace("-dirty", "")[:7])
     write_text(path, yaml.safe_dump(data, sort_keys=False, width=110))
     if readme is not None:
         render_readme(path, readme)
