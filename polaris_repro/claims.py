@@ -148,11 +148,12 @@ def check_cap_clip_falls(run_dir: Path, man: dict | None) -> tuple[bool, str]:
     return last < first, f"{100 * first:.0f} % -> {100 * last:.0f} %"
 
 
-def mechanism_count_problems(sdir: Path, n_groups: int | None = None) -> list[str]:
+def mechanism_count_problems(sdir: Path) -> tuple[list[str], int]:
     """Where a stage's per-step counts differ from what its accuracy log calls for: a batch is
     skipped iff at most a third of its groups are informative after rescue (substitution on);
     every dead group of a trained batch gets a donor; with rescue on, every 0/n group whose prompt
-    had a correct rollout earlier in the stage (or this batch) is rescued."""
+    had a correct rollout earlier in the stage (or this batch) is rescued. Returns (problems, trained
+    steps read)."""
     from .artifacts import read_jsonl
     from .training import stages as S
 
@@ -162,7 +163,7 @@ def mechanism_count_problems(sdir: Path, n_groups: int | None = None) -> list[st
     recs = read_jsonl(sdir / "accuracy_log.jsonl") if (sdir / "accuracy_log.jsonl").exists() else []
     m = S.stage_metrics(sdir)
     if not recs or not len(m):
-        return [f"{sdir.name}: no accuracy log or metrics"]
+        return [f"{sdir.name}: no accuracy log or metrics"], 0
     by_step = {int(r["step"]): r for _, r in m.iterrows()}
     problems, solved = [], set()
     for r in recs:
@@ -187,7 +188,7 @@ def mechanism_count_problems(sdir: Path, n_groups: int | None = None) -> list[st
             problems.append(f"{where}: substituted {int(row.get('polaris/substituted', 0))}, the log calls for {want_sub}")
         if rescue and int(row.get("polaris/rescued", 0)) != rescued:
             problems.append(f"{where}: rescued {int(row.get('polaris/rescued', 0))}, the log calls for {rescued}")
-    return problems
+    return problems, len(m)
 
 
 def check_mechanism_counts(run_dir: Path, man: dict | None) -> tuple[bool, str]:
@@ -200,8 +201,9 @@ def check_mechanism_counts(run_dir: Path, man: dict | None) -> tuple[bool, str]:
         sdir = S.stage_dir(cfg, run_dir, i)
         if not (sdir / "accuracy_log.jsonl").exists():
             raise ClaimsError(f"mechanism_counts: {sdir}/accuracy_log.jsonl not found (section 03_training)")
-        problems += mechanism_count_problems(sdir)
-        n_steps += len(S.stage_metrics(sdir))
+        found, steps = mechanism_count_problems(sdir)
+        problems += found
+        n_steps += steps
     return not problems, (f"{n_steps} steps as logged" if not problems else "; ".join(problems[:3]))
 
 
@@ -316,9 +318,8 @@ def evaluate(claims_file: str | Path, run_dir: str | Path) -> tuple[list[Result]
     return out, {"identity": ident, "exact_applies": applies, "exact_why": why, "tier": tier, "data": data}
 
 
-def check(claims_file: str | Path, run_dir: str | Path, readme: str | Path | None = None) -> list[str]:
-    """Return a list of problems (empty = every claim that applies to the run holds)."""
-    results, _ = evaluate(claims_file, run_dir)
+def problems_of(results: list[Result]) -> list[str]:
+    """The failed or unmeasurable claims among those that apply to the run."""
     problems = []
     for r in results:
         if not r.applies:
@@ -327,15 +328,21 @@ def check(claims_file: str | Path, run_dir: str | Path, readme: str | Path | Non
             problems.append(r.note if r.note.startswith(f"{r.id}:") else f"{r.id}: {r.note}")
         elif not r.ok:
             problems.append(f"{r.id}: {r.note}")
-    if readme is not None:
-        data = load_claims(claims_file)
-        text = Path(readme).read_text()
-        block = _block(text, readme)
-        want = render_table(data)
-        if block.strip() != want.strip():
-            problems.append(f"{readme}: the claims table differs from {claims_file}; "
-                            f"run `polaris-repro claims render`")
     return problems
+
+
+def readme_problems(claims_file: str | Path, readme: str | Path) -> list[str]:
+    """The README's claims block, if it is not what ``claims render`` writes."""
+    block = _block(Path(readme).read_text(), readme)
+    if block.strip() != render_table(load_claims(claims_file)).strip():
+        return [f"{readme}: the claims table differs from {claims_file}; run `polaris-repro claims render`"]
+    return []
+
+
+def check(claims_file: str | Path, run_dir: str | Path, readme: str | Path | None = None) -> list[str]:
+    """Return a list of problems (empty = every claim that applies to the run holds)."""
+    problems = problems_of(evaluate(claims_file, run_dir)[0])
+    return problems + (readme_problems(claims_file, readme) if readme is not None else [])
 
 
 def verdict(results: list[Result], ctx: dict) -> str:
@@ -518,7 +525,7 @@ def cli(argv: list[str]) -> int:
             print(f"updated {sum(c['source'] == 'measured' for c in data['claims'])} claims from {a.run}")
             return 0
         results, ctx = evaluate(a.claims, a.run)
-        problems = check(a.claims, a.run, readme)
+        problems = problems_of(results) + (readme_problems(a.claims, readme) if readme is not None else [])
     except ClaimsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -45,6 +45,11 @@ PATTERN_CHARS = frozenset("10.")
 TEMPLATE = "<think>forced</think>\\boxed{{{answer}}}"
 
 
+def prompt_key(prompt_ids: Sequence[int]) -> str:
+    """A prompt's identity within a launch (also keys the rollout server's derived seeds)."""
+    return hashlib.sha1(np.asarray(list(prompt_ids), dtype=np.int64).tobytes()).hexdigest()
+
+
 class PlanError(ValueError):
     """A forced-outcome plan that cannot be used (names the file and the field)."""
 
@@ -124,7 +129,7 @@ class ForcedRollouts:
         q = self.question_of(prompt_ids)
         if q is None:
             return None
-        key = hashlib.sha1(np.asarray(list(prompt_ids), dtype=np.int64).tobytes()).hexdigest()
+        key = prompt_key(prompt_ids)
         c = self._count.get(key, 0)
         self._count[key] = c + 1
         if c % self.group_size == 0:            # the first request of a new group of this prompt

@@ -44,6 +44,7 @@ import torch
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
+from .forced import prompt_key
 from .hf_generate import GenRequest, generate_batch
 
 logger = logging.getLogger(__name__)
@@ -305,7 +306,7 @@ class HFServer:
         step = self.global_steps
         if step != self._seed_step:
             self._seed_step, self._occurrences = step, {}
-        key = hashlib.sha1(np.asarray(prompt_ids, dtype=np.int64).tobytes()).hexdigest()
+        key = prompt_key(prompt_ids)
         k = self._occurrences.get(key, 0)
         self._occurrences[key] = k + 1
         blob = f"{int(self.config.seed)}:{self.replica_rank}:{step}:{key}:{k}".encode()
