@@ -69,7 +69,7 @@ LAUNCH_TIMEOUT = 600
 KILL_ATTEMPTS = 3
 # a killed + resumed stage against the same stage run without a crash (README, Known limitations:
 # "only floating-point summation order differs (losses agree to ~1e-8)"): rewards, lengths and the
-# POLARIS counts exactly; losses to LOSS_ATOL; grad norm and entropy to a relative 1e-5; merged
+# POLARIS counts exactly; losses to LOSS_ATOL; grad norm and entropy to a relative REL_TOL; merged
 # weights: a handful of entries differ (Adam turns summation-order noise on a near-zero gradient
 # into a step of up to lr), far below the training update in norm
 EXACT_COLUMNS = ("critic/score/mean", "critic/rewards/mean", "polaris/score_pre_substitution",
@@ -81,7 +81,11 @@ EXACT_COLUMNS = ("critic/score/mean", "critic/rewards/mean", "polaris/score_pre_
 LOSS_ATOL = 1e-6
 LOSS_COLUMNS = ("actor/pg_loss", "actor/loss", "actor/ppo_kl")
 REL_COLUMNS = ("actor/grad_norm", "actor/entropy_loss")
-REL_TOL = 1e-5
+# the weights drift apart by summation-order noise from the first update on, and each step's gradient
+# is taken at the drifted weights: CI measured a grad norm 1.08e-5 apart (relative) at step 5 of 5
+# (7e-6 at step 3, 0 at steps 1-2), so 1e-5 was at the edge; a real resume error (a wrong step, a lost
+# optimizer state, other data) moves these by percents
+REL_TOL = 1e-4
 WEIGHT_DIFF_FRACTION = 1e-3     # share of weight entries allowed to differ by more than 1e-6
 WEIGHT_DIFF_NORM = 1e-2         # |w_resumed - w_uninterrupted| / |w_uninterrupted - w_start|
 

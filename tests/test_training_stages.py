@@ -271,6 +271,43 @@ def test_trainer_checkpoint_carries_the_rescue_buffer_and_rng(tmp_path, monkeypa
     assert len(c.pol_rescue) == 0
 
 
+def test_a_launch_resumed_at_the_last_checkpointed_step_trains_nothing(tmp_path, monkeypatch, capsys):
+    """verl's fit adds 1 to the resumed step and trains before it checks for the last one: a launch
+    killed after its final checkpoint (a cluster's time limit during the merge) must not train a step
+    more when resumed (CI saw `step 3/2` and a third checkpoint). Earlier steps still resume."""
+    import numpy as np
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.ray_trainer import RayPPOTrainer
+
+    from polaris_repro.training import mechanisms as M
+    from polaris_repro.training.trainer import PolarisTrainer
+
+    def fake_fit(self):          # verl's order: load the checkpoint, then step from global_steps + 1
+        self._load_checkpoint()
+        self.trained = list(range(self.global_steps + 1, self.total_training_steps + 1)) or [self.global_steps + 1]
+        return "trained"
+
+    monkeypatch.setattr(RayPPOTrainer, "fit", fake_fit)
+
+    def trainer(resume_at, total):
+        monkeypatch.setattr(RayPPOTrainer, "_load_checkpoint", lambda self: setattr(self, "global_steps", resume_at))
+        tr = object.__new__(PolarisTrainer)
+        tr.config = OmegaConf.create({"trainer": {"default_local_dir": str(tmp_path / "ckpt")}})
+        tr.polaris = {"substitution": "polaris", "metrics_file": None}
+        tr.pol_rng, tr.pol_batch_no, tr.pol_rescue = np.random.default_rng(0), 0, None
+        tr.pol_log = M.AccuracyLog(tmp_path / f"acc{resume_at}.jsonl")
+        tr.global_steps, tr.total_training_steps, tr.trained = 0, total, None
+        return tr
+
+    done = trainer(2, 2)
+    assert done.fit() is None and done.trained is None
+    assert "resumed at step 2 of 2" in capsys.readouterr().out
+    part = trainer(1, 3)
+    assert part.fit() == "trained" and part.trained == [2, 3]
+    fresh = trainer(0, 2)
+    assert fresh.fit() == "trained" and fresh.trained == [1, 2]
+
+
 
 def test_temperature_searches_figure_data(tmp_path):
     """The per-stage temperature figure reads the stage-1 sweep (section 2) and every later stage's

@@ -167,6 +167,10 @@ def worker_placement(worker_group) -> list[dict]:
     return [{"rank": r, **d} for r, d in enumerate(ray.get(refs))]
 
 
+class _StageComplete(Exception):
+    """Raised from ``_load_checkpoint`` when the checkpoint is the stage's last step."""
+
+
 class PolarisTrainer(RayPPOTrainer):
     """``RayPPOTrainer`` + accuracy log, rollout rescue, intra-batch substitution and skip."""
 
@@ -201,7 +205,13 @@ class PolarisTrainer(RayPPOTrainer):
             path = metrics_launch_path(self.polaris["metrics_file"])
             os.environ["VERL_FILE_LOGGER_PATH"] = str(path)
             print(f"[polaris] metrics of this launch: {path}", flush=True)
-        return super().fit()
+        try:
+            return super().fit()
+        except _StageComplete as done:
+            print(f"[polaris] {done}", flush=True)
+            if hasattr(self, "_dump_executor"):
+                self._shutdown_dump_executor()
+            return None
 
     def _step_folder(self) -> Path:
         root = Path(self.config.trainer.default_local_dir)
@@ -238,6 +248,13 @@ class PolarisTrainer(RayPPOTrainer):
                 restored = f"missing ({path}): rescue buffer starts empty"
         print(f"[polaris] resumed at step {resumed}; accuracy log: {removed} line(s) of later steps "
               f"removed, next batch number {self.pol_batch_no + 1}; POLARIS state: {restored}", flush=True)
+        total = getattr(self, "total_training_steps", None)
+        if resumed and total is not None and resumed >= int(total):
+            # verl's fit adds 1 to the resumed step and trains before it checks for the last step, so a
+            # launch killed after its final checkpoint (a time limit during the merge) would train one
+            # step more than planned when resumed; the stage is complete: nothing to train
+            raise _StageComplete(f"resumed at step {resumed} of {total}: the stage's last step is "
+                                 f"checkpointed, nothing left to train")
         return out
 
     # ------------------------------------------------------------------ the hook
