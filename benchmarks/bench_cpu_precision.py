@@ -4,8 +4,8 @@
     python benchmarks/bench_cpu_precision.py --caps native   # this CPU only
 
 What ``training.cpu_precision`` costs: a forward + backward of one smoke micro-batch (8 sequences of
-the stage-3 length, 146 tokens, on SmolLM2-135M = ``builtin:smoke``) timed in fp32 and under bf16
-autocast (verl's mixed precision on CPU), each in a fresh process whose kernels are capped with
+the stage-3 length, 146 tokens, on SmolLM2-135M = ``builtin:smoke``) timed in fp32 and in bf16 (verl's
+mixed precision on CPU: bf16 parameters under bf16 autocast), each in a fresh process whose kernels are capped with
 ``ATEN_CPU_CAPABILITY`` / ``ONEDNN_MAX_CPU_ISA`` (how a CPU without AVX-512 BF16 or AMX computes).
 Per cap it prints seconds per micro-batch for both precisions, the ratio bf16/fp32 (< 1: bf16
 pays), what :func:`polaris_repro.verl_cpu.native_bf16` says for that cap, and the largest difference
@@ -24,11 +24,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 GIVE_UP = 5.0       # a bf16 pass this many times slower than fp32 ends the bf16 measurement
-CAPS = {"native": {}, "avx512": {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
+CAPS = {"native": {},
+        "avx512bf16": {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"},  # no AMX
+        "avx512": {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
         "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
 
 
 def child(reps: int, out: str) -> None:
+    import copy
     import time
 
     import torch
@@ -43,20 +46,25 @@ def child(reps: int, out: str) -> None:
     model.train()
     ids = torch.randint(0, model.config.vocab_size, (int(os.environ.get("BENCH_ROWS", 8)), 146), generator=torch.Generator().manual_seed(1))
     res = {"native_bf16": native_bf16(), "capability": torch.backends.cpu.get_cpu_capability()}
+    # verl's bf16 on CPU is FSDP2's mixed precision: the parameters are cast to bf16 once per forward
+    # (param_dtype) and the actor runs under bf16 autocast, so the products see bf16 weights; fp32
+    # keeps fp32 everywhere. (Autocast over fp32 weights alone re-casts every weight in every op and
+    # measured 3x slower than fp32 here, which is not what the actor does.)
+    models = {"fp32": model, "bf16": copy.deepcopy(model).to(torch.bfloat16)}
     for prec in ("fp32", "bf16"):
-        times, grad = [], None
+        m, times, grad = models[prec], [], None
         for r in range(reps + 1):
-            model.zero_grad(set_to_none=True)
+            m.zero_grad(set_to_none=True)
             t0 = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=prec == "bf16"):
-                loss = model(input_ids=ids, labels=ids).loss
+                loss = m(input_ids=ids, labels=ids).loss
             loss.backward()
             dt = time.perf_counter() - t0
             print(f"  [{os.environ.get('ONEDNN_MAX_CPU_ISA', 'native')}] {prec} pass {r}: {dt:.2f} s", flush=True)
             if r:                       # the first pass warms the kernels up
                 times.append(dt)
-            grad = model.lm_head.weight.grad if model.lm_head.weight.grad is not None else \
-                model.get_input_embeddings().weight.grad
+            w = m.lm_head.weight if m.lm_head.weight.grad is not None else m.get_input_embeddings().weight
+            grad = w.grad.float()
             if prec == "bf16" and dt > GIVE_UP * res["fp32"]["s"]:
                 times = [dt]            # emulated bf16: one pass says enough
                 break

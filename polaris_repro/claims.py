@@ -23,6 +23,7 @@ The README holds the rendered table between ``<!-- claims:begin -->`` and ``<!--
     polaris-repro claims update --run DIR   # write DIR's values into claims.yaml and the README table
     polaris-repro claims render             # re-render the README table from claims.yaml
     polaris-repro claims pool --run A --run B ...   # the gain pooled over seeds, with its interval
+    polaris-repro claims seeds --run A ... --held-out 6,7,8,9,10   # the README's table over seeds
 """
 from __future__ import annotations
 
@@ -487,19 +488,104 @@ def pooled_gain(run_dirs: list[str | Path], benchmark: str = "synthetic", *, res
             "seeds": len(gains), "rule": "two-level bootstrap: seeds, then questions within each seed"}
 
 
+def _run_facts(run_dir: Path) -> dict:
+    """Seed, commit, kernels, wall time, base / trained accuracy and stage temperatures of a run,
+    each read from the artifact that holds it (missing ones are None)."""
+    import pandas as pd
+
+    man = _read_json_or_none(run_dir / "manifest.json") or {}
+    facts = {"seed": man.get("seed"), "commit": (man.get("git_commit") or "")[:7] or None,
+             "dirty": str(man.get("git_commit") or "").endswith("-dirty"),
+             "minutes": round(man["elapsed_s"] / 60, 1) if man.get("elapsed_s") else None,
+             "numerics": None, "base": None, "trained": None, "temperatures": None}
+    if man.get("machine"):
+        from .machine import numerics_key
+        facts["numerics"] = numerics_key(man["machine"])
+    res = run_dir / "04_evaluation" / "results.csv"
+    if res.exists():
+        df = pd.read_csv(res)
+        for role in ("base", "trained"):
+            row = df[(df["role"] == role) & (df["benchmark"] == "synthetic")]
+            facts[role] = float(row["avg"].iloc[0]) if len(row) else None
+    st = run_dir / "03_training" / "stage_summary.csv"
+    if st.exists():
+        facts["temperatures"] = [float(t) for t in pd.read_csv(st)["temperature"]]
+    return facts
+
+
+def _read_json_or_none(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def seed_table(run_dirs: list[str | Path], held_out: set[int] = frozenset(), benchmark: str = "synthetic",
+               *, resamples: int = 2000) -> dict:
+    """The README's results table over seeds: one row per run (seed, base, trained, gain with its
+    question-level 95 % interval, stage temperatures, minutes, commit) and the pooled gain of all
+    runs, of the tuning seeds and of the held-out seeds (``held_out``), each with its two-level
+    interval; plus how many held-out runs have an interval above 0."""
+    run_dirs = [Path(r) for r in run_dirs]
+    pooled = pooled_gain(run_dirs, benchmark, resamples=resamples)
+    rows = []
+    for r, g in zip(run_dirs, pooled["runs"]):
+        f = _run_facts(r)
+        rows.append({**f, "run": r.name, "gain": g["gain"], "ci95": g["ci95"], "questions": g["questions"],
+                     "held_out": f["seed"] in held_out})
+    groups = {"all": run_dirs,
+              "tuning": [r for r, row in zip(run_dirs, rows) if not row["held_out"]],
+              "held-out": [r for r, row in zip(run_dirs, rows) if row["held_out"]]}
+    pools = {k: pooled_gain(v, benchmark, resamples=resamples) for k, v in groups.items() if v}
+    ho = [row for row in rows if row["held_out"]]
+    return {"rows": rows, "pooled": pools, "benchmark": benchmark,
+            "held_out_above_zero": sum(row["ci95"][0] > 0 for row in ho), "held_out_runs": len(ho)}
+
+
+def seed_table_markdown(table: dict) -> str:
+    """``seed_table`` as the README's markdown table (held-out seeds marked) and pooled lines."""
+    fmt = lambda x: "–" if x is None else f"{x:.1f}"
+    lines = ["| seed | base % | trained % | trained − base, 95 % interval | stage temperatures | minutes | commit |",
+             "|---|---|---|---|---|---|---|"]
+    for r in sorted(table["rows"], key=lambda r: (r["seed"] is None, r["seed"])):
+        seed = f"{r['seed']} (held out)" if r["held_out"] else str(r["seed"])
+        temps = " / ".join(f"{t:.2f}" for t in r["temperatures"]) if r["temperatures"] else "–"
+        commit = (r["commit"] or "–") + (" (dirty)" if r["dirty"] else "")
+        lines.append(f"| {seed} | {fmt(r['base'])} | {fmt(r['trained'])} | {r['gain']:+.1f} "
+                     f"[{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}] | {temps} | {fmt(r['minutes'])} | {commit} |")
+    lines.append("")
+    for name, p in table["pooled"].items():
+        lo, hi = p["pooled_ci95"]
+        lines.append(f"- pooled, {name} ({p['seeds']} seed(s)): **{p['pooled_gain']:+.1f}** points [{lo:+.1f}, {hi:+.1f}]")
+    if table["held_out_runs"]:
+        lines.append(f"- held-out seeds whose interval is above 0: {table['held_out_above_zero']} of "
+                     f"{table['held_out_runs']}")
+    return "\n".join(lines) + "\n"
+
+
 def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="polaris-repro claims", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=["check", "update", "render", "pool"])
+    p.add_argument("action", choices=["check", "update", "render", "pool", "seeds"])
     p.add_argument("--run", action="append", help="run folder (artifacts/<tier>/<run-id>); "
                    "pool: repeat it, one per seed")
     p.add_argument("--benchmark", default="synthetic", help="pool: the benchmark whose gain is pooled")
+    p.add_argument("--held-out", default="", help="seeds: comma list of the held-out seeds (e.g. 6,7,8,9,10)")
     p.add_argument("--claims", default=str(REPO_ROOT / "claims.yaml"))
     p.add_argument("--readme", default=str(REPO_ROOT / "README.md"),
                    help="README whose claims table is checked/rendered ('' to skip)")
     a = p.parse_args(argv)
     readme = a.readme or None
     try:
+        if a.action == "seeds":
+            if not a.run:
+                p.error("seeds needs --run for every seed")
+            try:
+                held = {int(x) for x in a.held_out.split(",") if x.strip()}
+            except ValueError:
+                p.error(f"--held-out: expected a comma list of seeds, got {a.held_out!r}")
+            print(seed_table_markdown(seed_table(a.run, held, a.benchmark)), end="")
+            return 0
         if a.action == "pool":
             if not a.run:
                 p.error("pool needs --run for every seed")

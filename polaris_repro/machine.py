@@ -52,13 +52,25 @@ def fingerprint() -> dict:
     }
 
 
+def bf16_kernels(fp: dict | None) -> str:
+    """Which hardware multiplies bf16 for a run: ``AMX`` (AMX tiles allowed by the oneDNN cap),
+    ``AVX512-BF16``, or ``""`` (no native bf16: emulated). AMX and AVX-512 BF16 accumulate in
+    different orders (one smoke gradient: 3e-3 apart, ``benchmarks/bench_cpu_precision.py``)."""
+    if not fp or not fp.get("native_bf16"):
+        return ""
+    cap = str((fp.get("caps") or {}).get("ONEDNN_MAX_CPU_ISA", "")).upper()
+    amx = "amx_bf16" in (fp.get("flags") or []) and (not cap or "AMX" in cap or cap in ("ALL", "DEFAULT"))
+    return "AMX" if amx else "AVX512-BF16"
+
+
 def numerics_key(fp: dict | None) -> str | None:
-    """``AVX512+bf16, 2 threads, torch 2.13.0``: runs with the same key and seed compute the same
+    """``AVX512+AMX-bf16, 2 threads, torch 2.13.0``: runs with the same key and seed compute the same
     numbers; None when the run recorded no fingerprint."""
     if not fp:
         return None
-    return (f"{fp.get('capability')}{'+bf16' if fp.get('native_bf16') else ''}, {fp.get('threads')} threads, "
-            f"torch {fp.get('torch')}")
+    kind = bf16_kernels(fp)
+    return (f"{fp.get('capability')}{'+' + kind + '-bf16' if kind == 'AMX' else '+bf16' if kind else ''}, "
+            f"{fp.get('threads')} threads, torch {fp.get('torch')}")
 
 
 def describe(fp: dict | None) -> str:

@@ -356,3 +356,51 @@ def test_the_gain_pooled_over_seeds_carries_the_seed_to_seed_spread(tmp_path, ca
 
 
 import numpy as np  # noqa: E402
+
+
+def test_the_numerics_key_tells_amx_from_avx512_bf16_and_from_fp32_machines():
+    """bf16 products accumulate differently on AMX tiles and on AVX-512 BF16 (a smoke gradient moved
+    3e-3 between them), so exact claims made on one must not apply to the other; a cap that
+    forbids AMX makes an AMX CPU an AVX-512 BF16 one."""
+    from polaris_repro.machine import bf16_kernels, numerics_key
+
+    amx = {"flags": ["avx2", "avx512f", "avx512_bf16", "amx_bf16"], "caps": {}, "capability": "AVX512",
+           "native_bf16": True, "threads": 2, "torch": "2.13.0"}
+    assert bf16_kernels(amx) == "AMX" and numerics_key(amx) == "AVX512+AMX-bf16, 2 threads, torch 2.13.0"
+    capped = {**amx, "caps": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}}
+    assert bf16_kernels(capped) == "AVX512-BF16" and numerics_key(capped).startswith("AVX512+bf16,")
+    assert bf16_kernels({**amx, "caps": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}}) == "AMX"
+    no_amx = {**amx, "flags": ["avx2", "avx512f", "avx512_bf16"]}
+    assert bf16_kernels(no_amx) == "AVX512-BF16"
+    avx2 = {**amx, "capability": "AVX2", "native_bf16": False}
+    assert bf16_kernels(avx2) == "" and numerics_key(avx2) == "AVX2, 2 threads, torch 2.13.0"
+    assert numerics_key(None) is None
+
+
+def test_the_seed_table_marks_held_out_seeds_and_pools_each_group(tmp_path, capsys):
+    """The README's ten-seed table: a row per run read from its own artifacts, the held-out seeds
+    marked and pooled apart from the tuning seeds, and the count of held-out intervals above 0."""
+    rng = np.random.default_rng(5)
+    runs = []
+    for seed, lift in ((1, 0.3), (2, 0.25), (6, 0.3), (7, 0.0)):
+        b = list(rng.integers(0, 3, 48) / 4)
+        run = _eval_run(tmp_path, f"s{seed}", b, [min(1.0, x + lift) for x in b])
+        (run / "manifest.json").write_text(json.dumps({"seed": seed, "git_commit": "abcdef0123-dirty",
+                                                       "elapsed_s": 1140}))
+        pd.DataFrame({"role": ["base", "trained"], "benchmark": ["synthetic"] * 2,
+                      "avg": [100 * np.mean(b), 100 * np.mean([min(1.0, x + lift) for x in b])]}).to_csv(
+            run / "04_evaluation" / "results.csv", index=False)
+        (run / "03_training").mkdir()
+        pd.DataFrame({"stage": ["stage1", "stage2"], "temperature": [0.4, 0.55]}).to_csv(
+            run / "03_training" / "stage_summary.csv", index=False)
+        runs.append(run)
+    table = claims.seed_table(runs, held_out={6, 7}, resamples=500)
+    assert [r["held_out"] for r in table["rows"]] == [False, False, True, True]
+    assert table["held_out_runs"] == 2 and table["held_out_above_zero"] == 1      # seed 7 gained nothing
+    assert set(table["pooled"]) == {"all", "tuning", "held-out"}
+    assert table["pooled"]["held-out"]["pooled_gain"] == pytest.approx(np.mean([r["gain"] for r in table["rows"][2:]]))
+    md = claims.seed_table_markdown(table)
+    assert "| 6 (held out) |" in md and "0.40 / 0.55" in md and "abcdef0 (dirty)" in md and "| 19.0 |" in md
+    assert "held-out seeds whose interval is above 0: 1 of 2" in md
+    assert claims.cli(["seeds", "--held-out", "6,7", *sum((["--run", str(r)] for r in runs), [])]) == 0
+    assert "| 7 (held out) | " in capsys.readouterr().out
