@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -85,6 +86,9 @@ def _merge(base: dict, delta: Mapping, prefix: str, source: str) -> dict:
     return out
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override '{item}': expected key.path=value")
@@ -93,6 +97,8 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw != "" else None
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)      # YAML 1.1 reads 3e-5 (no dot) as a string; a user means the number
     return key.strip().split("."), value
 
 

@@ -189,3 +189,13 @@ def test_cli_config_rejects_impossible_lengths():
     bad = subprocess.run([sys.executable, "-m", "polaris_repro.cli", "config", "--tier", "paper-4b",
                           "-o", "evaluation.yarn.factor=1.0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "evaluation.yarn.factor" in bad.stderr and "2.78" in bad.stderr
+
+
+def test_an_override_in_e_notation_without_a_dot_is_a_number():
+    """``-o training.lr=3e-5``: YAML 1.1 reads it as a string; the override takes it as 3e-05."""
+    from polaris_repro.config import load_config, parse_override
+
+    assert parse_override("training.lr=3e-5") == (["training", "lr"], 3e-5)
+    assert parse_override("training.lr=1.0e-6")[1] == 1e-6
+    assert parse_override("model.path=e5-large")[1] == "e5-large"
+    assert load_config("smoke", ["training.lr=3e-5"])["training"]["lr"] == 3e-5
