@@ -48,7 +48,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from .config import ConfigError, load_config
-from .doctor import GPU_TYPES, GPUType, ModelSpec, gpu_type as _gpu_type, is_gpu_tier, model_spec, \
+from .resources import GPU_TYPES, GPUType, ModelSpec, gpu_type as _gpu_type, is_gpu_tier, model_spec, \
     rollout_memory
 
 # ------------------------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def _spec(cfg: dict) -> ModelSpec:
     spec = model_spec(str(cfg["model"]["path"]))
     if spec is None:
         raise ValueError(f"model {cfg['model']['path']!r}: architecture unknown (not a local folder, not "
-                         "cached, not in doctor.KNOWN_MODELS); pass a local folder with -o model.path=...")
+                         "cached, not in resources.KNOWN_MODELS); pass a local folder with -o model.path=...")
     return spec
 
 
