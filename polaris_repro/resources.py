@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
-from .config import CPU_TIERS, MODEL_CONTEXT
+from .config import CPU_TIERS, MODEL_CONTEXT, StageSpec, stage_spec
 
 GiB = 1024 ** 3
 GB = 1e9
@@ -248,14 +248,14 @@ def _layer_act_bytes(spec: ModelSpec) -> float:
     return 2.0 * (8 * spec.hidden + 4 * spec.intermediate)
 
 
-def stage_tokens_per_gpu(cfg: dict, stage: Mapping) -> int:
+def stage_tokens_per_gpu(cfg: dict, stage: Mapping | StageSpec) -> int:
     """Tokens of one actor micro-batch on one GPU: ``ppo_max_token_len_per_gpu`` (= the stage's token
     budget) with dynamic batch sizes (Ulysses splits a longer sequence over its group, so each GPU
     still holds about this many), else micro-batch x (prompt + response)."""
-    tr = cfg["training"]
+    tr, s = cfg["training"], stage_spec(cfg, stage)
     if tr["use_dynamic_bsz"]:
-        return int(stage["token_budget"])
-    return int(tr["micro_batch_size_per_gpu"]) * (int(tr["max_prompt_length"]) + int(stage["max_response_length"]))
+        return s.token_budget
+    return int(tr["micro_batch_size_per_gpu"]) * s.token_budget
 
 
 def world_size(cfg: dict) -> int:
@@ -263,7 +263,7 @@ def world_size(cfg: dict) -> int:
     return max(1, int(tr["nnodes"]) * int(tr["n_gpus_per_node"]))
 
 
-def actor_memory(spec: ModelSpec, cfg: dict, stage: Mapping) -> dict[str, float]:
+def actor_memory(spec: ModelSpec, cfg: dict, stage: Mapping | StageSpec) -> dict[str, float]:
     """Peak GPU memory (GB) of one actor update step on one GPU, by component."""
     tr = cfg["training"]
     world = world_size(cfg)
@@ -286,7 +286,7 @@ def actor_memory(spec: ModelSpec, cfg: dict, stage: Mapping) -> dict[str, float]
     return out
 
 
-def rollout_memory(spec: ModelSpec, cfg: dict, stage: Mapping, gpu_memory_gb: float) -> dict[str, float]:
+def rollout_memory(spec: ModelSpec, cfg: dict, stage: Mapping | StageSpec, gpu_memory_gb: float) -> dict[str, float]:
     """vLLM's budget on one GPU: ``gpu_memory_utilization`` x memory for weights (bf16, / TP), the
     activation reserve of one ``max_num_batched_tokens`` chunk plus the sampler's logits, and the KV
     cache in what is left; ``resident`` is what the actor keeps on the GPU meanwhile (its shards when
@@ -295,8 +295,9 @@ def rollout_memory(spec: ModelSpec, cfg: dict, stage: Mapping, gpu_memory_gb: fl
     tp = max(1, int(cfg["sampling"]["tensor_parallel_size"]))
     world = world_size(cfg)
     util = float(tr["gpu_memory_utilization"])
-    seq = int(tr["max_prompt_length"]) + int(stage["max_response_length"])
-    chunk = int(stage["token_budget"])   # rollout max_num_batched_tokens in the stage overrides
+    s = stage_spec(cfg, stage)
+    seq = s.max_prompt_length + s.max_response_length
+    chunk = s.token_budget   # rollout max_num_batched_tokens in the stage overrides
     weights = 2.0 * spec.params / tp
     reserve = chunk * 2.0 * (4 * spec.hidden + 3 * spec.intermediate) / tp + MAX_NUM_SEQS * spec.vocab * 4.0
     resident = (0 if tr["param_offload"] else 4.0 * spec.params / world) + \

@@ -29,7 +29,7 @@ def check_memory(cfg: dict, hw: Hardware, spec: ModelSpec | None) -> list[Row]:
         label = f"gpu memory {st['name']}: actor"
         if a["total"] > mem:
             rows.append(row(label, "fail", found, "raise ulysses_sp for the stage / more GPUs, keep "
-                             "training.gradient_checkpointing on, or lower the stage's token_budget"))
+                             "training.gradient_checkpointing on, or lower the stage's max_response_length (its token budget)"))
         elif a["total"] > 0.9 * mem:
             rows.append(row(label, "warn", found + " (> 90 %)", "little headroom: fragmentation may OOM"))
         else:

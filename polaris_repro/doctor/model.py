@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ..config import stage_specs
 from ..resources import ModelSpec, local_model_folder
 from .rows import Row, row
 
@@ -46,14 +47,15 @@ def check_model(cfg: dict, spec: ModelSpec | None) -> list[Row]:
         ext = int((m.get("context_extension") or {}).get("max_position_embeddings") or 0)
         limit = max(native, ext)
         prompt = int(tr["max_prompt_length"])
-        over = [s for s in tr["stages"] if int(s["token_budget"]) > limit]
-        raised = [s["name"] for s in tr["stages"] if native < int(s["token_budget"]) <= limit]
-        budgets = ", ".join(f"{s['name']} {int(s['token_budget']):,}" for s in tr["stages"])
+        stages = stage_specs(cfg)
+        over = [s for s in stages if s.token_budget > limit]
+        raised = [s.name for s in stages if native < s.token_budget <= limit]
+        budgets = ", ".join(f"{s.name} {s.token_budget:,}" for s in stages)
         found = f"native {native:,}; stages {budgets}"
         if over:
-            rows.append(row("model context: training", "fail", found + f"; {', '.join(s['name'] for s in over)} "
+            rows.append(row("model context: training", "fail", found + f"; {', '.join(s.name for s in over)} "
                              f"exceed {limit:,}", "set model.context_extension.max_position_embeddings to cover "
-                             f"{max(int(s['token_budget']) for s in over):,} (issue #6 of the official repo)"))
+                             f"{max(s.token_budget for s in over):,} (issue #6 of the official repo)"))
         else:
             rows.append(row("model context: training", "ok", found + (
                 f"; raised to {ext:,} before {', '.join(raised)} (model.context_extension)" if raised else "")))
