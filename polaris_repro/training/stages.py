@@ -6,7 +6,8 @@ For stage ``s`` of the tier config (folder ``<run_dir>/03_training/<stage name>/
   ``train_data``) if the run has one, else the tier's training data; stage ``s > 1``: the previous
   stage's set minus the prompts whose mean logged accuracy over that stage is > the threshold
   (``difficulty.drop_easy`` on the previous stage's ``accuracy_log.jsonl``, reference 3.6);
-* **temperature** -- stage 1: ``<run_dir>/02_temperature/choice.json`` if present, else the
+* **temperature** -- stage 1: the temperature section's choice (manifest output
+  ``stage1_temperature``) if present, else the
   configured value; later stages: the configured value, or (``temperature_mode="search"``, default
   ``training.temperature_mode``)
   ``temperature.search_for_stage`` on the previous stage's merged model, matching the previous
@@ -41,7 +42,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from ..artifacts import Manifest, now, write_json
+from .. import sections
+from ..artifacts import now, write_json
 from ..config import StageSpec, stage_spec
 from ..signals import as_interrupt, signal_name
 from . import mechanisms as M
@@ -126,18 +128,15 @@ def _write_stage(sdir: Path, **fields) -> dict:
 
 
 def _choice_temperature(run_dir: Path) -> dict | None:
-    p = Path(run_dir) / "02_temperature" / "choice.json"
-    if not p.exists():
-        return None
-    rec = json.loads(p.read_text())
-    if "temperature" not in rec:
-        raise ValueError(f"{p}: no 'temperature' field")
+    """The temperature section's choice record (the manifest's ``stage1_temperature``), or None."""
+    rec = sections.output_record(run_dir, sections.STAGE1_TEMPERATURE)
+    if rec is not None and "temperature" not in rec:
+        raise ValueError(f"{sections.output(run_dir, sections.STAGE1_TEMPERATURE)['path']}: no 'temperature' field")
     return rec
 
 
 def _stage1_train_source(cfg: dict, run_dir: Path) -> tuple[str | None, str]:
-    man = Manifest(run_dir).data if (run_dir / "manifest.json").exists() else {}
-    out = (man.get("outputs") or {}).get("train_data")
+    out = sections.output(run_dir, sections.TRAIN_DATA)
     if out and Path(out["path"]).exists():
         return out["path"], "01_difficulty (manifest outputs.train_data)"
     return None, f"tier data ({cfg['data']['train'].get('source')})"
@@ -303,7 +302,7 @@ def _rollout_temperature(cfg: dict, run_dir: Path, spec: StageSpec, sdir: Path, 
         if choice is None:
             return spec
         return replace(spec, temperature=float(choice["temperature"]),
-                       temperature_source="02_temperature/choice.json")
+                       temperature_source=sections.output_label(run_dir, sections.STAGE1_TEMPERATURE))
     if mode != "search" or dry_run:
         return spec
     from .. import temperature as temp
@@ -485,12 +484,11 @@ def run_stages(cfg: dict, run_dir: str | os.PathLike, stages: Sequence[int | str
     for i in idx:
         out.append(run_stage(cfg, run_dir, i, **kw))
     if record and out:
-        man = Manifest(run_dir)
         last = out[-1]
-        man.record_output("final_model", last["merged_model"], stage=Path(last["merged_model"]).parent.name,
-                          step=last.get("final_step"))
-        man.record_output("training_stages", str(section_dir(run_dir)),
-                          stages=[Path(r["merged_model"]).parent.name for r in out])
+        sections.record_output(run_dir, sections.FINAL_MODEL, last["merged_model"],
+                               stage=Path(last["merged_model"]).parent.name, step=last.get("final_step"))
+        sections.record_output(run_dir, "training_stages", str(section_dir(run_dir)),
+                               stages=[Path(r["merged_model"]).parent.name for r in out])
     return out
 
 
