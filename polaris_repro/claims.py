@@ -23,6 +23,10 @@ The README holds the rendered table between ``<!-- claims:begin -->`` and ``<!--
     polaris-repro claims update --run DIR   # write DIR's values into claims.yaml and the README table
     polaris-repro claims render             # re-render the README table from claims.yaml
     polaris-repro claims pool --run A --run B ...   # the gain pooled over seeds, with its interval
+
+The module is longer than 500 lines because it is the claims' one pipeline (loading claims.yaml,
+measuring each claim, the custom checks, the verdict, the README table) that the CLI, the report
+and the tests share.
 """
 from __future__ import annotations
 

@@ -15,6 +15,10 @@ embedded (base64), so the HTML file can be mailed on its own.
 
 :func:`check` verifies a written report against its run folder (every figure embedded, the claims
 table present, no Markdown table source shown as text); the report notebook asserts it.
+
+The module is longer than 500 lines because it is the report's one renderer: the per-section
+captions, the HTML assembly and the Markdown summary read the same run view and share their
+formatting helpers.
 """
 from __future__ import annotations
 

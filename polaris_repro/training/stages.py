@@ -26,6 +26,10 @@ checkpoint, so no line is lost or duplicated. A finished stage (``status: done``
 model present) is skipped. Metrics: verl's ``file`` logger, one file per launch under
 ``metrics/``, merged by :func:`stage_metrics`. Running a launch (its session, its output, what it
 leaves behind) is :mod:`polaris_repro.training.supervisor`'s.
+
+The module is longer than 500 lines because it holds a stage's whole life (plan, launch record,
+merge, resume) plus the small readers of what the stages logged that the notebooks, figures and
+claims share; the launch's process handling is already :mod:`~polaris_repro.training.supervisor`'s.
 """
 from __future__ import annotations
 
