@@ -2,6 +2,8 @@
 
 * no import cycle among the ``polaris_repro`` modules (module-level imports, parsed with ``ast``;
   imports inside functions and under ``if TYPE_CHECKING:`` are deferred and do not count);
+* no module imports an underscore-prefixed name from another ``polaris_repro`` module (every
+  import, deferred ones included; a private submodule such as ``_import_hooks`` is not a name);
 * no module over :data:`MAX_LINES` lines unless its docstring says why, in a sentence containing
   "longer than 500 lines because";
 * the README's Layout section is the one ``tools/layout.py`` generates from the tree
@@ -52,22 +54,30 @@ def _top_level_imports(tree: ast.Module):
             todo += [n for n in node.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
+def _package_of(name: str, path: Path) -> str:
+    return name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+
+
+def _from_module(pkg: str, node: ast.ImportFrom) -> str:
+    """The absolute module X of ``from X import ...`` written in package ``pkg``."""
+    if not node.level:
+        return node.module or ""
+    base = pkg.split(".")
+    base = base[:len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def import_graph() -> dict[str, set[str]]:
     """``{module: the polaris_repro modules it imports at module level}``."""
     mods = _modules()
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for name, path in mods.items():
-        pkg = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        pkg = _package_of(name, path)
         for node in _top_level_imports(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             else:
-                if node.level:
-                    base = pkg.split(".")
-                    base = base[:len(base) - (node.level - 1)]
-                    mod = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    mod = node.module or ""
+                mod = _from_module(pkg, node)
                 # `from X import y`: y is a submodule when one of that name exists, else a name in X
                 targets = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in mods else mod for a in node.names]
             for t in targets:
@@ -115,6 +125,34 @@ def test_no_import_cycle():
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def private_imports() -> list[str]:
+    """``file:line: from X import _name`` for every import, anywhere in a module (deferred ones
+    included), of an underscore-prefixed name from another ``polaris_repro`` module.  A private
+    submodule (``from . import _import_hooks``) is a module, not a name, and does not count."""
+    mods = _modules()
+    found = []
+    for name, path in mods.items():
+        pkg = _package_of(name, path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            mod = _from_module(pkg, node)
+            if mod != "polaris_repro" and not mod.startswith("polaris_repro."):
+                continue
+            for a in node.names:
+                private = a.name.startswith("_") and not a.name.startswith("__")
+                if private and mod != name and f"{mod}.{a.name}" not in mods:
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}: from {mod} import {a.name}")
+    return found
+
+
+def test_no_private_names_imported_across_modules():
+    """A helper that another module needs is public (no leading underscore) in the module that
+    defines it; package ``__init__``s re-export public names only."""
+    found = private_imports()
+    assert not found, "underscore-prefixed names imported from another module:\n" + "\n".join(found)
 
 
 def test_long_modules_say_why():
