@@ -70,12 +70,12 @@ FORMS = tuple(dict.fromkeys(FORMS14 + FORMS22))
 
 def _value(s: str):
     """Numeric value of a constant answer (mpmath, 50 digits), None for anything else."""
-    v = grading._prepare(s).value
-    if v is None or v[0] != "expr" or grading._symbols(v[1], set()) or grading._has_inf(v[1]):
+    v = grading.prepare(s).value
+    if v is None or v[0] != "expr" or grading.free_symbols(v[1], set()) or grading.has_inf(v[1]):
         return None
-    ctx = grading._contexts()[0]
+    ctx = grading.mp_contexts()[0]
     try:
-        x = grading._num(v[1], ctx, {}, time.monotonic() + 1.0)
+        x = grading.numeric_value(v[1], ctx, {}, time.monotonic() + 1.0)
     except Exception:
         return None
     return None if isinstance(x, ctx.mpc) else x
@@ -128,25 +128,25 @@ def classify(truths: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
     by: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for name, gs in truths.items():
         for g in gs:
-            v = grading._prepare(g).value
+            v = grading.prepare(g).value
             if v is None:
                 continue
             k = v[0]
-            if k == "expr" and not grading._symbols(v[1], set()):
+            if k == "expr" and not grading.free_symbols(v[1], set()):
                 x = _value(g)
                 if x is None:
                     continue
                 by["int" if x == int(x) and re.fullmatch(r"-?\d+", g) else "number"].append((name, g))
-            elif k == "seq" and len(v[3]) == 2 and grading._seq_interval(v) is not None and (
+            elif k == "seq" and len(v[3]) == 2 and grading.seq_interval(v) is not None and (
                     "infty" in g or v[1] + v[2] != "()"):
                 by["interval"].append((name, g))      # (2, 4) is a point, (-\infty, -5) an interval
             elif k == "seq" and v[1] == "(" and v[2] == ")":
                 by["seq"].append((name, g))
             elif k == "set" and len(v[1]) > 1 and all(x[0] in ("expr", "seq") for x in v[1]):
                 by["set"].append((name, g))
-            elif (k == "rel" and v[1] == ("=",)) or (k == "named" and grading._equation(v) is not None):
+            elif (k == "rel" and v[1] == ("=",)) or (k == "named" and grading.equation_of(v) is not None):
                 by["equation"].append((name, g))
-            elif k == "rel" and grading._is_inequality(v):
+            elif k == "rel" and grading.is_inequality(v):
                 by["inequality"].append((name, g))
     return by
 
@@ -252,7 +252,7 @@ def _pairs_interval(by, rng):
             out += [("interval", "absolute-value", f"{a} \\le |x| \\le {b}", u, True),
                     ("interval", "wrong-absolute-value", f"{a} < |x| \\le {b}", u, False)]
     for name, g in by["interval"]:
-        v = grading._prepare(g).value
+        v = grading.prepare(g).value
         lo, hi = v[3][0][1], v[3][1][1]
         items = _split_items(g[1:-1])
         lo_t = None if lo == ("neg", ("c", "inf")) else items[0]
@@ -263,8 +263,8 @@ def _pairs_interval(by, rng):
                 ("interval", "wrong-benchmark-interval", _ineq(lo_t, v[1] != "[" if lo_t else False, hi_t,
                                                                 v[2] != "]" if hi_t else False), g, False)]
     for name, g in by["inequality"]:
-        v = grading._prepare(g).value
-        ivs = grading._intervals(v, time.monotonic() + 1)
+        v = grading.prepare(g).value
+        ivs = grading.intervals_of(v, time.monotonic() + 1)
         if ivs and len(ivs[1]) == 1:
             lo, lc, hi, hc = ivs[1][0]
             if hi == ("c", "inf") and lo != ("neg", ("c", "inf")):
@@ -321,7 +321,7 @@ def _pairs_lists(by, rng):
 
 
 def _decimal(x, digits: int) -> str:
-    ctx = grading._contexts()[0]
+    ctx = grading.mp_contexts()[0]
     s = ctx.nstr(x, digits, min_fixed=-ctx.inf, max_fixed=ctx.inf, strip_zeros=False)
     return s
 
@@ -336,7 +336,7 @@ def _pairs_decimal(by, rng):
         places = len(d8.split(".")[1]) if "." in d8 else 0
         off = Fraction(d8) + Fraction(2 * rng.choice([1, -1]), 10 ** places)
         off_s = f"{'-' if off < 0 else ''}{abs(off) // 1}.{str(abs(off) % 1 * 10 ** places // 1).zfill(places)}"
-        ex = grading._exact_or_none(grading._prepare(g).value[1], time.monotonic() + 1.0)
+        ex = grading.exact_or_none(grading.prepare(g).value[1], time.monotonic() + 1.0)
         exact3 = ex is not None and Fraction(d3) == ex     # d3 is then the exact value itself
         out += [("decimal", "8-digits", d8, g, True), ("decimal", "6-digits", d6, g, True),
                 ("decimal", "off-by-2-ulp", off_s, g, False),
@@ -345,10 +345,10 @@ def _pairs_decimal(by, rng):
 
 
 def _exact(g: str):
-    v = grading._prepare(g).value
+    v = grading.prepare(g).value
     if v is None or v[0] != "expr":
         return None
-    return grading._exact_or_none(v[1], time.monotonic() + 1.0)
+    return grading.exact_or_none(v[1], time.monotonic() + 1.0)
 
 
 def _pairs_issue22(by, rng, quick: bool, seed: int):

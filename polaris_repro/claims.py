@@ -24,6 +24,10 @@ The README holds the rendered table between ``<!-- claims:begin -->`` and ``<!--
     polaris-repro claims render             # re-render the README table from claims.yaml
     polaris-repro claims pool --run A --run B ...   # the gain pooled over seeds, with its interval
     polaris-repro claims seeds --run A ... --held-out 6,7,8,9,10   # the README's table over seeds
+
+The module is longer than 500 lines because it is the claims' one pipeline (loading claims.yaml,
+measuring each claim, the custom checks, the verdict, the README table) that the CLI, the report
+and the tests share.
 """
 from __future__ import annotations
 
@@ -123,13 +127,13 @@ def _run_config(run_dir: Path, man: dict | None) -> dict:
 
 def check_temperature_zone(run_dir: Path, man: dict | None) -> tuple[bool, str]:
     """The stage-1 temperature lies in the Robust Generation or Controlled Exploration zone of its
-    own sweep (02_temperature/choice.json)."""
+    own sweep (the temperature section's choice, manifest output stage1_temperature)."""
+    from .sections import STAGE1_TEMPERATURE, output_record
     from .temperature import EXPLORE, ROBUST
 
-    path = run_dir / "02_temperature" / "choice.json"
-    if not path.exists():
-        raise ClaimsError(f"temperature_zone: {path} not found (section 02_temperature)")
-    rec = json.loads(path.read_text())
+    rec = output_record(run_dir, STAGE1_TEMPERATURE)
+    if rec is None:
+        raise ClaimsError(f"temperature_zone: no temperature choice in {run_dir} (section 02_temperature)")
     t = float(rec["temperature"])
     zone = (rec.get("zones") or {}).get(f"{t:g}")
     return zone in (ROBUST, EXPLORE), f"T {t:g}: {zone or 'no zone recorded'}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -50,8 +51,8 @@ MODEL_CONTEXT: dict[str, dict] = {
 MODEL_CONTEXT.update({f"builtin:{name}": MODEL_CONTEXT[f"builtin:{spec['base']}"]
                       for name, spec in SFT_SPECS.items()})
 BUILTIN_CONTEXT = {k: v["max_position_embeddings"] for k, v in MODEL_CONTEXT.items() if k.startswith("builtin:")}
-STAGE_KEYS = {"name", "max_response_length", "token_budget", "temperature", "val_temperature",
-              "ulysses_sp", "steps"}
+STAGE_KEYS = {"name", "max_response_length", "temperature", "val_temperature", "ulysses_sp", "steps"}
+DERIVED_STAGE_KEYS = ("token_budget",)   # written into the resolved config by load_config, never set
 
 
 class ConfigError(ValueError):
@@ -130,7 +131,71 @@ def load_config(tier: str, overrides: Iterable[str] | Mapping | None = None) -> 
                 cfg = _merge(cfg, _nest(keys, value), "", f"override '{item}'")
     cfg["tier"] = tier
     validate(cfg)
+    _derive_stage_keys(cfg)
     return cfg
+
+
+def _derive_stage_keys(cfg: dict) -> None:
+    """Write each stage's derived ``token_budget`` (= max_prompt_length + max_response_length) into
+    the resolved config, after its ``max_response_length``, so that the printed config and the
+    run's manifest show it; code reads it from :class:`StageSpec`."""
+    stages = cfg["training"]["stages"]
+    for i, st in enumerate(stages):
+        spec = stage_spec(cfg, i)
+        out = {}
+        for k, v in st.items():
+            out[k] = v
+            if k == "max_response_length":
+                out["token_budget"] = spec.token_budget
+        stages[i] = out
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One training stage as the tier configures it, typed: its lengths, the token budget derived
+    from them, and its configured temperature (``temperature_source`` says where a temperature
+    came from once a plan replaces it: ``config`` here)."""
+    index: int
+    name: str
+    max_prompt_length: int
+    max_response_length: int
+    temperature: float
+    val_temperature: float | None = None
+    ulysses_sp: int = 1
+    steps: int | None = None
+    temperature_source: str = "config"
+
+    @property
+    def token_budget(self) -> int:
+        """Tokens of one sequence, prompt + response: verl's ``ppo_max_token_len_per_gpu`` and the
+        rollout's ``max_num_batched_tokens`` (derived, not a setting)."""
+        return self.max_prompt_length + self.max_response_length
+
+
+def stage_spec(cfg: dict, stage: "int | str | Mapping | StageSpec") -> StageSpec:
+    """The typed record of a stage of ``cfg``: by 0-based index, by name, or from the stage's mapping
+    (``cfg["training"]["stages"][i]``); a :class:`StageSpec` is returned as it is."""
+    if isinstance(stage, StageSpec):
+        return stage
+    stages = cfg["training"]["stages"]
+    if isinstance(stage, Mapping):
+        st, i = stage, next((k for k, s in enumerate(stages) if s.get("name") == stage.get("name")), -1)
+    elif isinstance(stage, str):
+        names = [s["name"] for s in stages]
+        if stage not in names:
+            raise ConfigError(f"unknown stage {stage!r}; expected one of {names}")
+        i = names.index(stage)
+        st = stages[i]
+    else:
+        i, st = int(stage), stages[int(stage)]
+    return StageSpec(index=i, name=st["name"], max_prompt_length=int(cfg["training"]["max_prompt_length"]),
+                     max_response_length=int(st["max_response_length"]), temperature=float(st["temperature"]),
+                     val_temperature=st.get("val_temperature"), ulysses_sp=int(st.get("ulysses_sp") or 1),
+                     steps=st.get("steps"))
+
+
+def stage_specs(cfg: dict) -> list[StageSpec]:
+    return [stage_spec(cfg, i) for i in range(len(cfg["training"]["stages"]))]
 
 
 def _positive(cfg: dict, dotted: str, allow_zero: bool = False, integer: bool = True) -> None:
@@ -299,26 +364,27 @@ def validate(cfg: dict) -> None:
         where = f"training.stages[{i}]"
         if not isinstance(st, dict):
             raise ConfigError(f"'{where}' must be a mapping")
+        derived = set(st) & set(DERIVED_STAGE_KEYS)
+        if derived:
+            raise ConfigError(f"'{where}.token_budget' is derived (max_prompt_length + max_response_length), "
+                              "not a setting: remove it")
         unknown = set(st) - STAGE_KEYS
         if unknown:
             raise ConfigError(f"'{where}': unknown key(s) {sorted(unknown)}; expected {sorted(STAGE_KEYS)}")
-        missing = {"name", "max_response_length", "token_budget", "temperature"} - set(st)
+        missing = {"name", "max_response_length", "temperature"} - set(st)
         if missing:
             raise ConfigError(f"'{where}': missing key(s) {sorted(missing)}")
         _temperature(st["temperature"], f"{where}.temperature")
         if st.get("val_temperature") is not None:
             _temperature(st["val_temperature"], f"{where}.val_temperature")
-        for k in ("max_response_length", "token_budget"):
-            v = st[k]
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ConfigError(f"'{where}.{k}' must be a positive integer, got {v!r}")
-        if st["max_response_length"] + prompt > st["token_budget"]:
-            raise ConfigError(f"'{where}': max_prompt_length {prompt} + max_response_length "
-                              f"{st['max_response_length']} exceeds token_budget {st['token_budget']}")
-        if ctx is not None and st["token_budget"] > ctx:
+        v = st["max_response_length"]
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ConfigError(f"'{where}.max_response_length' must be a positive integer, got {v!r}")
+        budget = prompt + v
+        if ctx is not None and budget > ctx:
             raise ConfigError(
-                f"'{where}.token_budget' = {st['token_budget']} exceeds the model's context "
-                f"{ctx} (model.max_position_embeddings); set model.context_extension."
+                f"'{where}': the token budget max_prompt_length + max_response_length = {budget} exceeds "
+                f"the model's context {ctx} (model.max_position_embeddings); set model.context_extension."
                 f"max_position_embeddings (and optionally rope_scaling) to cover it")
     y = cfg["evaluation"]["yarn"]
     o = y.get("original_max_position_embeddings")

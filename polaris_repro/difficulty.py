@@ -15,6 +15,7 @@ dynamic removal of easy data between stages (reference polaris-recipe.md §3.2-�
   :func:`write_training_set` writes verl's parquet.
 * :func:`drop_easy` is the between-stage removal: from the trainer's per-prompt accuracy log it drops
   prompts whose mean logged accuracy over the stage is strictly greater than the threshold (0.9).
+* :func:`notebook_settings` fills the section notebook's parameters in from the tier config.
 
 Shape labels (:func:`shape_label`), on the counts c_0..c_k:
 
@@ -26,13 +27,18 @@ Shape labels (:func:`shape_label`), on the counts c_0..c_k:
 * ``"empty"``: no problems.
 The report's Figure 1 histograms (§3.2) come out J (R1-Distill-7B, ends 14,200 vs 8,900) and
 mirrored-J (1.5B, 13,800 vs 6,100).
+
+The module is longer than 500 lines because it keeps section 1's data path in one place: the
+profiles, the filter and drop-easy share the row and log formats, and the notebook's settings
+resolve the same ``difficulty`` keys they read.
 """
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -443,6 +449,72 @@ def drop_easy(train_parquet: str | os.PathLike, accuracy_log_jsonl: str | os.Pat
             "duplicate_lines": raw_lines - len(records),
             "unknown_indices": len(unknown),
             "dropped_indices": [int(i) for i, d in zip(ids, drop) if d][:1000]}
+
+
+# --------------------------------------------------------------------------------------------
+# Settings of the notebook: its parameters, with the tier's defaults filled in
+
+@dataclass(frozen=True)
+class NotebookSettings:
+    """Section 1's parameters resolved against the tier config (:func:`notebook_settings`)."""
+    k: int
+    temperature: float
+    max_new_tokens: int
+    num_problems: int | None
+    filter_rule: str
+    pairs: list[tuple[Any, str]]       # (model, data) of each contrast pair, stronger pair first
+    expect_shapes: Any                 # shapes the pairs must show (falsy: not checked)
+    accuracy_log: Path | None          # stage 1's accuracy log, None: none yet or skipped
+    trained_model: Any                 # the model profiled on the stage-1 set after training, or None
+    answer_check: str
+
+    def table(self, tier: str) -> pd.DataFrame:
+        """The settings as the notebook shows them (one row)."""
+        return pd.DataFrame([{"tier": tier, "k": self.k, "temperature": self.temperature,
+                              "max_new_tokens": self.max_new_tokens, "problems per pair": self.num_problems,
+                              "filter": self.filter_rule, "answer check": self.answer_check}])
+
+
+def notebook_settings(cfg: dict, *, run_dir: str | os.PathLike, outputs: Mapping | None = None,
+                      models: Sequence = (), datasets: Sequence[str] = (), num_problems: int = 0, k: int = 0,
+                      temperature: float | None = None, max_new_tokens: int = 0, filter_rule: str = "",
+                      expect_shapes: Any = None, after_model: str = "",
+                      accuracy_log: str = "") -> NotebookSettings:
+    """The notebook's parameters (its ``parameters`` cell: 0, "", [] and None mean "the tier's")
+    with ``cfg["difficulty"]``'s values filled in.
+
+    The contrast pairs: ``models`` and ``datasets`` pair up one to one, a single one of either
+    is repeated for every entry of the other; no models: ``difficulty.models``, else the tier's
+    model; no datasets: ``difficulty.datasets``, else ``"train"``.  ``accuracy_log``: ``""`` looks
+    for ``<run_dir>/03_training/<first stage>/accuracy_log.jsonl``, ``"none"`` skips; a log that
+    does not exist (yet) is None.  ``after_model``: ``""`` is the run's final model when the
+    manifest's ``outputs`` record one that exists, ``"none"`` skips."""
+    dc = cfg["difficulty"]
+    datasets = list(datasets or dc["datasets"] or ["train"])
+    models = list(models or dc["models"] or [cfg["model"]["path"]])
+    if len(models) == 1 and len(datasets) > 1:
+        models = models * len(datasets)
+    if len(datasets) == 1 and len(models) > 1:
+        datasets = datasets * len(models)
+    if len(models) != len(datasets):
+        raise ValueError(f"models {models} and datasets {datasets} must pair up")
+    log_path = None
+    if accuracy_log != "none":
+        first_stage = (cfg["training"]["stages"] or [{"name": "stage1"}])[0]["name"]
+        cand = (Path(accuracy_log) if accuracy_log
+                else Path(run_dir) / "03_training" / first_stage / "accuracy_log.jsonl")
+        log_path = cand if cand.exists() else None
+    trained = None
+    if after_model != "none":
+        final = (outputs or {}).get("final_model", {}).get("path")
+        trained = after_model or (final if final and Path(final).exists() else None)
+    return NotebookSettings(
+        k=k or dc["k"], temperature=dc["temperature"] if temperature is None else temperature,
+        max_new_tokens=max_new_tokens or dc["max_new_tokens"], num_problems=num_problems or dc["num_problems"],
+        filter_rule=filter_rule or dc["filter"], pairs=list(zip(models, datasets)),
+        expect_shapes=dc["expect_shapes"] if expect_shapes is None else expect_shapes,
+        accuracy_log=log_path, trained_model=trained,
+        answer_check=cfg["grading"]["answer_extraction"] + " (evaluation-style, no </think> needed)")
 
 
 # --------------------------------------------------------------------------------------------

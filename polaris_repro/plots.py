@@ -186,6 +186,24 @@ def long_format(frames: Mapping[str, pd.DataFrame] | Iterable[tuple[str, pd.Data
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def temperature_curve_panel(ax_acc, ax_div, curve: pd.DataFrame, zones: Sequence[str], chosen: float,
+                            authors: float | None, title: str):
+    """One temperature curve on two Axes: accuracy (``ax_acc``) and distinct-4 (``ax_div``) against
+    T, with its ``zones`` shaded (no legend: draw the shared one yourself), the temperature our rule
+    chose and -- when not None -- the one the authors chose (section 2, the report's own curves)."""
+    for ax, col, lab in ((ax_acc, "accuracy", "accuracy (avg@n)"), (ax_div, "diversity", "distinct-4")):
+        shade_zones(ax, curve["temperature"], zones, legend=False)
+        ax.plot(curve["temperature"], curve[col], "o-", color="k")
+        mark_x(ax, chosen, f"our rule: {chosen:g}", color="#1f77b4")
+        if authors is not None:
+            mark_x(ax, authors, f"authors: {authors:g}", color="#d62728", ls=":")
+        ax.set_ylabel(lab)
+        ax.set_xlabel("temperature")
+    ax_acc.set_title(title, fontsize=9)
+    ax_acc.legend(fontsize=7)
+    return ax_acc, ax_div
+
+
 def temperature_sweep(curve: pd.DataFrame, choice: Mapping, *, title: str = ""):
     """The temperature sweep: accuracy (each point with its question-level 95 % interval when the
     curve has ``accuracy_lo``/``accuracy_hi``) and distinct-4 against T with the zones and the

@@ -15,6 +15,10 @@ embedded (base64), so the HTML file can be mailed on its own.
 
 :func:`check` verifies a written report against its run folder (every figure embedded, the claims
 table present, no Markdown table source shown as text); the report notebook asserts it.
+
+The module is longer than 500 lines because it is the report's one renderer: the per-section
+captions, the HTML assembly and the Markdown summary read the same run view and share their
+formatting helpers.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 
 from .artifacts import REPO_ROOT, Manifest, write_text
-from .runner import SECTIONS
+from .sections import SECTIONS, STAGE1_TEMPERATURE, output_record
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 REPORT_SECTION = "05_report"
@@ -77,7 +81,7 @@ def _filter_caption(v: "RunView") -> str:
 
 
 def _chosen_t(v: "RunView") -> str:
-    return f"{float(v.json('02_temperature/choice.json')['temperature']):.2f}"
+    return f"{float(v.output_record(STAGE1_TEMPERATURE)['temperature']):.2f}"
 
 
 def _stage_t_caption(v: "RunView") -> str:
@@ -196,6 +200,13 @@ class RunView:
 
     def exists(self, rel: str) -> bool:
         return (self.run_dir / rel).exists()
+
+    def output_record(self, name: str) -> dict | None:
+        """A section output's JSON record (:func:`polaris_repro.sections.output_record`)."""
+        key = f"output:{name}"
+        if key not in self._cache:
+            self._cache[key] = output_record(self.run_dir, name)
+        return self._cache[key]
 
 
 def collect(run_dir: str | Path) -> dict[str, dict[str, list[Path]]]:
@@ -432,8 +443,8 @@ def temperature_line(v: RunView) -> str | None:
                 src = r.get("T source")
                 parts.append(f"{r['stage']} {float(r['temperature']):.2f}"
                              + (f" ({src})" if isinstance(src, str) and src else ""))
-    elif v.exists("02_temperature/choice.json"):
-        parts.append(f"stage 1 {float(v.json('02_temperature/choice.json')['temperature']):.2f} (02_temperature)")
+    elif v.output_record(STAGE1_TEMPERATURE) is not None:
+        parts.append(f"stage 1 {float(v.output_record(STAGE1_TEMPERATURE)['temperature']):.2f} (02_temperature)")
     if not parts:
         return None
     try:
@@ -502,7 +513,7 @@ def _section_table(view: RunView, section: str, stem: str, title: str, *, raw: b
         df = pd.read_csv(csv)
         return Table.from_frame(df, title, csv=f"../{section}/{csv.name}",
                                 max_rows=None if raw or len(df) <= MAX_INLINE_ROWS else MAX_INLINE_ROWS)
-    if js.exists():   # a small JSON record (e.g. choice.json): its scalar fields, one row
+    if js.exists():   # a small JSON record (e.g. the temperature choice): its scalar fields, one row
         rec = json.loads(js.read_text())
         flat = {k: v for k, v in rec.items() if (isinstance(v, (int, float, str, bool)) or v is None)
                 and (fields is None or k in fields)}

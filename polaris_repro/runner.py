@@ -4,7 +4,8 @@ Conventions shared by all sections:
 
 * every notebook takes the parameters ``tier`` and ``run_dir`` (``""`` = a new run folder);
 * a section writes its outputs under ``<run_dir>/<section>/`` and records the important ones in
-  the manifest (``Manifest.record_output``); the next section reads them from there;
+  the manifest (:func:`polaris_repro.sections.record_output`); the next section reads them from
+  there (:func:`polaris_repro.sections.output`);
 * the executed notebook is saved as ``<run_dir>/notebooks/<section>.ipynb`` (provenance).
 
 Progress on the terminal (``stream``): a line when each code cell starts (``cell 7/21: <what it
@@ -22,8 +23,7 @@ from typing import Any, Mapping, Sequence, TextIO
 
 from .artifacts import Manifest, REPO_ROOT, artifacts_root, now, run_dir as make_run_dir, run_overrides
 from .config import load_config
-
-SECTIONS = ("01_difficulty", "02_temperature", "03_training", "04_evaluation", "05_report")
+from .sections import SECTIONS
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 HEARTBEAT_S = 25.0      # progress: at most this long (+5 s) without a line on the terminal
 BAR_INTERVAL_S = 15.0   # a redrawn progress bar (tqdm's '\r' updates): one line per this, off a TTY

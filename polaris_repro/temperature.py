@@ -70,6 +70,10 @@ Thresholds (``plateau_drop`` 0.01, ``collapse_drop`` 0.2, ``confidence`` 0.75 in
   after-800 curve crosses at 1.125 -> 1.1 (the authors' 1.1).
 
 The report's own readings are not perfectly consistent (§6.2, §14 item 5).
+
+The module is longer than 500 lines because it holds the whole temperature method of section 2: the
+report's reference curves, the sweep, the zone labels with their bootstrap, and the two choice
+rules, which the notebook, the stage runner and the tests use together.
 """
 from __future__ import annotations
 
@@ -95,6 +99,7 @@ DEFAULT_RESAMPLES = 200
 DEFAULT_SPREAD = 3.0
 MAJORITY = 0.5
 SOURCE = "reported by the authors (read off the figure)"
+CHOICE_FILE = "choice.json"     # the choice record search_for_stage writes (sections.output_record reads it)
 
 # --------------------------------------------------------------------------------------------
 # The report's curves (§6.2), in percent as read off the figures; converted to [0, 1] by
@@ -748,5 +753,5 @@ def search_for_stage(cfg: dict, model_dir: str | os.PathLike | None = None,
                n=int(curve["n"].iat[0]), num_problems=int(curve["num_problems"].iat[0]),
                max_new_tokens=int(max_new_tokens or ts["max_new_tokens"]),
                benchmark=ts["benchmark"], curve=ann.to_dict(orient="records"))
-    write_json(out_dir / "choice.json", rec)
+    write_json(out_dir / CHOICE_FILE, rec)
     return rec

@@ -6,18 +6,18 @@ import sys
 from pathlib import Path
 
 from polaris_repro import models
-from polaris_repro.training import stages as S
+from polaris_repro.training import supervisor
 
 FAKE = Path(__file__).with_name("fake_verl_launch.py")
 models.resolve_model_path = lambda p: "/fake/model"   # no model build: the fake never reads it
-_launch = S.launch
+_launch = supervisor.run_verl
 
 
 def _fake_launch(overrides, **kw):
     return _launch(overrides, cmd=[sys.executable, str(FAKE), *overrides], **kw)
 
 
-S.launch = _fake_launch
+supervisor.run_verl = _fake_launch
 
 if __name__ == "__main__":
     from polaris_repro.cli import main

@@ -57,6 +57,23 @@ def test_paper_4b_stages_match_reference():
     assert not tr["use_kl_loss"] and tr["entropy_coeff"] == 0 and tr["loss_agg_mode"] == "token-mean"
 
 
+def test_token_budget_is_derived_not_set():
+    """Each stage's token budget is max_prompt_length + max_response_length: the typed stage record
+    derives it, the resolved config shows it, and a tier or override that sets it is refused."""
+    from polaris_repro.config import ConfigError, stage_spec, stage_specs
+
+    for tier in ("tiny", "smoke", "single-gpu", "paper-4b", "paper-7b", "paper-1.7b"):
+        cfg = load_config(tier)
+        for s, raw in zip(stage_specs(cfg), cfg["training"]["stages"]):
+            assert s.token_budget == cfg["training"]["max_prompt_length"] + s.max_response_length
+            assert raw["token_budget"] == s.token_budget and s.temperature_source == "config"
+    cfg = load_config("paper-4b", ["training.max_prompt_length=2048"])
+    assert stage_spec(cfg, "stage1").token_budget == 2048 + 39936
+    with pytest.raises(ConfigError, match="derived"):
+        load_config("tiny", ["training.stages=[{name: s1, max_response_length: 40, token_budget: 104, "
+                             "temperature: 0.8}]"])
+
+
 def test_cpu_tiers_keep_the_stage_structure():
     for tier in ("tiny", "smoke"):
         st = load_config(tier)["training"]["stages"]

@@ -204,3 +204,57 @@ def test_plots_save_figure_and_table(tmp_path):
     t = plots.save_table(pd.DataFrame({"a": [1.5], "b": ["x"]}), tmp_path / "tab")
     assert t["md"].read_text().splitlines()[0].split("|")[1].strip() == "a" and pd.read_csv(t["csv"]).shape == (1, 2)
 
+
+
+# ---- the notebook's settings --------------------------------------------------------------------
+def test_notebook_settings_fill_in_the_tier_defaults(tmp_path):
+    cfg = load_config("tiny")
+    dc = cfg["difficulty"]
+    s = D.notebook_settings(cfg, run_dir=tmp_path)
+    assert (s.k, s.temperature, s.max_new_tokens, s.num_problems, s.filter_rule) == \
+        (dc["k"], dc["temperature"], dc["max_new_tokens"], dc["num_problems"], dc["filter"])
+    assert s.pairs == list(zip(dc["models"], dc["datasets"])) and s.expect_shapes == dc["expect_shapes"]
+    assert s.accuracy_log is None and s.trained_model is None
+    assert s.table("tiny").iloc[0].to_dict() == {
+        "tier": "tiny", "k": dc["k"], "temperature": dc["temperature"], "max_new_tokens": dc["max_new_tokens"],
+        "problems per pair": dc["num_problems"], "filter": dc["filter"],
+        "answer check": "boxed (evaluation-style, no </think> needed)"}
+    # given parameters win; temperature 0 and expect_shapes [] are values, not "the tier's"
+    s = D.notebook_settings(cfg, run_dir=tmp_path, k=2, temperature=0.0, max_new_tokens=9, num_problems=3,
+                            filter_rule="gt:1", expect_shapes=[])
+    assert (s.k, s.temperature, s.max_new_tokens, s.num_problems, s.filter_rule, s.expect_shapes) == \
+        (2, 0.0, 9, 3, "gt:1", [])
+
+
+def test_notebook_settings_pair_models_and_datasets(tmp_path):
+    cfg = load_config("paper-7b")       # one dataset for two models: repeated
+    s = D.notebook_settings(cfg, run_dir=tmp_path)
+    assert s.pairs == [(m, "deepscaler") for m in cfg["difficulty"]["models"]] and s.num_problems is None
+    s = D.notebook_settings(cfg, run_dir=tmp_path, models=["m"], datasets=["a", "b"])
+    assert s.pairs == [("m", "a"), ("m", "b")]
+    cfg["difficulty"].update(models=[], datasets=[])   # nothing configured: the tier's model on "train"
+    assert D.notebook_settings(cfg, run_dir=tmp_path).pairs == [(cfg["model"]["path"], "train")]
+    with pytest.raises(ValueError, match="must pair up"):
+        D.notebook_settings(cfg, run_dir=tmp_path, models=["a", "b"], datasets=["x", "y", "z"])
+
+
+def test_notebook_settings_find_the_stage_log_and_the_final_model(tmp_path):
+    cfg = load_config("tiny")
+    first = cfg["training"]["stages"][0]["name"]
+    log = tmp_path / "03_training" / first / "accuracy_log.jsonl"
+    model = tmp_path / "final"
+    outputs = {"final_model": {"path": str(model)}}
+    s = D.notebook_settings(cfg, run_dir=tmp_path, outputs=outputs)
+    assert s.accuracy_log is None and s.trained_model is None       # recorded, but not there yet
+    log.parent.mkdir(parents=True)
+    log.write_text("")
+    model.mkdir()
+    s = D.notebook_settings(cfg, run_dir=tmp_path, outputs=outputs)
+    assert s.accuracy_log == log and s.trained_model == str(model)
+    s = D.notebook_settings(cfg, run_dir=tmp_path, outputs=outputs, accuracy_log="none", after_model="none")
+    assert s.accuracy_log is None and s.trained_model is None
+    other = tmp_path / "other.jsonl"
+    s = D.notebook_settings(cfg, run_dir=tmp_path, outputs=outputs, accuracy_log=str(other), after_model="x/ckpt")
+    assert s.accuracy_log is None and s.trained_model == "x/ckpt"    # a given model is taken as given
+    other.write_text("")
+    assert D.notebook_settings(cfg, run_dir=tmp_path, accuracy_log=str(other)).accuracy_log == other

@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from polaris_repro import doctor as D
+from polaris_repro import resources as R
+from polaris_repro.doctor import hardware as H
 from polaris_repro.cli import main
 from polaris_repro.config import load_config
 
@@ -45,9 +47,9 @@ def test_fake_8x80_node_runs_the_7b_tier():
         assert status(t, check) == "ok", check
     assert statuses(t, "gpu memory") == ["ok"] * 6      # actor and rollout of 3 stages
     # the actor estimate by hand for stage 3 (32,768 tokens per GPU, gradient checkpointing)
-    spec = D.KNOWN_MODELS["deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"]
+    spec = R.KNOWN_MODELS["deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"]
     cfg = load_config("paper-7b")
-    a = D.actor_memory(spec, cfg, cfg["training"]["stages"][2])
+    a = R.actor_memory(spec, cfg, cfg["training"]["stages"][2])
     assert a["tokens"] == 32768
     assert a["fsdp states"] == pytest.approx(16 * spec.params / 8 / 1e9)
     assert a["logits"] == pytest.approx(6 * 32768 * 152064 / 1e9)
@@ -73,14 +75,14 @@ def test_fake_1x24_node_fails_on_memory_and_names_the_fix():
 
 def test_rollout_kv_cache_estimate_warns_when_a_group_does_not_fit():
     cfg = load_config("paper-4b")
-    spec = D.KNOWN_MODELS["Qwen/Qwen3-4B"]
+    spec = R.KNOWN_MODELS["Qwen/Qwen3-4B"]
     assert spec.kv_bytes_per_token() == 2 * 36 * 8 * 128 * 2
-    r1 = D.rollout_memory(spec, cfg, cfg["training"]["stages"][0], 80)
-    r3 = D.rollout_memory(spec, cfg, cfg["training"]["stages"][2], 80)
+    r1 = R.rollout_memory(spec, cfg, cfg["training"]["stages"][0], 80)
+    r3 = R.rollout_memory(spec, cfg, cfg["training"]["stages"][2], 80)
     assert r1["sequences"] > 8 > r3["sequences"] > 1
     # at gpu_memory_utilization 0.2 not even one 53K sequence fits next to the weights: vLLM refuses to start
     low = load_config("paper-4b", ["training.gpu_memory_utilization=0.2"])
-    assert D.rollout_memory(spec, low, low["training"]["stages"][2], 80)["sequences"] < 1
+    assert R.rollout_memory(spec, low, low["training"]["stages"][2], 80)["sequences"] < 1
     t = D.doctor(low, hardware={**NODE_8x80, "ray_nodes": ray_nodes(4)}, verl_overrides=KEEP2)
     assert status(t, "gpu memory stage3: rollout") == "fail"
     t = D.doctor("paper-4b", hardware={**NODE_8x80, "ray_nodes": ray_nodes(4)}, verl_overrides=KEEP2)
@@ -126,9 +128,9 @@ def test_gpu_count_and_parallelism():
     t = D.doctor("paper-7b", hardware={**NODE_8x80, "gpus": [], "cuda_available": False}, verl_overrides=KEEP2)
     assert status(t, "cuda") == "fail"
     cfg = load_config("paper-4b", ["training.nnodes=1", "cluster.nnodes=1", "training.n_gpus_per_node=6"])
-    row = D.check_parallelism(cfg, D.KNOWN_MODELS["Qwen/Qwen3-4B"])
+    row = D.check_parallelism(cfg, R.KNOWN_MODELS["Qwen/Qwen3-4B"])
     assert row["status"] == "fail" and "Ulysses SP 4 does not divide 6" in row["found"]
-    assert D.check_parallelism(load_config("paper-4b"), D.KNOWN_MODELS["Qwen/Qwen3-4B"])["status"] == "ok"
+    assert D.check_parallelism(load_config("paper-4b"), R.KNOWN_MODELS["Qwen/Qwen3-4B"])["status"] == "ok"
 
 
 def _model_folder(tmp_path, ctx=8192, think=True, template=True):
@@ -148,9 +150,9 @@ def _model_folder(tmp_path, ctx=8192, think=True, template=True):
 
 def test_local_model_config_context_template_and_think(tmp_path):
     good = _model_folder(tmp_path, ctx=40960)
-    spec = D.model_spec(str(good))
+    spec = R.model_spec(str(good))
     assert spec.layers == 28 and spec.kv_heads == 8 and spec.source.startswith("config.json")
-    assert spec.params == pytest.approx(D.KNOWN_MODELS["Qwen/Qwen3-1.7B"].params)
+    assert spec.params == pytest.approx(R.KNOWN_MODELS["Qwen/Qwen3-1.7B"].params)
     t = D.doctor("single-gpu", [f"model.path={good}"], hardware=NODE_1x24, verl_overrides=KEEP2)
     for check in ("model config", "model context: training", "chat template", "<think> tokens"):
         assert status(t, check) == "ok", check
@@ -168,6 +170,7 @@ def test_local_model_config_context_template_and_think(tmp_path):
 
 def test_data_files_and_benchmark_checksums(tmp_path, monkeypatch):
     from polaris_repro import data as Data
+    from polaris_repro.artifacts import sha256_file
 
     train = tmp_path / "train.parquet"
     pd.DataFrame({"problem": ["1+1"], "answer": ["2"]}).to_parquet(train)
@@ -184,7 +187,7 @@ def test_data_files_and_benchmark_checksums(tmp_path, monkeypatch):
     Data.to_verl_parquet(Data.rows_from_problems(["p"], ["1"], data_source="test-math-aime24"), bench / "aime24.parquet")
     (bench / "aime25.parquet").write_bytes(b"not the official file")
     monkeypatch.setitem(Data.BENCHMARKS, "aime24", {**Data.BENCHMARKS["aime24"],
-                                                    "sha256": D.sha256_file(bench / "aime24.parquet")})
+                                                    "sha256": sha256_file(bench / "aime24.parquet")})
     t = D.doctor("single-gpu", [f"data.benchmarks_dir={bench}"], hardware=NODE_1x24).set_index("check")
     assert t.loc["benchmark aime24 (validation)", "status"] == "ok"
     assert t.loc["benchmark aime25", "status"] == "fail" and "sha256" in t.loc["benchmark aime25", "found"]
@@ -204,8 +207,8 @@ def test_disk_for_kept_checkpoints():
     assert status(D.doctor("paper-4b", ["training.max_ckpt_to_keep=null"], hardware=hw, verl_overrides=KEEP2),
                   "disk: checkpoints") == "ok"
     # per checkpoint: fp32 model + Adam + bf16 hf_model = 14 bytes per parameter
-    spec = D.KNOWN_MODELS["Qwen/Qwen3-4B"]
-    assert D.checkpoint_gb(spec, load_config("paper-4b")) == pytest.approx(14 * spec.params / 1e9)
+    spec = R.KNOWN_MODELS["Qwen/Qwen3-4B"]
+    assert R.checkpoint_gb(spec, load_config("paper-4b")) == pytest.approx(14 * spec.params / 1e9)
 
 
 def test_logger_credentials():
@@ -223,10 +226,10 @@ def test_hardware_description_errors():
         D.Hardware.from_dict({"gpus": [{"name": "H100"}]})
     hw = D.Hardware.from_dict({"gpus": {"count": 8, "name": "H100", "memory_gb": 80}})
     assert len(hw.gpus) == 8 and hw.cuda_available
-    assert D.gpu_type("NVIDIA A100-SXM4-40GB").name == "A100-40GB"
-    assert D.gpu_type("NVIDIA H100 80GB HBM3").name == "H100"
+    assert R.gpu_type("NVIDIA A100-SXM4-40GB").name == "A100-40GB"
+    assert R.gpu_type("NVIDIA H100 80GB HBM3").name == "H100"
     with pytest.raises(ValueError, match="unknown GPU type"):
-        D.gpu_type("V100")
+        R.gpu_type("V100")
 
 
 def test_cli_exit_code_with_a_hardware_file(tmp_path, capsys):
@@ -282,10 +285,10 @@ def test_sampling_only_runs_need_no_training_cluster():
 def test_cuda_probe_runs_in_a_child_process(monkeypatch):
     """Device properties are read in a child process (a CUDA context in the training's driver would
     hold memory on GPU 0); a broken probe is reported, not raised."""
-    out = D._cuda_probe()
+    out = H._cuda_probe()
     assert set(out) == {"cuda_version", "available", "gpus", "nccl"}
-    monkeypatch.setattr(D, "_CUDA_PROBE", "import sys; sys.exit('libcuda.so: cannot open shared object file')")
-    bad = D._cuda_probe()
+    monkeypatch.setattr(H, "_CUDA_PROBE", "import sys; sys.exit('libcuda.so: cannot open shared object file')")
+    bad = H._cuda_probe()
     assert bad["cuda_version"].startswith("error") and "libcuda" in bad["cuda_version"]
     hw = D.detect_hardware(ray=False)
     assert hw.cuda_version.startswith("error") and hw.gpus == []

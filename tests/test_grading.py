@@ -354,7 +354,7 @@ def test_model_text_is_never_evaluated(monkeypatch):
     monkeypatch.setattr(builtins, "exec", boom)
     monkeypatch.setattr(sympy, "sympify", boom)
     monkeypatch.setattr(sympy, "parse_expr", boom, raising=False)
-    grading._prepare_cached.cache_clear()
+    grading.prepare_cached.cache_clear()
     payloads = ["__import__('os').system('echo pwned')", "(lambda: 1)()", "\\frac{\\sqrt{3}}{2}",
                 "2^{10} + x", "(1, 2]", "os.system"]
     for p in payloads:

@@ -254,7 +254,7 @@ def test_new_forms_are_time_bounded(pred, truth):
 def test_forms_agree_across_threads():
     rows = [(p, t, True) for rows in ACCEPT.values() for p, t in rows] + \
            [(p, t, False) for rows in REJECT.values() for p, t in rows]
-    grading._prepare_cached.cache_clear()
+    grading.prepare_cached.cache_clear()
     with ThreadPoolExecutor(4) as ex:
         got = list(ex.map(lambda r: equivalent(r[0], r[1]), rows * 2))
     assert got == [r[2] for r in rows] * 2
@@ -266,7 +266,7 @@ def test_new_forms_never_evaluate_model_text(monkeypatch):
 
     monkeypatch.setattr(builtins, "eval", boom)
     monkeypatch.setattr(builtins, "exec", boom)
-    grading._prepare_cached.cache_clear()
+    grading.prepare_cached.cache_clear()
     for pred, truth in [("__import__('os').system('x') = 0", "x = 0"), ("0 < __import__ < 2", "(0,2)"),
                         ("(a,b)=(__import__('os'),1)", "(4,1)"), ("0.333333", "__import__('os')")]:
         equivalent(pred, truth)

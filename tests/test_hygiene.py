@@ -109,7 +109,7 @@ def test_console_logging_by_default_in_every_tier():
 
 
 def test_cluster_launch_scripts_carry_no_keys(tmp_path):
-    from polaris_repro.training.launch import render_all
+    from polaris_repro.training.launch_scripts import render_all
 
     paths = render_all(load_config("paper-4b"), tmp_path)
     assert len(paths) == 2 and find_keys(tmp_path) == []

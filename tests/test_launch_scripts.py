@@ -151,7 +151,9 @@ def test_slurm_script_runs_under_stub_srun(tmp_path):
         for pid in _alive_sessions(stub):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(ray_tmp, ignore_errors=True)
-    calls = (stub / "srun.log").read_text()
+    # no srun.log: the script stopped before its first scontrol / srun call (its output says why,
+    # e.g. no environment at PYTHON_ENV, which defaults to the repository's .venv)
+    calls = (stub / "srun.log").read_text() if (stub / "srun.log").exists() else "(none)\n"
     assert proc.returncode == 0, f"{log}\n--- srun calls ---\n{calls}"
     assert f"Ray head: node-a (127.0.0.1:{port}); nodes: node-a node-b" in log
     assert "Ray cluster ready: 2 nodes, 2 GPUs" in log

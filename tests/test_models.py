@@ -16,6 +16,8 @@ import pytest
 
 from polaris_repro import models
 
+import model_checks
+
 
 @pytest.fixture(scope="module")
 def tiny_dir() -> str:
@@ -201,7 +203,7 @@ def test_tiny_chat_template(tiny_tok):
 
 
 def test_tiny_warmstart_pass_rates_strictly_between_0_and_1(tiny_dir):
-    rates = models.tiny_pass_rates(tiny_dir, ("add1", "mul1", "add2"), n_problems=16, k=8,
+    rates = model_checks.tiny_pass_rates(tiny_dir, ("add1", "mul1", "add2"), n_problems=16, k=8,
                                    temperature=0.7, seed=0)
     for lv in ("add1", "mul1"):
         assert 0.0 < rates[lv] < 1.0, rates
@@ -209,9 +211,9 @@ def test_tiny_warmstart_pass_rates_strictly_between_0_and_1(tiny_dir):
 
 
 def test_tiny_writes_think_then_boxed(tiny_dir):
-    comps = models.sample_completions(tiny_dir, ["What is 3 + 5? " + _instruction()], k=4,
+    comps = model_checks.sample_completions(tiny_dir, ["What is 3 + 5? " + _instruction()], k=4,
                                       temperature=0.6, seed=1)[0]
-    assert sum(c.startswith("<think>\n") and "</think>" in c and models.last_boxed(c) is not None
+    assert sum(c.startswith("<think>\n") and "</think>" in c and model_checks.last_boxed(c) is not None
                for c in comps) >= 3, comps
 
 
@@ -285,8 +287,8 @@ def test_tiny_sft_is_stronger_than_tiny_on_the_easy_levels(tiny_dir):
     assert models.is_complete(d, models.sft_version("tiny-sft"))
     info = models.build_info(d)
     assert info["base_version"] == models.TINY_VERSION and info["sft_loss_last"] < info["sft_loss_first"]
-    strong = models.tiny_pass_rates(d, ("add1", "mul1", "add2"), n_problems=16, k=8, temperature=0.6, seed=3)
-    base = models.tiny_pass_rates(tiny_dir, ("add1", "mul1"), n_problems=16, k=8, temperature=0.6, seed=3)
+    strong = model_checks.tiny_pass_rates(d, ("add1", "mul1", "add2"), n_problems=16, k=8, temperature=0.6, seed=3)
+    base = model_checks.tiny_pass_rates(tiny_dir, ("add1", "mul1"), n_problems=16, k=8, temperature=0.6, seed=3)
     assert strong["add1"] >= 0.9 and strong["mul1"] >= 0.9, strong
     assert strong["add1"] > base["add1"] and strong["mul1"] > base["mul1"], (strong, base)
     assert strong["add2"] < 0.5, strong  # stronger on the easy levels only: not a different task

@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from polaris_repro.runner import NOTEBOOK_DIR, SECTIONS
+from polaris_repro.runner import NOTEBOOK_DIR
+from polaris_repro.sections import SECTIONS
 
 NOTEBOOKS = [*SECTIONS, "00_reproduce"]
 

@@ -165,7 +165,7 @@ def test_step_line_format_and_eta():
 
 
 def test_launch_echoes_start_and_heartbeat(tmp_path):
-    from polaris_repro.training import stages as S
+    from polaris_repro.training import supervisor
 
     lines: list[str] = []
     code = ("import time, sys\n"
@@ -174,7 +174,7 @@ def test_launch_echoes_start_and_heartbeat(tmp_path):
             "print('[polaris] stage1 step 1/2 | reward 0.500', flush=True)\n"
             "time.sleep(2.5)\n")
     log = tmp_path / "stage1" / "logs" / "launch-001.log"
-    secs = S.launch([], env=None, log_path=log, echo=lines.append,
+    secs = supervisor.run_verl([], env=None, log_path=log, echo=lines.append,
                     echo_filter=lambda l: "[polaris]" in l, heartbeat_s=1.0,
                     cmd=[sys.executable, "-c", code])
     assert secs >= 5
@@ -188,10 +188,10 @@ def test_launch_echoes_start_and_heartbeat(tmp_path):
 
 
 def test_launch_without_echo_is_silent_and_times_out(tmp_path):
-    from polaris_repro.training import stages as S
+    from polaris_repro.training import supervisor
 
     t0 = time.time()
-    with pytest.raises(S.LaunchFailed, match="timed out"):
-        S.launch([], env=None, log_path=tmp_path / "logs" / "launch-001.log", echo=None, timeout=1.5,
+    with pytest.raises(supervisor.LaunchFailed, match="timed out"):
+        supervisor.run_verl([], env=None, log_path=tmp_path / "logs" / "launch-001.log", echo=None, timeout=1.5,
                  cmd=[sys.executable, "-c", "import time; time.sleep(30)"])
     assert time.time() - t0 < 15

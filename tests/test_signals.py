@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from polaris_repro.training import stages as S
+from polaris_repro.training import stages as S, supervisor
 
 TESTS = Path(__file__).resolve().parent
 
 
 def _alive(pid: int) -> bool:
-    return S._alive(pid)
+    return supervisor.alive(pid)
 
 
 def _wait_for(pred, timeout: float, what: str):

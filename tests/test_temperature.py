@@ -192,6 +192,27 @@ def test_the_package_copy_of_the_figures_matches_these_readings():
         pd.testing.assert_frame_equal(got, r1_7b_curve(key), check_dtype=False)
 
 
+def test_curve_panel_draws_the_rule_and_the_authors_choice():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from polaris_repro import plots
+
+    curve = T.reported_curve("Qwen3-4B fig5")
+    rule = T.rule_settings(load_config("paper-4b"))
+    zones = T.zones(curve, **rule)
+    fig, (a, d) = plt.subplots(1, 2)
+    assert plots.temperature_curve_panel(a, d, curve, zones, 1.4, 1.45, "Qwen3-4B") == (a, d)
+    labels = [ln.get_label() for ln in a.get_lines()]
+    assert "our rule: 1.4" in labels and "authors: 1.45" in labels and a.get_title() == "Qwen3-4B"
+    assert (a.get_ylabel(), d.get_ylabel()) == ("accuracy (avg@n)", "distinct-4")
+    assert len(a.patches) == len(curve)                 # one shaded span per temperature
+    fig, (a, d) = plt.subplots(1, 2)
+    plots.temperature_curve_panel(a, d, curve, zones, 1.4, None, "")
+    assert not any(ln.get_label().startswith("authors") for ln in d.get_lines())
+    plt.close("all")
+
+
 # ---- zones on synthetic curves ----------------------------------------------------------------
 def synth(acc, t=None, div=None):
     t = t or [0.2 * (i + 1) for i in range(len(acc))]

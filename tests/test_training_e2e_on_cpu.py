@@ -39,7 +39,7 @@ import pytest
 from polaris_repro.artifacts import Manifest, read_jsonl
 from polaris_repro.config import load_config
 from polaris_repro.data import load_benchmark, synthetic_problems
-from polaris_repro.training import stages as S, verl_config as vc
+from polaris_repro.training import stages as S, supervisor, verl_config as vc
 from polaris_repro.verl_cpu import forced
 
 pytestmark = pytest.mark.slow
@@ -147,7 +147,7 @@ def _kill_mid_step(cfg, run_dir, extra: list[str]) -> tuple[int, list[dict]]:
     def go():
         try:
             S.run_stage(cfg, run_dir, 0, timeout=LAUNCH_TIMEOUT, extra_overrides=extra, log=lambda s: None)
-        except S.LaunchFailed as e:
+        except supervisor.LaunchFailed as e:
             errors.append(e)
 
     old_pid = S.read_stage(sdir).get("pid")     # a previous launch's, until this one starts

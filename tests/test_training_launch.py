@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from polaris_repro.config import load_config
-from polaris_repro.training import launch
+from polaris_repro.training import launch_scripts as launch
 from polaris_repro.training.cli import cli
 
 

@@ -31,37 +31,29 @@ Layout: ``protocol`` (settings, models, shared constants) -> ``responses`` (grad
 ``statistics`` (per question, per benchmark, the results table) -> ``official`` (the official
 file layout) -> ``generation`` (one model: generate with resume, grade, summarise) -> ``length``
 (length studies) -> ``figures`` -> ``tables`` (Markdown, notebook tables, ``summary.json``).
-Everything is importable from ``polaris_repro.evaluation`` directly.
+The public names of these modules are importable from ``polaris_repro.evaluation`` directly.
 """
 
 from .protocol import (  # noqa: F401
     SECTION, GENERATION_KEYS, GRADE_COLUMNS, NO_INTERVAL, EvaluationError, protocol,
-    protocol_mismatches, ModelSpec, _slug, model_label, trained_model, _baseline_entries,
-    default_models, ModelResult
+    protocol_mismatches, ModelSpec, model_label, trained_model, default_models, ModelResult
 )
-from .responses import (  # noqa: F401
-    _ground_truth, _answers_of, grade_responses, _lists, long_responses
-)
-from .statistics import (  # noqa: F401
-    _majority, question_table, mean_ci, benchmark_metrics, _paired, results_table
-)
-from .official import (  # noqa: F401
-    read_official, _benchmark_name, grade_file
-)
+from .responses import answers_of, grade_responses, long_responses  # noqa: F401
+from .statistics import question_table, mean_ci, benchmark_metrics, results_table  # noqa: F401
+from .official import read_official, grade_file  # noqa: F401
 from .generation import (  # noqa: F401
-    load_problems, _chat, _generation_settings, _check_resume, local_model_path, context_extension,
-    _sampler_cfg, _prompt_lengths, select_problems, responses_frame, _expected_problems,
+    load_problems, local_model_path, context_extension, select_problems, responses_frame,
     evaluate_model, summarise_model, load_result, evaluate_all
 )
 from .length import (  # noqa: F401
-    token_label, bucket_labels, length_buckets, budget_curve, _frames_of, length_study_pools,
+    token_label, bucket_labels, length_buckets, budget_curve, length_study_pools,
     length_study, yarn_pairs
 )
 from .figures import (  # noqa: F401
     plot_results, plot_length_buckets, plot_budget_curve, plot_pass_at_k
 )
 from .tables import (  # noqa: F401
-    _cell, results_markdown, write_results, pass_at_k_table, disagreements, summary, protocol_frame,
+    results_markdown, write_results, pass_at_k_table, disagreements, summary, protocol_frame,
     describe_paired, format_table, example_responses, training_overlap
 )
 

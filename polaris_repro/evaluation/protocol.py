@@ -149,15 +149,12 @@ def model_label(path: str, yarn: bool, role: str | None = None) -> str:
 def trained_model(run_dir: str | os.PathLike) -> str | None:
     """The trained model of a run: the manifest's ``outputs["final_model"]`` (written by section
     03), or None when the run has none (e.g. section 04 run alone)."""
-    from ..artifacts import Manifest
+    from ..sections import FINAL_MODEL, output
 
-    mpath = Path(run_dir) / "manifest.json"
-    if not mpath.exists():
-        return None
-    out = Manifest(run_dir).data.get("outputs", {}).get("final_model")
+    out = output(run_dir, FINAL_MODEL)
     if not out:
         return None
-    path = out.get("path") if isinstance(out, dict) else str(out)
+    path = out.get("path")
     if not path or not Path(path).exists():
         return None
     return str(path)

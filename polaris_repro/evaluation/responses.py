@@ -23,7 +23,7 @@ def _ground_truth(row: Mapping) -> Any:
     return list(ans)
 
 
-def _answers_of(row: Mapping) -> list[str]:
+def answers_of(row: Mapping) -> list[str]:
     from ..grading import ground_truths
 
     return ground_truths(_ground_truth(row))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .. import reference_results as ref
 from .protocol import EvaluationError, ModelResult, NO_INTERVAL
-from .responses import _answers_of, long_responses
+from .responses import answers_of, long_responses
 
 
 def _majority(preds: Sequence[str | None], correct: Sequence[bool]) -> tuple[str | None, bool]:
@@ -46,7 +46,7 @@ def question_table(df: pd.DataFrame) -> pd.DataFrame:
         maj, maj_ok = _majority(preds, correct)
         rows.append({
             "benchmark": row.get("benchmark"), "index": int(row.get("index", i)),
-            "ground_truth": " | ".join(_answers_of(row)), "n": n, "correct": sum(correct),
+            "ground_truth": " | ".join(answers_of(row)), "n": n, "correct": sum(correct),
             "accuracy": sum(correct) / n if n else float("nan"),
             "mean_length": float(np.mean(toks)) if toks else float("nan"),
             "min_length": int(min(toks)) if toks else None, "max_length": int(max(toks)) if toks else None,

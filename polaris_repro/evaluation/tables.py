@@ -14,7 +14,7 @@ import pandas as pd
 from .. import reference_results as ref
 from ..artifacts import atomic_path, now
 from .protocol import ModelResult, protocol_mismatches
-from .responses import _answers_of
+from .responses import answers_of
 from .length import token_label
 from .figures import plot_results
 
@@ -119,7 +119,7 @@ def disagreements(results: Sequence[ModelResult], *, max_examples: int = 10, tai
                     if theirs is None or bool(ours) == bool(theirs):
                         continue
                     rows.append({"model": r.label, "benchmark": name, "index": int(row["index"]), "sample": j,
-                                 "ground_truth": " | ".join(_answers_of(row)), "ours_pred": row["pred"][j],
+                                 "ground_truth": " | ".join(answers_of(row)), "ours_pred": row["pred"][j],
                                  "ours": bool(ours), "math_verify": bool(theirs),
                                  "response_tail": str(row["responses"][j])[-tail:]})
                     if len(rows) >= max_examples:

@@ -86,54 +86,29 @@ tuple AST) -> ``structures`` (lists, tuples, sets, relations, labels, matrices) 
 rounding of exact answers to decimal ground truths and the coefficients of linear inequalities)
 -> ``grader`` (the entry points; :func:`grade`'s docstring lists the forms of issue 22 and the
 choices made on arguable ones); ``mathverify`` runs the second opinion; ``limits`` holds
-the bounds.  Everything is importable from ``polaris_repro.grading`` directly.
+the bounds.  The entry points (``__all__``) and the helpers shared between these modules
+(public names in the module that defines them) are importable from ``polaris_repro.grading``
+directly; each module's own helpers keep a leading underscore and stay in it.
 """
 
 from .limits import (  # noqa: F401
     DEFAULT_TIMEOUT_S, MAX_ANSWER_CHARS, MAX_TOKENS, MAX_DEPTH, MAX_EXACT_BITS, MAX_FACTORIAL,
-    MAX_LOG2, MAX_NUMBER_DIGITS, MAX_SYMBOLS, MAX_SET_SIZE, NotMath, _Undefined, _Deadline
+    MAX_LOG2, MAX_NUMBER_DIGITS, MAX_SYMBOLS, MAX_SET_SIZE, NotMath, Undefined, Deadline
 )
 from .extraction import (  # noqa: F401
-    _box_at, _BARE_BOX, _last_box_start, extract_answer, BOX_GAP, MAX_FINAL_BOXES, final_boxes,
-    split_think, _DIGITS, last_number, ground_truths
+    extract_answer, BOX_GAP, MAX_FINAL_BOXES, final_boxes, split_think, last_number, ground_truths
 )
-from .normalisation import (  # noqa: F401
-    _TEXT_CMDS, _CMD_RE, _SIZE_CMDS, _DEGREE, _THIN_SPACES, _SPACES_CMD, _UNITS, _UNIT_TAIL,
-    _OR_AND, _WORDS, _THOUSANDS, _UNICODE, _unwrap_text, _basic_normalize, normalize_answer
-)
+from .normalisation import CMD_RE, THOUSANDS, basic_normalize, normalize_answer  # noqa: F401
 from .parser import (  # noqa: F401
-    _GREEK, _FUNCS, _MULTI_FUNCS, _PLAIN_WORDS, _REL_CMDS, _OPEN, _CLOSE, _NUM_RE, _ONE, _tokenize,
-    _tv, _is_rel, _Parser, _symbols, _has_inf, _DISCRETE, _has_discrete
+    GREEK, OPEN, CLOSE, tokenize, token_key, is_rel, Parser, free_symbols, has_inf, has_discrete
 )
-from .structures import (  # noqa: F401
-    _split_top, _outer_span_closes_at_end, _is_name, _is_letters, _label, _decimal_text, _build,
-    _parse_expr, _Prepared, _prepare, _prepare_cached
-)
-from .evaluator import (  # noqa: F401
-    _NotExact, _chk_frac, _iroot, _exact_pow, _exact, _exact_or_none, _LOCAL, _contexts, _num_chk,
-    _num, _RANGES, _point, _int_point
-)
+from .structures import prepare, prepare_cached  # noqa: F401
+from .evaluator import exact_or_none, mp_contexts, numeric_value, sample_point, int_point  # noqa: F401
 from .equivalence import (  # noqa: F401
-    _expr_equal, _canon_rel, _match_all, _name_key, _label_key, _value_equal, _structure_equal,
-    MIN_DECIMAL_DIGITS, _decimal_matches, _INF, _NINF, _is_inequality, _endpoint, _seq_interval,
-    _sign, _rel_intervals, _intervals, _end_equal, _intervals_equal, _equation, _proportional,
-    _relation_forms_equal, _INT_RE, _INTLIKE_RE, equivalent, _any_equivalent
+    MIN_DECIMAL_DIGITS, is_inequality, seq_interval, intervals_of, equation_of, equivalent, any_equivalent
 )
-from .grader import (  # noqa: F401
-    MODES, GradeResult, grade, _is_list, is_correct, canonical_answer, grade_many
-)
-from .mathverify import (  # noqa: F401
-    _MV_LOCK, _mv_gold_text, _mv_verify_inprocess, _mv_worker_main, _mv_start,
-    _mv_readline, _mv_kill, math_verify_correct, close_math_verify
-)
-
-
-def __getattr__(name: str):
-    # the math-verify worker handle is rebound by mathverify; read it there, never a stale copy
-    if name == "_MV_PROC":
-        from . import mathverify
-        return mathverify._MV_PROC
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from .grader import MODES, GradeResult, grade, is_correct, canonical_answer, grade_many  # noqa: F401
+from .mathverify import math_verify_correct, close_math_verify  # noqa: F401
 
 
 __all__ = [

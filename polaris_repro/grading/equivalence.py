@@ -8,10 +8,10 @@ import re
 import time
 from fractions import Fraction
 
-from .limits import DEFAULT_TIMEOUT_S, MAX_SYMBOLS, _Deadline, _Undefined
-from .parser import _has_discrete, _has_inf, _symbols
-from .structures import _prepare
-from .evaluator import _contexts, _exact_or_none, _int_point, _num, _point
+from .limits import DEFAULT_TIMEOUT_S, MAX_SYMBOLS, Deadline, Undefined
+from .parser import has_discrete, has_inf, free_symbols
+from .structures import prepare
+from .evaluator import mp_contexts, exact_or_none, int_point, numeric_value, sample_point
 from .forms import literal_precision
 from .values import MIN_GOLD_APPROX_DIGITS, linear_coefficients, rounds_to  # noqa: F401
 
@@ -19,16 +19,16 @@ from .values import MIN_GOLD_APPROX_DIGITS, linear_coefficients, rounds_to  # no
 def _expr_equal(a, b, deadline: float) -> bool:
     if a == b:
         return True
-    if _has_inf(a) or _has_inf(b):
+    if has_inf(a) or has_inf(b):
         return False
-    ea, eb = _exact_or_none(a, deadline), _exact_or_none(b, deadline)
+    ea, eb = exact_or_none(a, deadline), exact_or_none(b, deadline)
     if ea is not None and eb is not None:
         return ea == eb
-    names = sorted(_symbols(a, set()) | _symbols(b, set()))
+    names = sorted(free_symbols(a, set()) | free_symbols(b, set()))
     if len(names) > MAX_SYMBOLS:
         return False
-    c50, c80 = _contexts()
-    discrete = bool(names) and (_has_discrete(a) or _has_discrete(b))
+    c50, c80 = mp_contexts()
+    discrete = bool(names) and (has_discrete(a) or has_discrete(b))
     if discrete:
         # floor/ceil/gcd/lcm are piecewise constant: random real points can miss a difference, and
         # such answers are about integers -> test at integer points, exactly where possible
@@ -37,10 +37,10 @@ def _expr_equal(a, b, deadline: float) -> bool:
         need, tries = (1 if not names else 3), (4 if not names else 6)
     good = 0
     for k in range(tries):
-        pt = _int_point(names, k) if discrete else _point(names, k)
+        pt = int_point(names, k) if discrete else sample_point(names, k)
         if discrete:
             env = {n: Fraction(v) for n, v in pt.items()}
-            ea, eb = _exact_or_none(a, deadline, env), _exact_or_none(b, deadline, env)
+            ea, eb = exact_or_none(a, deadline, env), exact_or_none(b, deadline, env)
             if ea is not None and eb is not None:
                 if ea != eb:
                     return False
@@ -49,12 +49,12 @@ def _expr_equal(a, b, deadline: float) -> bool:
                     return True
                 continue
         try:
-            a50 = _num(a, c50, {n: c50.mpf(v) for n, v in pt.items()}, deadline)
-            b50 = _num(b, c50, {n: c50.mpf(v) for n, v in pt.items()}, deadline)
+            a50 = numeric_value(a, c50, {n: c50.mpf(v) for n, v in pt.items()}, deadline)
+            b50 = numeric_value(b, c50, {n: c50.mpf(v) for n, v in pt.items()}, deadline)
             env80 = {n: c80.mpf(v) for n, v in pt.items()}
-            a80 = _num(a, c80, env80, deadline)
-            b80 = _num(b, c80, env80, deadline)
-        except (_Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
+            a80 = numeric_value(a, c80, env80, deadline)
+            b80 = numeric_value(b, c80, env80, deadline)
+        except (Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
             continue
         # the 50-digit results' error, scaled to 80 digits, bounds the 80-digit error
         err80 = (abs(c80.convert(a50) - a80) + abs(c80.convert(b50) - b80)) * c80.mpf(10) ** -30
@@ -118,7 +118,7 @@ def _function_vs_variable(a, b) -> bool:
     vals = [v for v in (f[2], other[2]) if v[0] == "expr"]
     if other[1] in args or len(vals) != 2:
         return False
-    used = _symbols(vals[0][1], set()) | _symbols(vals[1][1], set())
+    used = free_symbols(vals[0][1], set()) | free_symbols(vals[1][1], set())
     return bool(used) and used <= args
 
 
@@ -191,18 +191,18 @@ def _decimal_matches(text: str, truth, deadline: float) -> bool:
     lit = literal_precision(text)
     if lit is None or lit[2] < MIN_DECIMAL_DIGITS or lit[1] >= Fraction(1, 2):
         return False
-    if _symbols(truth, set()) or _has_inf(truth):
+    if free_symbols(truth, set()) or has_inf(truth):
         return False
     p, half, _ = lit
-    ex = _exact_or_none(truth, deadline)
+    ex = exact_or_none(truth, deadline)
     if ex is not None:
         return ex.denominator != 1 and abs(p - ex) <= half
     if half < Fraction(1, 10 ** 60):
         return False
-    c80 = _contexts()[1]
+    c80 = mp_contexts()[1]
     try:
-        t = _num(truth, c80, {}, deadline)
-    except (_Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
+        t = numeric_value(truth, c80, {}, deadline)
+    except (Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
         return False
     if isinstance(t, c80.mpc) or abs(t - c80.nint(t)) < c80.mpf(10) ** -60:
         return False   # complex, or an integer (integers are matched exactly only)
@@ -214,7 +214,7 @@ def _decimal_matches(text: str, truth, deadline: float) -> bool:
 _INF, _NINF = ("c", "inf"), ("neg", ("c", "inf"))
 
 
-def _is_inequality(v) -> bool:
+def is_inequality(v) -> bool:
     return (v[0] == "rel" and all(o in ("<", "<=", ">", ">=") for o in v[1])) or \
         (v[0] == "named" and v[4] == "in")
 
@@ -223,12 +223,12 @@ def _endpoint(ast):
     """An interval end: a constant AST or +-infinity (markers), None for anything else."""
     if ast == _INF or ast == _NINF:
         return ast
-    if _has_inf(ast) or _symbols(ast, set()):
+    if has_inf(ast) or free_symbols(ast, set()):
         return None
     return ast
 
 
-def _seq_interval(v):
+def seq_interval(v):
     if v[0] != "seq" or v[1] not in "([" or v[2] not in ")]" or len(v[3]) != 2 or \
             any(x[0] != "expr" for x in v[3]):
         return None
@@ -239,13 +239,13 @@ def _seq_interval(v):
 
 
 def _sign(ast, deadline: float) -> int | None:
-    ex = _exact_or_none(ast, deadline)
+    ex = exact_or_none(ast, deadline)
     if ex is not None:
         return (ex > 0) - (ex < 0)
     try:
-        c50 = _contexts()[0]
-        x = _num(ast, c50, {}, deadline)
-    except (_Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
+        c50 = mp_contexts()[0]
+        x = numeric_value(ast, c50, {}, deadline)
+    except (Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
         return None
     if isinstance(x, c50.mpc):
         return None
@@ -259,7 +259,7 @@ def _rel_intervals(v, deadline: float):
         ops, sides = _canon_rel(ops, sides)
     if not all(o in ("<", "<=") for o in ops) or len(sides) not in (2, 3):
         return None
-    var = [k for k, x in enumerate(sides) if _symbols(x, set())]
+    var = [k for k, x in enumerate(sides) if free_symbols(x, set())]
     if len(var) != 1 or (len(sides) == 3 and var[0] != 1):
         return None
     k = var[0]
@@ -296,7 +296,7 @@ def _rel_intervals(v, deadline: float):
 def _linear_intervals(sides, ops, k: int, deadline: float):
     """``-x > -1``, ``2 < 3t + 1 \\le 7``: a chain whose middle is ``a x + b`` (exact rationals,
     ``a != 0``) is solved for ``x`` (the chain flips when ``a < 0``)."""
-    names = _symbols(sides[k], set())
+    names = free_symbols(sides[k], set())
     if len(names) != 1:
         return None
     name = names.pop()
@@ -326,18 +326,18 @@ def _linear_intervals(sides, ops, k: int, deadline: float):
     return name, [(lo, lc, hi, hc)]
 
 
-def _intervals(v, deadline: float):
+def intervals_of(v, deadline: float):
     """(variable or None, [(lo, lo_closed, hi, hi_closed), ...]) of an inequality, an interval, a
     union of intervals or ``x \\in`` one of those; None when ``v`` is none of these."""
     k = v[0]
     if k == "seq":
-        iv = _seq_interval(v)
+        iv = seq_interval(v)
         return None if iv is None else (None, [iv])
     if k == "union":
-        ivs = [_seq_interval(x) for x in v[1]]
+        ivs = [seq_interval(x) for x in v[1]]
         return None if any(iv is None for iv in ivs) else (None, ivs)
     if k == "named" and v[4] == "in" and v[5]:
-        inner = _intervals(v[2], deadline)
+        inner = intervals_of(v[2], deadline)
         return None if inner is None or inner[0] is not None else (v[1], inner[1])
     if k == "rel":
         return _rel_intervals(v, deadline)
@@ -367,17 +367,17 @@ def _intervals_equal(xs, ys, deadline: float) -> bool:
 
 # ------------------------------------------------------------------ equations up to a multiple
 
-def _equation(v):
+def equation_of(v):
     """``lhs - rhs`` of an equation with symbols: a relation ``l = r``, or ``label = value`` whose
     value has symbols (``y = x/2 + 3/2``; ``x = 3`` is a value answer, compared as a value)."""
     if v[0] == "rel" and v[1] == ("=",):
         lhs, rhs = v[2]
     elif v[0] == "named" and v[4] == "=" and v[3] is not None and v[2][0] == "expr" \
-            and _symbols(v[2][1], set()):
+            and free_symbols(v[2][1], set()):
         lhs, rhs = v[3], v[2][1]
     else:
         return None
-    if _has_inf(lhs) or _has_inf(rhs):
+    if has_inf(lhs) or has_inf(rhs):
         return None
     return ("+", (lhs, ("neg", rhs)))
 
@@ -386,21 +386,21 @@ def _proportional(f, g, deadline: float) -> bool:
     """Whether ``f = c * g`` for a constant ``c != 0`` (so ``f = 0`` and ``g = 0`` have the same
     solutions): the ratio f/g, evaluated at 50 and 80 digits, is the same non-zero number at the
     first usable point and at three more points."""
-    names = _symbols(f, set())
-    if not names or names != _symbols(g, set()) or len(names) > MAX_SYMBOLS:
+    names = free_symbols(f, set())
+    if not names or names != free_symbols(g, set()) or len(names) > MAX_SYMBOLS:
         return False
     names = sorted(names)
-    c50, c80 = _contexts()
+    c50, c80 = mp_contexts()
     base = None
     good = 0
     for k in range(8):
-        pt = _point(names, k)
+        pt = sample_point(names, k)
         try:
             env50 = {n: c50.mpf(x) for n, x in pt.items()}
             env80 = {n: c80.mpf(x) for n, x in pt.items()}
-            f50, g50 = _num(f, c50, env50, deadline), _num(g, c50, env50, deadline)
-            f80, g80 = _num(f, c80, env80, deadline), _num(g, c80, env80, deadline)
-        except (_Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
+            f50, g50 = numeric_value(f, c50, env50, deadline), numeric_value(g, c50, env50, deadline)
+            f80, g80 = numeric_value(f, c80, env80, deadline), numeric_value(g, c80, env80, deadline)
+        except (Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
             continue
         # the 50-digit values' error, scaled to 80 digits, bounds the 80-digit error
         ef = abs(c80.convert(f50) - f80) * c80.mpf(10) ** -30 * 1000 + c80.mpf(10) ** -70 * abs(f80)
@@ -426,17 +426,17 @@ def _relation_forms_equal(a, b, deadline: float, top: bool) -> bool:
     """Inequalities against intervals (``0 < t < 2`` = ``(0, 2)``, ``2 <= |w| <= 3`` =
     ``[-3,-2] \\cup [2,3]``; open and closed ends must match) and equations up to a non-zero
     multiple (``3x - 6y + 9 = 0`` = ``y = x/2 + 3/2``)."""
-    if _is_inequality(a) or _is_inequality(b):
-        ia, ib = _intervals(a, deadline), _intervals(b, deadline)
+    if is_inequality(a) or is_inequality(b):
+        ia, ib = intervals_of(a, deadline), intervals_of(b, deadline)
         if ia is not None and ib is not None:
             if not top and ia[0] is not None and ib[0] is not None and ia[0] != ib[0]:
                 return False
             return _intervals_equal(ia[1], ib[1], deadline)
         return False
-    ea = _equation(a)
+    ea = equation_of(a)
     if ea is None:
         return False
-    eb = _equation(b)
+    eb = equation_of(b)
     return eb is not None and _proportional(ea, eb, deadline)
 
 
@@ -458,15 +458,15 @@ def equivalent(pred: str | None, truth: str | None, *, timeout_s: float = DEFAUL
             return int(mp_.group(1)) == int(mt.group(1))
     deadline = time.monotonic() + timeout_s
     try:
-        pp, pt = _prepare(pred), _prepare(truth)
+        pp, pt = prepare(pred), prepare(truth)
         if pp.key and pp.key == pt.key:
             return True
         return _value_equal(pp.value, pt.value, deadline)
-    except (_Deadline, RecursionError):
+    except (Deadline, RecursionError):
         return False
 
 
-def _any_equivalent(pred: str | None, truths: list[str], timeout_s: float) -> bool:
+def any_equivalent(pred: str | None, truths: list[str], timeout_s: float) -> bool:
     if pred is None or not pred.strip():
         return False
     deadline = time.monotonic() + timeout_s

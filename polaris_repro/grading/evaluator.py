@@ -12,7 +12,7 @@ import zlib
 from fractions import Fraction
 from typing import Sequence
 
-from .limits import MAX_EXACT_BITS, MAX_FACTORIAL, MAX_LOG2, _Deadline, _Undefined
+from .limits import MAX_EXACT_BITS, MAX_FACTORIAL, MAX_LOG2, Deadline, Undefined
 
 
 class _NotExact(Exception):
@@ -69,7 +69,7 @@ def _exact_pow(b: Fraction, e: Fraction) -> Fraction:
 
 def _exact(node, deadline: float, env: dict | None = None) -> Fraction:
     if time.monotonic() > deadline:
-        raise _Deadline
+        raise Deadline
     k = node[0]
     if k == "n":
         return node[1]
@@ -131,7 +131,7 @@ def _exact(node, deadline: float, env: dict | None = None) -> Fraction:
     raise _NotExact
 
 
-def _exact_or_none(node, deadline: float, env: dict | None = None) -> Fraction | None:
+def exact_or_none(node, deadline: float, env: dict | None = None) -> Fraction | None:
     try:
         return _exact(node, deadline, env)
     except (_NotExact, OverflowError, ValueError, ZeroDivisionError, KeyError):
@@ -141,7 +141,7 @@ def _exact_or_none(node, deadline: float, env: dict | None = None) -> Fraction |
 _LOCAL = threading.local()
 
 
-def _contexts():
+def mp_contexts():
     ctxs = getattr(_LOCAL, "ctxs", None)
     if ctxs is None:
         from mpmath.ctx_mp import MPContext
@@ -159,19 +159,19 @@ def _num_chk(ctx, v):
     if isinstance(v, ctx.mpc):
         re_, im_ = v.real, v.imag
         if not (ctx.isfinite(re_) and ctx.isfinite(im_)):
-            raise _Undefined
+            raise Undefined
         if im_ == 0:
             v = re_
     elif not ctx.isfinite(v):
-        raise _Undefined
+        raise Undefined
     if v != 0 and abs(ctx.mag(v)) > MAX_LOG2:
-        raise _Undefined
+        raise Undefined
     return v
 
 
-def _num(node, ctx, env: dict, deadline: float):
+def numeric_value(node, ctx, env: dict, deadline: float):
     if time.monotonic() > deadline:
-        raise _Deadline
+        raise Deadline
     k = node[0]
     if k == "n":
         f = node[1]
@@ -185,96 +185,96 @@ def _num(node, ctx, env: dict, deadline: float):
             return +ctx.e
         if node[1] == "i":
             return ctx.mpc(0, 1)
-        raise _Undefined  # infinity
+        raise Undefined  # infinity
     if k == "+":
         acc = ctx.mpf(0)
         for x in node[1]:
-            acc = acc + _num(x, ctx, env, deadline)
+            acc = acc + numeric_value(x, ctx, env, deadline)
         return _num_chk(ctx, acc)
     if k == "*":
         acc = ctx.mpf(1)
         for x in node[1]:
-            acc = _num_chk(ctx, acc * _num(x, ctx, env, deadline))
+            acc = _num_chk(ctx, acc * numeric_value(x, ctx, env, deadline))
         return acc
     if k == "neg":
-        return -_num(node[1], ctx, env, deadline)
+        return -numeric_value(node[1], ctx, env, deadline)
     if k == "inv":
-        v = _num(node[1], ctx, env, deadline)
+        v = numeric_value(node[1], ctx, env, deadline)
         if v == 0:
-            raise _Undefined
+            raise Undefined
         return _num_chk(ctx, 1 / v)
     if k == "^":
-        b = _num(node[1], ctx, env, deadline)
-        e = _num(node[2], ctx, env, deadline)
+        b = numeric_value(node[1], ctx, env, deadline)
+        e = numeric_value(node[2], ctx, env, deadline)
         if b == 0:
             if ctx.re(e) > 0:
                 return ctx.mpf(0)
-            raise _Undefined
+            raise Undefined
         if b == 1:
             return ctx.mpf(1)
         if abs(e) > 10 ** 6:
-            raise _Undefined
+            raise Undefined
         if abs(e) * (abs(ctx.log(abs(b), 2)) + 1) > MAX_LOG2:
-            raise _Undefined
+            raise Undefined
         return _num_chk(ctx, ctx.power(b, e))
     if k == "!":
-        v = _num(node[1], ctx, env, deadline)
+        v = numeric_value(node[1], ctx, env, deadline)
         if abs(v) > 50_000:
-            raise _Undefined
+            raise Undefined
         if ctx.im(v) == 0 and v < 0 and ctx.isint(v):
-            raise _Undefined
+            raise Undefined
         return _num_chk(ctx, ctx.gamma(v + 1))
     if k == "fn":  # uninterpreted function: a fixed smooth function chosen by its name
-        v = _num(node[2][0], ctx, env, deadline)
+        v = numeric_value(node[2][0], ctx, env, deadline)
         if abs(v) > 10 ** 5:
-            raise _Undefined
+            raise Undefined
         h = zlib.crc32(("fn|" + node[1]).encode())
         a_, b_, c_ = 1 + (h % 997) / 997, (h // 997 % 991) / 991, 1.5 + (h // 988027 % 983) / 983
         return _num_chk(ctx, ctx.sin(ctx.mpf(a_) * v + ctx.mpf(b_)) + ctx.mpf(c_))
     if k == "f":
         name, args = node[1], node[2]
-        vals = [_num(a, ctx, env, deadline) for a in args]
+        vals = [numeric_value(a, ctx, env, deadline) for a in args]
         v = vals[0]
         if name in ("sin", "cos", "tan", "cot", "sec", "csc", "sinh", "cosh", "tanh", "exp"):
             if abs(v) > 10 ** 5:
-                raise _Undefined
+                raise Undefined
         try:
             if name == "abs":
                 r = abs(v)
             elif name in ("floor", "ceil"):
                 if ctx.im(v) != 0:
-                    raise _Undefined
+                    raise Undefined
                 r = ctx.floor(v) if name == "floor" else ctx.ceil(v)
             elif name == "sqrt":
                 r = ctx.sqrt(v)
             elif name == "root":
                 if vals[1] == 0:
-                    raise _Undefined
+                    raise Undefined
                 r = ctx.power(v, 1 / vals[1]) if not (ctx.im(v) == 0 and v < 0) else \
                     (-ctx.power(-v, 1 / vals[1]) if ctx.isint(vals[1]) and int(vals[1]) % 2 == 1
                      else ctx.power(v, 1 / vals[1]))
             elif name == "binom":
                 if abs(vals[0]) > 50_000 or abs(vals[1]) > 50_000:
-                    raise _Undefined
+                    raise Undefined
                 r = ctx.binomial(vals[0], vals[1])
             elif name in ("ln", "log10", "logb"):
                 if v == 0:
-                    raise _Undefined
+                    raise Undefined
                 r = ctx.ln(v)
                 if name == "log10":
                     r = r / ctx.ln(10)
                 elif name == "logb":
                     lb = ctx.ln(vals[1]) if vals[1] != 0 else 0
                     if lb == 0:
-                        raise _Undefined
+                        raise Undefined
                     r = r / lb
             elif name in ("max", "min"):
                 if any(ctx.im(x) != 0 for x in vals):
-                    raise _Undefined
+                    raise Undefined
                 r = max(vals) if name == "max" else min(vals)
             elif name in ("gcd", "lcm"):
                 if not all(ctx.im(x) == 0 and ctx.isint(x) and abs(x) < 10 ** 30 for x in vals):
-                    raise _Undefined
+                    raise Undefined
                 ints = [int(x) for x in vals]
                 r = ctx.mpf(math.gcd(*ints) if name == "gcd" else math.lcm(*ints))
             else:
@@ -283,9 +283,9 @@ def _num(node, ctx, env: dict, deadline: float):
                       "sinh": ctx.sinh, "cosh": ctx.cosh, "tanh": ctx.tanh, "exp": ctx.exp}[name]
                 r = fn(v)
         except (ZeroDivisionError, ValueError, OverflowError) as e:
-            raise _Undefined from e
+            raise Undefined from e
         return _num_chk(ctx, r)
-    raise _Undefined
+    raise Undefined
 
 
 # sample ranges of the k-th evaluation point: small values first, then larger ones so that
@@ -293,12 +293,12 @@ def _num(node, ctx, env: dict, deadline: float):
 _RANGES = ((0.35, 2.85), (3.1, 9.7), (10.3, 47.9), (0.55, 1.95), (2.2, 6.8), (5.3, 23.1))
 
 
-def _point(names: Sequence[str], k: int) -> dict[str, float]:
+def sample_point(names: Sequence[str], k: int) -> dict[str, float]:
     lo, hi = _RANGES[k % len(_RANGES)]
     return {nm: random.Random(zlib.crc32(f"{nm}|{k}".encode())).uniform(lo, hi) for nm in names}
 
 
-def _int_point(names: Sequence[str], k: int) -> dict[str, int]:
+def int_point(names: Sequence[str], k: int) -> dict[str, int]:
     if len(names) == 1:
         return {names[0]: k + 1}
     return {nm: random.Random(zlib.crc32(f"{nm}|int|{k}".encode())).randint(1, 40) for nm in names}

@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .limits import DEFAULT_TIMEOUT_S, MAX_SYMBOLS, _Deadline, _Undefined
+from .limits import DEFAULT_TIMEOUT_S, MAX_SYMBOLS, Deadline, Undefined
 from .extraction import extract_answer, final_boxes, ground_truths, last_number, split_think
-from .parser import _has_inf, _symbols
-from .structures import _prepare
-from .evaluator import _contexts, _exact_or_none, _num, _point
-from .equivalence import _any_equivalent
+from .parser import has_inf, free_symbols
+from .structures import prepare
+from .evaluator import mp_contexts, exact_or_none, numeric_value, sample_point
+from .equivalence import any_equivalent
 
 
 MODES = ("boxed", "boxed_or_last_number")
@@ -95,7 +95,7 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
         pred = last_number(text)
     deadline = time.monotonic() + timeout_s
     truths = ground_truths(ground_truth)
-    ok = _any_equivalent(pred, truths, timeout_s)
+    ok = any_equivalent(pred, truths, timeout_s)
     combined_ok = False
     if not ok and has_box:
         lists = [t for t in truths if _is_list(t)]
@@ -107,7 +107,7 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
             boxes = boxes[:h]        # the list stated, then restated right after: one answer
         if len(boxes) > 1 and left > 0:
             combined = ", ".join(boxes)
-            if _any_equivalent(combined, lists, left):
+            if any_equivalent(combined, lists, left):
                 ok, pred, combined_ok = True, combined, True
     return GradeResult(ok, pred, has_think, has_box, _reason(ok, combined_ok, pred, truths, deadline))
 
@@ -124,13 +124,13 @@ def _reason(ok: bool, combined: bool, pred: str | None, truths: list[str], deadl
     if time.monotonic() > deadline:
         return "not equivalent: the time bound was reached (counted wrong)"
     why = [f"{side} read as a string only ({p.why})" for side, p in
-           (("answer", _prepare(str(pred))), ("ground truth", _prepare(truths[0]))) if p.why]
+           (("answer", prepare(str(pred))), ("ground truth", prepare(truths[0]))) if p.why]
     return "not equivalent" + (": " + "; ".join(why) if why else "")
 
 
 def _is_list(truth: str) -> bool:
     """A ground truth that is a list or set of several answers."""
-    v = _prepare(truth).value
+    v = prepare(truth).value
     return v is not None and v[0] == "set" and len(v[1]) > 1
 
 
@@ -148,26 +148,26 @@ def canonical_answer(answer: str | None, *, timeout_s: float = 0.5) -> str | Non
     rounded to 25 digits; everything else to the normalised string."""
     if answer is None or not str(answer).strip():
         return None
-    prep = _prepare(str(answer))
+    prep = prepare(str(answer))
     v = prep.value
     while v is not None and (v[0] in ("named", "approx") or (v[0] == "set" and len(v[1]) == 1)):
         v = v[2] if v[0] == "named" else v[1] if v[0] == "approx" else v[1][0]
-    if v is not None and v[0] == "expr" and not _has_inf(v[1]):
+    if v is not None and v[0] == "expr" and not has_inf(v[1]):
         deadline = time.monotonic() + timeout_s
         try:
-            ex = _exact_or_none(v[1], deadline)
+            ex = exact_or_none(v[1], deadline)
             if ex is not None:
                 return f"q:{ex.numerator}/{ex.denominator}"
-            names = sorted(_symbols(v[1], set()))
+            names = sorted(free_symbols(v[1], set()))
             if len(names) <= MAX_SYMBOLS:
-                c50 = _contexts()[0]
+                c50 = mp_contexts()[0]
                 vals = []
                 for k in range(2):
-                    pt = _point(names, k)
-                    x = _num(v[1], c50, {n: c50.mpf(val) for n, val in pt.items()}, deadline)
+                    pt = sample_point(names, k)
+                    x = numeric_value(v[1], c50, {n: c50.mpf(val) for n, val in pt.items()}, deadline)
                     vals.append(c50.nstr(x, 25))
                 return "v:" + "|".join(vals)
-        except (_Undefined, _Deadline, KeyError, ZeroDivisionError, ValueError, OverflowError,
+        except (Undefined, Deadline, KeyError, ZeroDivisionError, ValueError, OverflowError,
                 TypeError):
             pass
     return "s:" + prep.key

@@ -24,9 +24,9 @@ class NotMath(Exception):
     """The parser does not understand the answer; it is compared as a string."""
 
 
-class _Undefined(Exception):
+class Undefined(Exception):
     """Evaluation undefined at a point (division by zero, pole, overflow guard...)."""
 
 
-class _Deadline(Exception):
+class Deadline(Exception):
     pass

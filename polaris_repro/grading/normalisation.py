@@ -12,7 +12,7 @@ from .forms import drop_trailing_text, rewrite_numbers
 _TEXT_CMDS = {"text", "textbf", "textit", "textrm", "texttt", "textnormal", "mathrm", "mathbf",
               "mathit", "mathsf", "mathtt", "mathbb", "mathcal", "mbox", "hbox", "operatorname",
               "boldsymbol", "bm", "emph", "mathnormal", "displaystyle"}
-_CMD_RE = re.compile(r"\\([a-zA-Z]+)")
+CMD_RE = re.compile(r"\\([a-zA-Z]+)")
 _SIZE_CMDS = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|bigg|Bigg|big|Big)"
                         r"(?![a-zA-Z])\.?")
 _DEGREE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\^\s*\{\s*\\degree\s*\}|\\degree|°|\\circ(?![a-zA-Z])")
@@ -28,7 +28,7 @@ _UNIT_TAIL = re.compile(r"(?<=[0-9}\s.)])\s*(?:" + "|".join(re.escape(u) for u i
                         + r")(?:\^\{?[23]\}?|\s*squared|\s*cubed)?\s*\.?\s*\Z", re.I)
 _OR_AND = re.compile(r"\s*,?\s+(?:or|and)\s+")
 _WORDS = re.compile(r"[A-Za-z]{3,}")
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII)
+THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII)
 _UNICODE = {"−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "/", "π": "\\pi ", "∞": "\\infty ",
             "√": "\\sqrt ", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "±": "\\pm ", "∪": "\\cup "}
 
@@ -41,7 +41,7 @@ def _unwrap_text(s: str) -> str:
     while i < n:
         c = s[i]
         if c == "\\":
-            m = _CMD_RE.match(s, i)
+            m = CMD_RE.match(s, i)
             if m:
                 if m.group(1) in _TEXT_CMDS:
                     j = m.end()
@@ -72,7 +72,7 @@ def _unwrap_text(s: str) -> str:
     return "".join(out)
 
 
-def _basic_normalize(s: str) -> str:
+def basic_normalize(s: str) -> str:
     """Normalisation that keeps spaces (the parser's input)."""
     s = str(s).strip()
     for k, v in _UNICODE.items():
@@ -90,7 +90,7 @@ def _basic_normalize(s: str) -> str:
     s = s.replace("\\\\", " ").replace("\n", " ").replace("\t", " ")
     if "\\" in s:
         s = _unwrap_text(s)
-    if _OR_AND.search(s) and not _WORDS.search(_OR_AND.sub(" ", _CMD_RE.sub(" ", s))):
+    if _OR_AND.search(s) and not _WORDS.search(_OR_AND.sub(" ", CMD_RE.sub(" ", s))):
         # "x=1 or x=2" -> "x=1, x=2", "1, 2, and 3" -> "1, 2, 3" (not inside prose answers); "or"
         # between inequalities is their union: kept as \lor for the structure builder
         s = _OR_AND.sub(lambda m: " \\lor " if m.group(0).strip(" ,") == "or" else ",", s)
@@ -111,7 +111,7 @@ def normalize_answer(s: str) -> str:
     """MATH-style string normalisation (whitespace removed): the string-equality fast check and the
     comparison used for answers the parser cannot read.  ``1,000`` is one number; with a space after
     the comma (``20, 184``) it is a list."""
-    s = _basic_normalize(str(s).replace("\\\\", "\x1e")).replace("\x1e", "\\\\")
+    s = basic_normalize(str(s).replace("\\\\", "\x1e")).replace("\x1e", "\\\\")
     s = s.replace(" \\lor ", ", ")        # in the string key "or" joins items like "," (as before)
     listed = re.search(r",\s", s) is not None
     # "1 000" is one number; "1 1/2" is not "11/2": digits apart stay apart
@@ -129,7 +129,7 @@ def normalize_answer(s: str) -> str:
         lhs, rhs = s.split("=")
         if re.fullmatch(r"[A-Za-z][0-9]?", lhs) and rhs:  # "x=", "k1=" (not "x<="; "PQ=" is a label)
             s = rhs
-    if not listed and _THOUSANDS.fullmatch(s):
+    if not listed and THOUSANDS.fullmatch(s):
         s = s.replace(",", "")
     if s.startswith("."):
         s = "0" + s

@@ -1,6 +1,10 @@
 """The safe parser: a tokenizer and a recursive-descent parser that turn an answer into a tuple
 AST (model text is never evaluated), and queries on that AST (free symbols, infinity,
 piecewise-constant functions).
+
+The module is longer than 500 lines because the tokenizer and the recursive-descent grammar are one
+unit: every production calls the others, and splitting the grammar would split its mutual recursion
+across modules.
 """
 from __future__ import annotations
 
@@ -9,10 +13,10 @@ from fractions import Fraction
 from typing import Any
 
 from .limits import MAX_DEPTH, MAX_NUMBER_DIGITS, MAX_TOKENS, NotMath
-from .normalisation import _CMD_RE
+from .normalisation import CMD_RE
 
 
-_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
+GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
           "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "omicron", "rho", "varrho",
           "sigma", "varsigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma",
           "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega", "ell",
@@ -25,13 +29,13 @@ _REL_CMDS = {"le": "<=", "leq": "<=", "ge": ">=", "geq": ">=", "ne": "!=", "neq"
              "gt": ">", "in": "in"}
 # two-letter roman numerals: a choice label, not a product (with i the imaginary unit, "ii" = -1)
 _ROMAN2 = {"ii", "iv", "vi", "ix", "xi", "II", "IV", "VI", "IX", "XI", "XX", "XV", "VV"}
-_OPEN = {"(", "[", "{", "\\{", "\\lfloor", "\\lceil"}
-_CLOSE = {")", "]", "}", "\\}", "\\rfloor", "\\rceil"}
+OPEN = {"(", "[", "{", "\\{", "\\lfloor", "\\lceil"}
+CLOSE = {")", "]", "}", "\\}", "\\rfloor", "\\rceil"}
 _NUM_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+(?![a-zA-Z]))?", re.ASCII)
 _ONE = ("n", Fraction(1))
 
 
-def _tokenize(s: str) -> list[tuple[str, str]]:
+def tokenize(s: str) -> list[tuple[str, str]]:
     toks: list[tuple[str, str]] = []
     i, n = 0, len(s)
     depth = 0
@@ -60,7 +64,7 @@ def _tokenize(s: str) -> list[tuple[str, str]]:
                 toks.extend(("id", ch) for ch in word)
             i = j
         elif c == "\\":
-            m = _CMD_RE.match(s, i)
+            m = CMD_RE.match(s, i)
             if m:
                 toks.append(("cmd", m.group(1)))
                 i = m.end()
@@ -81,23 +85,23 @@ def _tokenize(s: str) -> list[tuple[str, str]]:
             raise NotMath(f"character {c!r}")
         t = toks[-1]
         v = t[1] if t[0] == "op" else ("\\" + t[1] if t[0] == "cmd" else None)
-        if v in _OPEN:
+        if v in OPEN:
             depth += 1
             if depth > MAX_DEPTH:
                 raise NotMath("too deeply nested")
-        elif v in _CLOSE:
+        elif v in CLOSE:
             depth -= 1
         if len(toks) > MAX_TOKENS:
             raise NotMath("too many tokens")
     return toks
 
 
-def _tv(t: tuple[str, str]) -> str:
+def token_key(t: tuple[str, str]) -> str:
     """Token as a bracket/operator key: ops as is, commands with a backslash."""
     return "\\" + t[1] if t[0] == "cmd" else t[1]
 
 
-def _is_rel(t) -> str | None:
+def is_rel(t) -> str | None:
     if t[0] == "op" and t[1] in ("=", "<", ">", "<=", ">=", "!="):
         return t[1]
     if t[0] == "cmd" and t[1] in _REL_CMDS:
@@ -105,7 +109,7 @@ def _is_rel(t) -> str | None:
     return None
 
 
-class _Parser:
+class Parser:
     def __init__(self, toks: list[tuple[str, str]]):
         self.t = list(toks)
         self.i = 0
@@ -168,7 +172,7 @@ class _Parser:
         if t[0] == "op":
             return t[1] in ("(", "[", "{") or (t[1] == "|" and self.abs_depth == 0)
         if t[0] == "cmd":
-            return t[1] in (_GREEK | _FUNCS | _MULTI_FUNCS | {"pi", "infty", "infin", "frac", "sqrt",
+            return t[1] in (GREEK | _FUNCS | _MULTI_FUNCS | {"pi", "infty", "infin", "frac", "sqrt",
                                                                 "binom", "lfloor", "lceil"})
         return False
 
@@ -312,7 +316,7 @@ class _Parser:
             if d == ".":
                 raise NotMath("bad macro argument")
             return ("n", Fraction(int(d)))
-        if t[0] == "id" or (t[0] == "cmd" and t[1] in (_GREEK | {"pi", "infty"})):
+        if t[0] == "id" or (t[0] == "cmd" and t[1] in (GREEK | {"pi", "infty"})):
             return self.atom()
         raise NotMath("bad macro argument")
 
@@ -356,7 +360,7 @@ class _Parser:
             return ("s", name)
         save = self.i
         arg = self.group("(", ")")
-        if _symbols(arg, set()):
+        if free_symbols(arg, set()):
             self.i = save  # product: the group is parsed again as the next implicit factor
             return ("s", name)
         return ("fn", name, (arg,))
@@ -402,7 +406,7 @@ class _Parser:
             else:
                 raise NotMath(f"unexpected {v!r}")
         else:  # command
-            if v in _GREEK:
+            if v in GREEK:
                 name = v
                 if self.is_op("_"):
                     self.i += 1
@@ -469,50 +473,50 @@ class _Parser:
         return r
 
 
-def _symbols(node, out: set) -> set:
+def free_symbols(node, out: set) -> set:
     k = node[0]
     if k == "s":
         out.add(node[1])
     elif k in ("+", "*"):
         for x in node[1]:
-            _symbols(x, out)
+            free_symbols(x, out)
     elif k in ("neg", "inv", "!"):
-        _symbols(node[1], out)
+        free_symbols(node[1], out)
     elif k == "^":
-        _symbols(node[1], out)
-        _symbols(node[2], out)
+        free_symbols(node[1], out)
+        free_symbols(node[2], out)
     elif k in ("f", "fn"):
         for x in node[2]:
-            _symbols(x, out)
+            free_symbols(x, out)
     return out
 
 
-def _has_inf(node) -> bool:
+def has_inf(node) -> bool:
     k = node[0]
     if k == "c":
         return node[1] == "inf"
     if k in ("+", "*"):
-        return any(_has_inf(x) for x in node[1])
+        return any(has_inf(x) for x in node[1])
     if k in ("neg", "inv", "!"):
-        return _has_inf(node[1])
+        return has_inf(node[1])
     if k == "^":
-        return _has_inf(node[1]) or _has_inf(node[2])
+        return has_inf(node[1]) or has_inf(node[2])
     if k in ("f", "fn"):
-        return any(_has_inf(x) for x in node[2])
+        return any(has_inf(x) for x in node[2])
     return False
 
 
 _DISCRETE = {"floor", "ceil", "gcd", "lcm"}
 
 
-def _has_discrete(node) -> bool:
+def has_discrete(node) -> bool:
     k = node[0]
     if k in ("f", "fn"):
-        return node[1] in _DISCRETE or any(_has_discrete(x) for x in node[2])
+        return node[1] in _DISCRETE or any(has_discrete(x) for x in node[2])
     if k in ("+", "*"):
-        return any(_has_discrete(x) for x in node[1])
+        return any(has_discrete(x) for x in node[1])
     if k in ("neg", "inv", "!"):
-        return _has_discrete(node[1])
+        return has_discrete(node[1])
     if k == "^":
-        return _has_discrete(node[1]) or _has_discrete(node[2])
+        return has_discrete(node[1]) or has_discrete(node[2])
     return False

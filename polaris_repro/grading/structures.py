@@ -1,4 +1,4 @@
-r"""Answer structures built from the tokens; :func:`_prepare` caches the structure and string key
+r"""Answer structures built from the tokens; :func:`prepare` caches the structure and string key
 of an answer.
 
 * ``("expr", ast)``, or ``("expr", ast, text)`` for a plain decimal literal (``text`` is the
@@ -24,11 +24,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .limits import MAX_ANSWER_CHARS, MAX_SET_SIZE, NotMath, _Deadline, _Undefined
-from .normalisation import _THOUSANDS, _basic_normalize, normalize_answer
-from .parser import _CLOSE, _GREEK, _OPEN, _Parser, _is_rel, _tokenize, _tv, _symbols
+from .limits import MAX_ANSWER_CHARS, MAX_SET_SIZE, NotMath, Deadline, Undefined
+from .normalisation import THOUSANDS, basic_normalize, normalize_answer
+from .parser import CLOSE, GREEK, OPEN, Parser, is_rel, tokenize, token_key, free_symbols
 from .forms import literal_precision, split_approx, split_matrix
-from .evaluator import _contexts, _num
+from .evaluator import mp_contexts, numeric_value
 
 
 def _split_top(toks, pred, seps: list | None = None) -> list[list]:
@@ -37,10 +37,10 @@ def _split_top(toks, pred, seps: list | None = None) -> list[list]:
     parts: list[list] = [[]]
     depth = 0
     for t in toks:
-        v = _tv(t)
-        if v in _OPEN:
+        v = token_key(t)
+        if v in OPEN:
             depth += 1
-        elif v in _CLOSE:
+        elif v in CLOSE:
             depth -= 1
         if depth == 0 and pred(t):
             parts.append([])
@@ -54,10 +54,10 @@ def _split_top(toks, pred, seps: list | None = None) -> list[list]:
 def _outer_span_closes_at_end(toks) -> bool:
     depth = 0
     for k, t in enumerate(toks):
-        v = _tv(t)
-        if v in _OPEN:
+        v = token_key(t)
+        if v in OPEN:
             depth += 1
-        elif v in _CLOSE:
+        elif v in CLOSE:
             depth -= 1
             if depth == 0 and k != len(toks) - 1:
                 return False
@@ -68,7 +68,7 @@ def _is_name(toks) -> bool:
     """``x``, ``x_1``, ``\\alpha``, ``f(x)``, ``f(x, y)``: a left-hand side to drop."""
     if not toks:
         return False
-    if toks[0][0] == "id" or (toks[0][0] == "cmd" and toks[0][1] in _GREEK):
+    if toks[0][0] == "id" or (toks[0][0] == "cmd" and toks[0][1] in GREEK):
         rest = toks[1:]
         if not rest:
             return True
@@ -150,7 +150,7 @@ def _build(toks, depth: int = 0):
     parts = _split_top(toks, lambda t: t == ("cmd", "cup"))
     if len(parts) > 1:
         return ("union", tuple(_build(p, depth + 1) for p in parts))
-    first, last = _tv(toks[0]), _tv(toks[-1])
+    first, last = token_key(toks[0]), token_key(toks[-1])
     if len(toks) >= 2 and _outer_span_closes_at_end(toks):
         inner = toks[1:-1]
         if first == "\\{" and last == "\\}":
@@ -166,8 +166,8 @@ def _build(toks, depth: int = 0):
             return _build(inner, depth + 1)
     # relations
     rels: list = []
-    sides = _split_top(toks, lambda t: bool(_is_rel(t)), rels)
-    ops = [_is_rel(t) for t in rels]
+    sides = _split_top(toks, lambda t: bool(is_rel(t)), rels)
+    ops = [is_rel(t) for t in rels]
     if ops:
         lab = _label(sides[0], ops[0]) if len(ops) == 1 and ops[0] in ("=", "in") and sides[1] else None
         if lab is not None:
@@ -205,7 +205,7 @@ def _items(parts, depth: int) -> tuple:
     out: list = []
     for p in parts:
         v = _build(p, depth + 1)
-        pm = v[0] == "set" and _tv(p[0]) != "\\{" and any(t in (("cmd", "pm"), ("cmd", "mp")) for t in p)
+        pm = v[0] == "set" and token_key(p[0]) != "\\{" and any(t in (("cmd", "pm"), ("cmd", "mp")) for t in p)
         out.extend(v[1] if pm else (v,))
     if len(out) > MAX_SET_SIZE:
         raise NotMath("list too long")
@@ -219,7 +219,7 @@ def _is_condition(v) -> bool:
 
 
 def _parse_expr(toks):
-    return _Parser(toks).parse()
+    return Parser(toks).parse()
 
 
 @dataclass(frozen=True)
@@ -229,10 +229,10 @@ class _Prepared:
     why: str = ""     # why the answer is compared as a string only (the parser's reason)
 
 
-def _prepare(answer: str) -> _Prepared:
+def prepare(answer: str) -> _Prepared:
     if len(answer) > MAX_ANSWER_CHARS:  # too long for the parser (and not worth caching)
         return _Prepared(re.sub(r"\s+", "", answer), None)
-    return _prepare_cached(answer)
+    return prepare_cached(answer)
 
 
 def _approx_value(head, tail: str):
@@ -243,12 +243,12 @@ def _approx_value(head, tail: str):
     while v is not None and (v[0] == "named" or (v[0] == "set" and len(v[1]) == 1)):
         v = v[2] if v[0] == "named" else v[1][0]
     lit = literal_precision(tail)
-    if v is None or v[0] != "expr" or lit is None or _symbols(v[1], set()):
+    if v is None or v[0] != "expr" or lit is None or free_symbols(v[1], set()):
         return None
-    c50 = _contexts()[0]
+    c50 = mp_contexts()[0]
     try:
-        x = _num(v[1], c50, {}, time.monotonic() + 0.5)
-    except (_Undefined, _Deadline, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
+        x = numeric_value(v[1], c50, {}, time.monotonic() + 0.5)
+    except (Undefined, Deadline, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
         return None
     if isinstance(x, c50.mpc) or abs(x - c50.mpf(lit[0].numerator) / lit[0].denominator) > \
             2 * c50.mpf(lit[1].numerator) / lit[1].denominator:
@@ -258,14 +258,14 @@ def _approx_value(head, tail: str):
 
 def _matrix_value(rows):
     """``("matrix", rows of cell values)``, None when a cell is empty or rows are ragged."""
-    cells = tuple(tuple(_prepare_cached(c).value for c in r) for r in rows)
+    cells = tuple(tuple(prepare_cached(c).value for c in r) for r in rows)
     if len({len(r) for r in cells}) != 1 or any(c is None for r in cells for c in r):
         return None
     return ("matrix", cells)
 
 
 @functools.lru_cache(maxsize=16384)
-def _prepare_cached(answer: str) -> _Prepared:
+def prepare_cached(answer: str) -> _Prepared:
     key = normalize_answer(answer)
     if "\\begin" in answer:
         rows = split_matrix(answer)
@@ -276,18 +276,18 @@ def _prepare_cached(answer: str) -> _Prepared:
     if "\\approx" in answer or "\\sim" in answer:
         ap = split_approx(answer.replace("$", ""))
         if ap is not None:
-            head = _prepare_cached(ap[0])
+            head = prepare_cached(ap[0])
             value = _approx_value(head, ap[1])
             return _Prepared(head.key, value) if value is not None else _Prepared(
                 key, ("text", key.lower()), "the approximation after \\approx does not match the value before it")
-    basic = _basic_normalize(answer)
-    if _THOUSANDS.fullmatch(basic.strip()):      # "1,000" (but "20, 184" is a list)
+    basic = basic_normalize(answer)
+    if THOUSANDS.fullmatch(basic.strip()):      # "1,000" (but "20, 184" is a list)
         basic = basic.replace(",", "").strip()
     m = re.fullmatch(r"\(\s*([A-Za-z]|[ivx]{2,5}|[IVX]{2,5})\s*\)", basic)  # choice "(C)", "(iv)" -> "C", "iv"
     if m:
         basic = key = m.group(1)
     try:
-        value = _build(_tokenize(basic))
+        value = _build(tokenize(basic))
     except (NotMath, RecursionError) as e:
         return _Prepared(key, ("text", key.lower()) if key else None, str(e) or type(e).__name__)
     return _Prepared(key, value)

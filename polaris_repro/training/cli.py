@@ -60,7 +60,7 @@ def cli(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.tier, args.override)
         if args.render_launch:
-            from .launch import render_all
+            from .launch_scripts import render_all
 
             train_args = " ".join([*(f"-o {o}" for o in args.override), args.train_args]).strip()
             for path in render_all(cfg, args.render_launch, run_dir=args.run, python_env=args.python_env,
@@ -92,7 +92,7 @@ def cli(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # a failed launch: the message names the log
-        from .stages import LaunchFailed
+        from .supervisor import LaunchFailed
 
         if isinstance(e, LaunchFailed):
             print(f"error: {e}", file=sys.stderr)

@@ -154,19 +154,24 @@ def plot_difficulty(hist: pd.DataFrame) -> plt.Figure:
 def temperature_searches(cfg: dict, run_dir: str | os.PathLike) -> pd.DataFrame:
     """The diversity/accuracy sweeps behind each stage's rollout temperature, in long form
     ``stage, model, temperature, accuracy, diversity, chosen, target_diversity``: stage 1 from
-    ``02_temperature/choice.json`` (the base model), a later stage from its own search on the
-    previous stage's merged model (``<stage>/temperature/choice.json``; present only when it ran
+    the temperature section's choice (manifest output ``stage1_temperature``, the base model), a
+    later stage from its own search on the previous stage's merged model (its ``temperature/``
+    folder; present only when it ran
     with ``temperature_mode=search``). Empty when no stage searched."""
     import json
 
+    from .. import sections
+    from ..temperature import CHOICE_FILE
+
     run_dir = Path(run_dir)
+    first = sections.output(run_dir, sections.STAGE1_TEMPERATURE)
     files = [(cfg["training"]["stages"][0]["name"] if cfg["training"]["stages"] else "stage1",
-              run_dir / "02_temperature" / "choice.json")]
-    files += [(st["name"], S.stage_dir(cfg, run_dir, i) / "temperature" / "choice.json")
+              Path(first["path"]) if first else None)]
+    files += [(st["name"], S.stage_dir(cfg, run_dir, i) / "temperature" / CHOICE_FILE)
               for i, st in enumerate(cfg["training"]["stages"]) if i > 0]
     rows = []
     for stage, path in files:
-        if not path.exists():
+        if path is None or not path.exists():
             continue
         rec = json.loads(path.read_text())
         for pt in rec.get("curve") or []:

@@ -29,6 +29,10 @@ Per training batch, :func:`process_batch` runs, in the order of the recipe (refe
    ``polaris``/``released`` mode a batch with at most one third informative groups is skipped.
 
 ``correct`` means reward >= ``correct_threshold`` (0.5; POLARIS rewards are 0/1).
+
+The module is longer than 500 lines because it keeps every POLARIS mechanism as pure functions in
+one place, so that the trainer, the CPU plugin's forced outcomes and the tests all call the same
+code without Ray or verl.
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ For stage ``s`` of the tier config (folder ``<run_dir>/03_training/<stage name>/
   ``train_data``) if the run has one, else the tier's training data; stage ``s > 1``: the previous
   stage's set minus the prompts whose mean logged accuracy over that stage is > the threshold
   (``difficulty.drop_easy`` on the previous stage's ``accuracy_log.jsonl``, reference 3.6);
-* **temperature** -- stage 1: ``<run_dir>/02_temperature/choice.json`` if present, else the
+* **temperature** -- stage 1: the temperature section's choice (manifest output
+  ``stage1_temperature``) if present, else the
   configured value; later stages: the configured value, or (``temperature_mode="search"``, default
   ``training.temperature_mode``)
   ``temperature.search_for_stage`` on the previous stage's merged model, matching the previous
@@ -23,7 +24,12 @@ it: an interrupted stage re-launches with the same data and temperature and verl
 last checkpoint (``trainer.resume_mode=auto``); the trainer truncates the accuracy log to that
 checkpoint, so no line is lost or duplicated. A finished stage (``status: done`` and its merged
 model present) is skipped. Metrics: verl's ``file`` logger, one file per launch under
-``metrics/``, merged by :func:`stage_metrics`.
+``metrics/``, merged by :func:`stage_metrics`. Running a launch (its session, its output, what it
+leaves behind) is :mod:`polaris_repro.training.supervisor`'s.
+
+The module is longer than 500 lines because it holds a stage's whole life (plan, launch record,
+merge, resume) plus the small readers of what the stages logged that the notebooks, figures and
+claims share; the launch's process handling is already :mod:`~polaris_repro.training.supervisor`'s.
 """
 from __future__ import annotations
 
@@ -31,20 +37,22 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from ..artifacts import Manifest, REPO_ROOT, now, read_jsonl, write_json
-from ..signals import as_interrupt, exit_with_parent, signal_name
+from .. import sections
+from ..artifacts import now, write_json
+from ..config import StageSpec, stage_spec
+from ..signals import as_interrupt, signal_name
 from . import mechanisms as M
+from . import supervisor
+from .supervisor import LaunchFailed
 from .verl_config import StageError, stage_overrides
 
 SECTION = "03_training"
@@ -124,18 +132,15 @@ def _write_stage(sdir: Path, **fields) -> dict:
 
 
 def _choice_temperature(run_dir: Path) -> dict | None:
-    p = Path(run_dir) / "02_temperature" / "choice.json"
-    if not p.exists():
-        return None
-    rec = json.loads(p.read_text())
-    if "temperature" not in rec:
-        raise ValueError(f"{p}: no 'temperature' field")
+    """The temperature section's choice record (the manifest's ``stage1_temperature``), or None."""
+    rec = sections.output_record(run_dir, sections.STAGE1_TEMPERATURE)
+    if rec is not None and "temperature" not in rec:
+        raise ValueError(f"{sections.output(run_dir, sections.STAGE1_TEMPERATURE)['path']}: no 'temperature' field")
     return rec
 
 
 def _stage1_train_source(cfg: dict, run_dir: Path) -> tuple[str | None, str]:
-    man = Manifest(run_dir).data if (run_dir / "manifest.json").exists() else {}
-    out = (man.get("outputs") or {}).get("train_data")
+    out = sections.output(run_dir, sections.TRAIN_DATA)
     if out and Path(out["path"]).exists():
         return out["path"], "01_difficulty (manifest outputs.train_data)"
     return None, f"tier data ({cfg['data']['train'].get('source')})"
@@ -199,98 +204,137 @@ def plan_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, subst
                temperature_mode: str | None = None, dry_run: bool = False,
                log: Callable[[str], None] = print) -> StagePlan:
     """Decide (and, unless ``dry_run``, materialise) a stage's inputs; reuse ``stage.json``'s
-    decisions if the stage was planned before (an interrupted stage resumes unchanged)."""
+    decisions if the stage was planned before (an interrupted stage resumes unchanged).
+
+    The steps, in order: the input model, the training and validation data, the rollout
+    temperature, the context the token budget needs; each takes and returns the typed stage record
+    (:class:`polaris_repro.config.StageSpec`) or what it decided."""
     run_dir = Path(run_dir)
-    i = stage_index(cfg, stage)
-    st = cfg["training"]["stages"][i]
-    sdir = stage_dir(cfg, run_dir, i)
+    spec = stage_spec(cfg, stage_index(cfg, stage))
+    sdir = stage_dir(cfg, run_dir, spec.index)
     prev = read_stage(sdir).get("plan")
     if prev and not dry_run:
         plan = StagePlan(**prev)
         log(f"[{plan.name}] reusing the plan in {sdir / STAGE_FILE}")
         return plan
-    temperature_mode = temperature_mode or cfg["training"]["temperature_mode"]
-    if temperature_mode not in ("config", "search"):
-        raise ValueError(f"temperature_mode must be 'config' or 'search', got {temperature_mode!r}")
+    mode = _temperature_mode(cfg, temperature_mode)
+    model_path = _input_model(cfg, run_dir, spec, dry_run)
+    data_report = _training_data(cfg, run_dir, spec, sdir, dry_run, log)
+    if not dry_run:
+        _write_val(cfg, sdir / "val.parquet")
+    spec = _rollout_temperature(cfg, run_dir, spec, sdir, model_path, temperature, mode, dry_run)
+    ctx, model_path = _fit_context(cfg, spec, sdir, model_path, dry_run, log)
     tr = cfg["training"]
-    train_file = sdir / "train.parquet"
-    val_file = sdir / "val.parquet"
-    data_report: dict[str, Any] = {}
-    T, T_src = float(st["temperature"]), "config"
-    prev_dir = stage_dir(cfg, run_dir, i - 1) if i > 0 else None
+    plan = StagePlan(
+        index=spec.index, name=spec.name, dir=str(sdir), train_file=str(sdir / "train.parquet"),
+        val_file=str(sdir / "val.parquet"), model_path=str(model_path), temperature=spec.temperature,
+        temperature_source=spec.temperature_source, val_temperature=spec.val_temperature,
+        substitution=substitution if substitution is not None else tr["substitution"],
+        rescue=bool(tr["rescue"] if rescue is None else rescue), steps=spec.steps,
+        data_report={k: v for k, v in data_report.items() if k != "dropped_indices"}, context=ctx)
+    if not dry_run:
+        _write_stage(sdir, plan=asdict(plan), status="planned", planned=now())
+    return plan
 
-    # ---- model
-    if i == 0:
+
+def _temperature_mode(cfg: dict, mode: str | None) -> str:
+    mode = mode or cfg["training"]["temperature_mode"]
+    if mode not in ("config", "search"):
+        raise ValueError(f"temperature_mode must be 'config' or 'search', got {mode!r}")
+    return mode
+
+
+def _previous_dir(cfg: dict, run_dir: Path, spec: StageSpec) -> Path:
+    return stage_dir(cfg, run_dir, spec.index - 1)
+
+
+def _input_model(cfg: dict, run_dir: Path, spec: StageSpec, dry_run: bool) -> str:
+    """Stage 1: the tier's model (built or downloaded unless ``dry_run``); later stages: the
+    previous stage's merged model, which must exist unless ``dry_run``."""
+    if spec.index == 0:
         from ..models import resolve_model_path
 
-        model_path = str(cfg["model"]["path"]) if dry_run else resolve_model_path(str(cfg["model"]["path"]))
-    else:
-        model_path = str(prev_dir / MERGED)
-        if not dry_run and not (Path(model_path) / "config.json").exists():
-            raise StageError(f"stage {st['name']} starts from {model_path}, which does not exist: run "
-                             f"{cfg['training']['stages'][i - 1]['name']} first")
-    # ---- data
-    if i == 0:
+        return str(cfg["model"]["path"]) if dry_run else resolve_model_path(str(cfg["model"]["path"]))
+    model_path = str(_previous_dir(cfg, run_dir, spec) / MERGED)
+    if not dry_run and not (Path(model_path) / "config.json").exists():
+        raise StageError(f"stage {spec.name} starts from {model_path}, which does not exist: run "
+                         f"{cfg['training']['stages'][spec.index - 1]['name']} first")
+    return model_path
+
+
+def _training_data(cfg: dict, run_dir: Path, spec: StageSpec, sdir: Path, dry_run: bool,
+                   log: Callable[[str], None]) -> dict[str, Any]:
+    """Write the stage's ``train.parquet`` (unless ``dry_run``) and report where it came from:
+    stage 1 the difficulty section's set or the tier's data, later stages the previous stage's set
+    after drop-easy."""
+    train_file = sdir / "train.parquet"
+    if spec.index == 0:
         src, how = _stage1_train_source(cfg, run_dir)
-        data_report = {"source": how}
+        report: dict[str, Any] = {"source": how}
         if not dry_run:
             sdir.mkdir(parents=True, exist_ok=True)
             if src:
                 shutil.copyfile(src, train_file)
             else:
                 _write_tier_train(cfg, train_file)
-            data_report["rows"] = int(len(pd.read_parquet(train_file)))
-    else:
-        prev_log = prev_dir / "accuracy_log.jsonl"
-        data_report = {"source": f"drop_easy({prev_dir.name}/train.parquet, {prev_dir.name}/accuracy_log.jsonl)"}
-        if not dry_run:
-            sdir.mkdir(parents=True, exist_ok=True)
-            if not prev_log.exists():
-                raise StageError(f"{prev_log}: the previous stage has no accuracy log")
-            rep = drop_easy(prev_dir / "train.parquet", prev_log, train_file,
-                            float(cfg["difficulty"]["drop_easy_threshold"]))
-            data_report.update(rep)
-            log(f"[{st['name']}] drop-easy: {rep['before']} -> {rep['after']} prompts "
-                f"({rep['dropped']} with accuracy > {rep['threshold']} dropped)")
+            report["rows"] = int(len(pd.read_parquet(train_file)))
+        return report
+    prev_dir = _previous_dir(cfg, run_dir, spec)
+    prev_log = prev_dir / "accuracy_log.jsonl"
+    report = {"source": f"drop_easy({prev_dir.name}/train.parquet, {prev_dir.name}/accuracy_log.jsonl)"}
     if not dry_run:
-        _write_val(cfg, val_file)
-    # ---- temperature
-    if temperature is not None:
-        T, T_src = float(temperature), "argument"
-    elif i == 0:
-        choice = _choice_temperature(run_dir)
-        if choice is not None:
-            T, T_src = float(choice["temperature"]), "02_temperature/choice.json"
-    elif temperature_mode == "search" and not dry_run:
-        from .. import temperature as temp
+        sdir.mkdir(parents=True, exist_ok=True)
+        if not prev_log.exists():
+            raise StageError(f"{prev_log}: the previous stage has no accuracy log")
+        rep = drop_easy(prev_dir / "train.parquet", prev_log, train_file,
+                        float(cfg["difficulty"]["drop_easy_threshold"]))
+        report.update(rep)
+        log(f"[{spec.name}] drop-easy: {rep['before']} -> {rep['after']} prompts "
+            f"({rep['dropped']} with accuracy > {rep['threshold']} dropped)")
+    return report
 
-        prev_choice = (read_stage(prev_dir).get("temperature_choice")
-                       or _choice_temperature(run_dir) or {})
-        target = prev_choice.get("diversity")
-        rec = temp.search_for_stage(cfg, model_path, target, out_dir=sdir / "temperature")
-        T, T_src = float(rec["temperature"]), f"search on {prev_dir.name}/{MERGED}"
-        _write_stage(sdir, temperature_choice={k: v for k, v in rec.items() if k != "curve"})
-    # ---- context
+
+def _rollout_temperature(cfg: dict, run_dir: Path, spec: StageSpec, sdir: Path, model_path: str,
+                         temperature: float | None, mode: str, dry_run: bool) -> StageSpec:
+    """The stage with its rollout temperature and where it came from: an explicit argument; stage
+    1 the temperature section's choice; later stages in ``search`` mode (never in a dry run) a
+    search on the previous stage's model; else the configured value the record already holds."""
+    if temperature is not None:
+        return replace(spec, temperature=float(temperature), temperature_source="argument")
+    if spec.index == 0:
+        choice = _choice_temperature(run_dir)
+        if choice is None:
+            return spec
+        return replace(spec, temperature=float(choice["temperature"]),
+                       temperature_source=sections.output_label(run_dir, sections.STAGE1_TEMPERATURE))
+    if mode != "search" or dry_run:
+        return spec
+    from .. import temperature as temp
+
+    prev_dir = _previous_dir(cfg, run_dir, spec)
+    prev_choice = read_stage(prev_dir).get("temperature_choice") or _choice_temperature(run_dir) or {}
+    rec = temp.search_for_stage(cfg, model_path, prev_choice.get("diversity"), out_dir=sdir / "temperature")
+    _write_stage(sdir, temperature_choice={k: v for k, v in rec.items() if k != "curve"})
+    return replace(spec, temperature=float(rec["temperature"]),
+                   temperature_source=f"search on {prev_dir.name}/{MERGED}")
+
+
+def _fit_context(cfg: dict, spec: StageSpec, sdir: Path, model_path: str, dry_run: bool,
+                 log: Callable[[str], None]) -> tuple[dict, str]:
+    """(what raising the model's context to the token budget takes, the model path to train): a
+    dry run reads the tier's declared context; a real one the model folder's, and extends it."""
+    budget = spec.token_budget
     if dry_run:
         native = cfg["model"].get("max_position_embeddings")
         ext = (cfg["model"]["context_extension"] or {}).get("max_position_embeddings")
-        ctx = {"from": native, "to": int(ext or st["token_budget"]), "applied": "at launch"} \
-            if native and int(st["token_budget"]) > int(native) else {}
-    else:
-        ctx = _context_needed(cfg, model_path, int(st["token_budget"]))
-    if ctx and not dry_run:
+        ctx = {"from": native, "to": int(ext or budget), "applied": "at launch"} \
+            if native and budget > int(native) else {}
+        return ctx, model_path
+    ctx = _context_needed(cfg, model_path, budget)
+    if ctx:
         model_path = _extend(model_path, sdir / "model_in", ctx)
-        log(f"[{st['name']}] context raised {ctx['from']} -> {ctx['to']} in {model_path}")
-    plan = StagePlan(
-        index=i, name=st["name"], dir=str(sdir), train_file=str(train_file), val_file=str(val_file),
-        model_path=str(model_path), temperature=T, temperature_source=T_src,
-        val_temperature=st.get("val_temperature"),
-        substitution=substitution if substitution is not None else tr["substitution"],
-        rescue=bool(tr["rescue"] if rescue is None else rescue), steps=st.get("steps"),
-        data_report={k: v for k, v in data_report.items() if k != "dropped_indices"}, context=ctx)
-    if not dry_run:
-        _write_stage(sdir, plan=asdict(plan), status="planned", planned=now())
-    return plan
+        log(f"[{spec.name}] context raised {ctx['from']} -> {ctx['to']} in {model_path}")
+    return ctx, model_path
 
 
 def overrides_for(cfg: dict, plan: StagePlan, *, resume_mode: str = "auto",
@@ -309,232 +353,20 @@ def overrides_for(cfg: dict, plan: StagePlan, *, resume_mode: str = "auto",
 # --------------------------------------------------------------------------------------------
 # launching verl
 
-def launch_env(cfg: dict) -> dict:
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("HYDRA_FULL_ERROR", "1")
-    if cfg["training"]["rollout_name"] == "hf":
-        env["VERL_PLATFORM"] = "cpu"
-        # Ray starts its workers at nice 15; on a CPU tier the workers *are* the job, and at nice 15
-        # any other process on the machine (the notebook kernel, a browser) preempts the actor
-        env.setdefault("RAY_worker_niceness", "0")
-    env.setdefault("RAY_DEDUP_LOGS", "0")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    return env
-
-
-def _session_pids(sid: int) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == sid and int(d.name) != os.getpid():  # field 6: session id
-                out.append(int(d.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return out
-
-
-def _cmdline_pids(needle: str) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            if needle in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                out.append(int(d.name))
-        except OSError:
-            continue
-    return out
-
-
-def cleanup_processes(sid: int | None, ray_temp_dir: str | None = None, grace_s: float = 5.0) -> list[int]:
-    """Stop what a launch left behind: the processes of its session and those naming its private
-    Ray temp dir (Ray's raylet/GCS/workers). Only these PIDs are signalled. Returns them."""
-    pids = set(_session_pids(sid) if sid else [])
-    if ray_temp_dir:
-        pids |= set(_cmdline_pids(ray_temp_dir))
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        alive = []
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-                alive.append(pid)
-            except ProcessLookupError:
-                pass
-        if not alive:
-            break
-        t0 = time.time()
-        while time.time() - t0 < grace_s and any(_alive(p) for p in alive):
-            time.sleep(0.2)
-    return sorted(pids)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except OSError:
-        return False
-
-
-class LaunchFailed(RuntimeError):
-    pass
-
-
-def launch(overrides: Sequence[str], *, env: dict, log_path: Path, timeout: float | None = None,
-           ray_temp_dir: str | None = None, echo: Callable[[str], None] | None = print,
-           echo_filter: Callable[[str], bool] | None = None,
-           on_start: Callable[[subprocess.Popen], None] | None = None,
-           heartbeat_s: float | None = 20.0, label: str | None = None,
-           cmd: Sequence[str] | None = None) -> float:
-    """Run ``python -m polaris_repro.training.main_polaris <overrides>`` in its own session,
-    teeing output to ``log_path``; on exit/timeout stop every process it left. Returns seconds.
-
-    Progress through ``echo``: a line when the launch starts, the output lines ``echo_filter``
-    accepts, and a heartbeat whenever nothing was echoed for ``heartbeat_s`` seconds (verl's
-    start-up takes minutes before the first ``[polaris]`` line), with the last start-up line of
-    the log (:func:`_progress_hint`). ``label``: the lines' prefix (default: the stage folder's
-    name, from ``log_path``); ``cmd``: replaces the command (tests)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = list(cmd) if cmd is not None else [sys.executable, "-m", "polaris_repro.training.main_polaris",
-                                             *overrides]
-    label = label or (log_path.parent.parent.name if log_path.parent.name == "logs" else "verl")
-    t0 = time.time()
-    lock = threading.Lock()
-    # last: any echoed line (heartbeats too); output: the last echoed output line
-    state = {"last": t0, "output": t0, "hint": "", "running": False}
-
-    def say(text: str, output: bool = False) -> None:
-        with lock:
-            echo(text)
-            state["last"] = time.time()
-            if output:
-                state["output"] = state["last"]
-
-    with open(log_path, "a") as logf:
-        logf.write(f"# {now()} {' '.join(cmd)}\n")
-        logf.flush()
-        if echo:
-            say(f"[{label}] starting verl (Ray, workers, model load) ... full log: {log_path}")
-        # own session (stopped as a whole); SIGTERM to it if this process dies without clean-up
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                                cwd=str(log_path.parent), start_new_session=True, text=True, bufsize=1,
-                                preexec_fn=exit_with_parent)
-        if on_start is not None:
-            on_start(proc)
-
-        def pump():
-            last = ("", 0.0)
-            for line in proc.stdout:
-                logf.write(line)
-                logf.flush()
-                if echo and (echo_filter is None or echo_filter(line)):
-                    text = _clean(line)
-                    # several Ray nodes on one machine (the rehearsal) share a session folder, and
-                    # each node's log monitor forwards every worker line: echo a repeat once
-                    if text == last[0] and time.time() - last[1] < 5:
-                        continue
-                    last = (text, time.time())
-                    say(text, output=True)
-                    state["running"] = state["running"] or "[polaris]" in line
-                elif echo:
-                    state["hint"] = _progress_hint(line) or state["hint"]
-
-        th = threading.Thread(target=pump, daemon=True)
-        th.start()
-        deadline = None if timeout is None else t0 + timeout
-        beat = bool(echo and heartbeat_s and heartbeat_s > 0)
-        rc = None
-        try:
-            while True:
-                wait_s = min(1.0, heartbeat_s) if beat else None
-                if deadline is not None:
-                    left = deadline - time.time()
-                    if left <= 0:
-                        break
-                    wait_s = left if wait_s is None else min(wait_s, left)
-                try:
-                    rc = proc.wait(timeout=wait_s)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                t = time.time()
-                if beat and t - state["last"] >= heartbeat_s:
-                    what = (f"verl running ... {t - state['output']:.0f} s since the last [polaris] line"
-                            if state["running"] else f"verl starting ... {t - t0:.0f} s")
-                    say(f"[{label}] {what}" + (f" (log: {state['hint']})" if state["hint"] else ""))
-        finally:
-            cleanup_processes(proc.pid, ray_temp_dir)
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            th.join(timeout=10)
-    elapsed = time.time() - t0
-    if rc is None:
-        raise LaunchFailed(f"verl launch timed out after {timeout} s; log: {log_path}")
-    if rc != 0:
-        tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
-        raise LaunchFailed(f"verl launch exited with {rc}; log: {log_path}\n--- last lines ---\n{tail}")
-    return elapsed
-
-
 def abort_stage(sdir: str | os.PathLike) -> list[int]:
     """Kill a running stage's verl launch (its whole session and its private Ray processes) with
     SIGKILL, as a crash would; the stage resumes from its last checkpoint when run again."""
     st = read_stage(sdir)
-    pid, tmp = st.get("pid"), st.get("ray_temp_dir")
-    if not pid:
+    if not st.get("pid"):
         return []
-    pids = set(_session_pids(pid)) | (set(_cmdline_pids(tmp)) if tmp else set())
-    for p in pids:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return sorted(pids)
+    return supervisor.kill_processes(st["pid"], st.get("ray_temp_dir"))
 
 
 def leftover_processes(sdir: str | os.PathLike) -> list[int]:
     """Live processes of a stage's last launch (its session or its Ray temp dir); [] when clean."""
     st = read_stage(sdir)
-    pid, tmp = st.get("pid"), st.get("ray_temp_dir")
-    pids = set(_session_pids(pid)) if pid else set()
-    if tmp:
-        pids |= set(_cmdline_pids(tmp))
-    return sorted(p for p in pids if _alive(p))
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_RAY_PREFIX = re.compile(r"^\(\S+ pid=\d+(?:, ip=\S+)?\)\s*")
-
-
-def _clean(line: str) -> str:
-    """A console line without colour codes and Ray's ``(Actor pid=N)`` prefix."""
-    return _RAY_PREFIX.sub("", _ANSI.sub("", line.rstrip("\n")))
-
-
-_HINT = re.compile(r"start|init|load|connect|worker|actor|checkpoint|validat|generat|Training Progress",
-                   re.IGNORECASE)
-
-
-def _progress_hint(line: str, width: int = 100) -> str:
-    """A launch-log line worth quoting in the start-up heartbeat (what verl is doing), or ""."""
-    parts = [x.strip() for x in _clean(line).split("\r") if x.strip()]   # tqdm redraws: the last
-    text = parts[-1] if parts else ""
-    if not text or "warn" in text.lower() or not _HINT.search(text):
-        return ""
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def _default_echo_filter(line: str) -> bool:
-    """Progress lines worth showing live (the full output is in the launch log)."""
-    if "Warning" in line:
-        return False
-    return "[polaris]" in line or "Traceback" in line \
-        or line.startswith(("Error", "RuntimeError", "ValueError"))
+    pids = supervisor.launch_processes(st.get("pid"), st.get("ray_temp_dir"))
+    return sorted(p for p in pids if supervisor.alive(p))
 
 
 _PLACEMENT = re.compile(r"\[polaris\] placement: rank (\d+) pid (\d+) on node (\w+) \(ip ([^)]*)\)")
@@ -615,15 +447,15 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
                  interrupted_by=None)
     log(f"[{plan.name}] launch {n_launch}: T={plan.temperature} ({plan.temperature_source}), "
         f"model={plan.model_path}, data={plan.train_file}")
-    env = launch_env(cfg)
+    env = supervisor.launch_env(cfg)
     log_path = sdir / "logs" / f"launch-{n_launch:03d}.log"
     try:
-        # SIGTERM / SIGHUP (a cluster's time limit, a closed terminal) take Ctrl-C's path: launch()
+        # SIGTERM / SIGHUP (a cluster's time limit, a closed terminal) take Ctrl-C's path: run_verl()
         # stops the verl launch and its Ray processes, the stage stays resumable
         with as_interrupt():
-            secs = launch(ov, env=env, log_path=log_path, timeout=timeout,
-                          ray_temp_dir=ray_tmp, echo=log, echo_filter=_default_echo_filter,
-                          on_start=lambda p: _write_stage(sdir, pid=p.pid, ray_temp_dir=ray_tmp))
+            secs = supervisor.run_verl(ov, env=env, log_path=log_path, timeout=timeout,
+                                       ray_temp_dir=ray_tmp, echo=log, echo_filter=supervisor.default_echo_filter,
+                                       on_start=lambda p: _write_stage(sdir, pid=p.pid, ray_temp_dir=ray_tmp))
     except LaunchFailed as e:
         _write_stage(sdir, status="failed", error=str(e)[-3000:], ended=now())
         raise
@@ -656,12 +488,11 @@ def run_stages(cfg: dict, run_dir: str | os.PathLike, stages: Sequence[int | str
     for i in idx:
         out.append(run_stage(cfg, run_dir, i, **kw))
     if record and out:
-        man = Manifest(run_dir)
         last = out[-1]
-        man.record_output("final_model", last["merged_model"], stage=Path(last["merged_model"]).parent.name,
-                          step=last.get("final_step"))
-        man.record_output("training_stages", str(section_dir(run_dir)),
-                          stages=[Path(r["merged_model"]).parent.name for r in out])
+        sections.record_output(run_dir, sections.FINAL_MODEL, last["merged_model"],
+                               stage=Path(last["merged_model"]).parent.name, step=last.get("final_step"))
+        sections.record_output(run_dir, "training_stages", str(section_dir(run_dir)),
+                               stages=[Path(r["merged_model"]).parent.name for r in out])
     return out
 
 

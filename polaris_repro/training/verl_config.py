@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..artifacts import REPO_ROOT
+from ..config import stage_spec
 
 REWARD_PATH = REPO_ROOT / "polaris_repro" / "reward.py"
 POLARIS_PREFIX = "polaris."
@@ -136,14 +137,14 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
     stages = tr["stages"]
     if not 0 <= stage_index < len(stages):
         raise StageError(f"stage index {stage_index} out of range for {len(stages)} stage(s)")
-    st = stages[stage_index]
-    T = st["temperature"] if temperature is None else float(temperature)
-    val_T = st.get("val_temperature")
+    st = stage_spec(cfg, stage_index)
+    T = st.temperature if temperature is None else float(temperature)
+    val_T = st.val_temperature
     val_T = (T if val_T is None else val_T) if val_temperature is None else float(val_temperature)
-    budget = int(st["token_budget"])
-    resp = int(st["max_response_length"])
-    sp = int(st.get("ulysses_sp") or 1)
-    steps = total_training_steps if total_training_steps is not None else st.get("steps")
+    budget = st.token_budget
+    resp = st.max_response_length
+    sp = st.ulysses_sp
+    steps = total_training_steps if total_training_steps is not None else st.steps
     output_dir = Path(output_dir)
     grading = cfg["grading"]
     rollout_name = tr["rollout_name"]
@@ -244,7 +245,7 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         ("+reward.custom_reward_function.reward_kwargs.timeout_s", float(grading["timeout_s"])),
         # --- trainer
         ("trainer.project_name", project_name(cfg)),
-        ("trainer.experiment_name", f"{cfg.get('tier')}-{st['name']}"),
+        ("trainer.experiment_name", f"{cfg.get('tier')}-{st.name}"),
         ("trainer.logger", loggers),
         ("trainer.n_gpus_per_node", int(tr["n_gpus_per_node"])),
         ("trainer.nnodes", int(tr["nnodes"])),
@@ -265,14 +266,11 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         ("+polaris.rescue", bool(tr["rescue"] if rescue is None else rescue)),
         ("+polaris.accuracy_log", str(accuracy_log or output_dir / "accuracy_log.jsonl")),
         ("+polaris.metrics_file", str(metrics_file or output_dir / "metrics.jsonl")),
-        ("+polaris.stage", st["name"]),
+        ("+polaris.stage", st.name),
         ("+polaris.seed", stage_seed(cfg, stage_index)),
     ]
     nnodes, per_node = world_shape(cfg, extra)
     _check_micro_batches(tr, nnodes * per_node, sp)
-    if resp + int(tr["max_prompt_length"]) > budget:
-        raise StageError(f"stage {st['name']}: max_prompt_length + max_response_length exceeds "
-                         f"token_budget {budget}")
     if tr["old_log_prob"] == "rollout":
         # one PPO epoch over one mini-batch is on-policy: the "old" policy is the rollout policy. When
         # the rollout model is the actor's own fp32 copy (CPU tiers) its log-probs are the old

@@ -26,6 +26,10 @@ This module supplies the three pieces for a plain transformers model:
 
 The server builds its model from verl's ``HFModelConfig.hf_config``, so ``model.override_config``
 (e.g. ``rope_scaling`` for YaRN) applies to rollouts as it does to the actor.
+
+The module is longer than 500 lines because it implements verl's rollout server interface for
+transformers in one server class (batched generation, weight updates, sleep / wake-up and the
+KV-cache calls) whose methods verl calls as a unit.
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 from ..artifacts import REPO_ROOT, artifacts_root, write_text
+from ..config import stage_specs
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATES = ("polaris_slurm.sbatch", "ray_job_submit.sh")
@@ -79,8 +80,7 @@ def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python
         "partition_line": f"#SBATCH --partition={partition}" if partition else "# (no partition set: cluster.partition)",
         "repo": str(REPO_ROOT), "run_dir": run_dir, "artifacts_root": str(Path(run_dir).parent),
         "python_env": _python_env(python_env), "socket_env": _socket_env(socket_ifname),
-        "stages": ", ".join(f"{s['name']} ({s['max_response_length'] + tr['max_prompt_length']} tokens, "
-                            f"T={s['temperature']})" for s in tr["stages"]),
+        "stages": ", ".join(f"{s.name} ({s.token_budget} tokens, T={s.temperature})" for s in stage_specs(cfg)),
         "train_args": train_args,
     }
 

@@ -1,0 +1,5 @@
+import sys
+
+from . import cli
+
+sys.exit(cli())

@@ -1,0 +1,147 @@
+"""Checks of the GPUs and the cluster: GPUs per node, the Ray cluster's nodes, verl's divisibility
+rules for the parallel sizes, and what only the cluster can exercise (NCCL, Ulysses, sockets)."""
+from __future__ import annotations
+
+from ..resources import ModelSpec, is_gpu_tier, world_size
+from .hardware import Hardware, ray_gpu_nodes
+from .rows import Row, row
+
+
+def _ray_cluster_row(cfg: dict, hw: Hardware, per_node: int, nnodes: int, unit: str = "GPU") -> Row:
+    """The Ray cluster at ``RAY_ADDRESS`` against the tier's nodes x GPUs per node (names each node)."""
+    if hw.ray_nodes is None and hw.ray_error is None:
+        if nnodes > 1:
+            how = ("make rehearse starts one on this machine (README: Running on a Ray cluster)"
+                   if not is_gpu_tier(cfg) else
+                   f"polaris-repro train --tier {cfg['tier']} --render-launch DIR; sbatch DIR/polaris_slurm.sbatch")
+            return row("ray cluster", "fail", f"the tier needs training.nnodes = {nnodes} nodes; RAY_ADDRESS is "
+                        "not set (one node)", f"start a Ray cluster ({how}) and set RAY_ADDRESS, or "
+                        "-o training.nnodes=1 -o cluster.nnodes=1")
+        return row("ray cluster", "ok", "single node: verl starts a local Ray (RAY_ADDRESS not set)")
+    if hw.ray_error is not None:
+        return row("ray cluster", "fail", f"RAY_ADDRESS={hw.env.get('RAY_ADDRESS')}: {hw.ray_error}",
+                    "check the address (ray status on the head node) or unset RAY_ADDRESS")
+    nodes = ray_gpu_nodes(hw.ray_nodes)
+    good = [n for n in nodes if n["gpus"] >= per_node]
+    total = sum(n["gpus"] for n in nodes)
+    desc = (f"{len(nodes)} alive node(s), {total} {unit}(s) (per node: "
+            + ", ".join(f"{n['id'][:8]} {n['gpus']}" for n in nodes) + ")")
+    if len(good) < nnodes:
+        return row("ray cluster", "fail", f"{desc}; the tier needs {nnodes} node(s) with {per_node} {unit}s each",
+                    "add nodes to the cluster (ray start --address=... "
+                    f"--num-gpus={per_node}) or lower training.nnodes / training.n_gpus_per_node")
+    return row("ray cluster", "ok", f"{desc}; needs {nnodes} x {per_node}")
+
+
+def check_gpus(cfg: dict, hw: Hardware) -> list[Row]:
+    tr = cfg["training"]
+    per_node, nnodes = int(tr["n_gpus_per_node"]), int(tr["nnodes"])
+    if not is_gpu_tier(cfg):
+        rows = [row("gpus", "ok", "not needed: CPU tier")]
+        if nnodes > 1 or hw.ray_nodes is not None or hw.ray_error is not None:
+            # a CPU tier on a Ray cluster (the rehearsal): one fake GPU per FSDP rank on every node
+            rows.append(_ray_cluster_row(cfg, hw, per_node, nnodes, unit="fake GPU"))
+        return rows
+    rows = []
+    names = sorted({f"{g.name} {g.memory_gb:.0f} GB" for g in hw.gpus})
+    local = f"{len(hw.gpus)} x {', '.join(names)}" if hw.gpus else "no GPU"
+    if hw.ray_nodes is not None:
+        rows.append(row("gpus per node", "ok", f"this node: {local}; per-node counts from the Ray cluster (below)"))
+    elif len(hw.gpus) < per_node:
+        rows.append(row("gpus per node", "fail", f"{local}; the tier needs training.n_gpus_per_node = {per_node}",
+                         f"run on a node with {per_node} GPUs, or -o training.n_gpus_per_node={len(hw.gpus) or 1} "
+                         "(smaller tier: single-gpu)"))
+    elif len(hw.gpus) > per_node:
+        rows.append(row("gpus per node", "warn", f"{local}; the tier uses {per_node} of them",
+                         f"-o training.n_gpus_per_node={len(hw.gpus)} to use them all"))
+    else:
+        rows.append(row("gpus per node", "ok", f"{local} = training.n_gpus_per_node"))
+    rows.append(_ray_cluster_row(cfg, hw, per_node, nnodes))
+    rows.append(check_parallelism(cfg))
+    return rows
+
+
+NOT_REHEARSED = ("NCCL collectives", "verl's vLLM rollout (weight sync, sleep mode, CUDA graphs)",
+                 "remove-padding and Ulysses sequence parallel (flash-attention varlen kernels)",
+                 "tensor-parallel vLLM", "CPU/GPU offload of parameters and optimizer")
+
+
+def check_cluster_only(cfg: dict, hw: Hardware) -> list[Row]:
+    """What ``make rehearse`` cannot exercise on a CPU (README "What a CPU cannot rehearse"),
+    checked where it matters: on the cluster itself."""
+    tr = cfg["training"]
+    if not is_gpu_tier(cfg):
+        return [row("cluster-only paths", "ok", "not exercised by a CPU tier: " + "; ".join(NOT_REHEARSED)
+                     + " (README: What a CPU cannot rehearse)")]
+    rows = []
+    if hw.nccl is None:
+        rows.append(row("nccl", "warn", "not probed (torch missing or the probe failed)", ""))
+    elif hw.nccl:
+        rows.append(row("nccl", "ok", "torch.distributed has NCCL (FSDP collectives, vLLM weight sync)"))
+    else:
+        rows.append(row("nccl", "fail", "torch.distributed has no NCCL: FSDP on GPUs cannot communicate",
+                         "install a CUDA build of torch (envs/cluster.txt)"))
+    sp = [s["name"] for s in tr["stages"] if int(s.get("ulysses_sp") or 1) > 1]
+    if sp:
+        missing = []
+        if not tr["use_remove_padding"]:
+            missing.append("training.use_remove_padding is false (verl's Ulysses path needs it)")
+        if not hw.packages.get("flash-attn"):
+            missing.append("flash-attn is not installed (remove-padding's varlen attention)")
+        rows.append(row("ulysses sp", "fail" if missing else "ok",
+                         f"stages {sp} use Ulysses sequence parallel" + (": " + "; ".join(missing) if missing else
+                                                                         " with remove-padding and flash-attn"),
+                         "pip install flash-attn; -o training.use_remove_padding=true" if missing else ""))
+    if int(tr["nnodes"]) > 1:
+        ifs = {k: hw.env.get(k) for k in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME")}
+        if all(ifs.values()):
+            rows.append(row("socket interfaces", "ok", ", ".join(f"{k}={v}" for k, v in ifs.items())))
+        else:
+            rows.append(row("socket interfaces", "warn", "NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME not set: NCCL "
+                             "and gloo choose an interface themselves, which fails on nodes with several",
+                             "--socket-ifname IFACE at --render-launch (the fabric's interface, e.g. ib0)"))
+    return rows
+
+
+def check_gpus_sampling(cfg: dict, hw: Hardware) -> list[Row]:
+    """GPUs for a run that only samples (vLLM on this node): at least one visible."""
+    if not is_gpu_tier(cfg):
+        return [row("gpus", "ok", "not needed: CPU tier")]
+    if not hw.gpus:
+        return [row("gpus", "fail", "no GPU visible; sampling runs vLLM on this node", "run on a GPU node")]
+    return [row("gpus", "ok", f"{len(hw.gpus)} x {hw.gpus[0].name} {hw.gpus[0].memory_gb:.0f} GB "
+                 "(sampling only: the training's nodes are not needed)")]
+
+
+def check_parallelism(cfg: dict, spec: ModelSpec | None = None) -> Row:
+    """verl's divisibility rules for the tier's GPU count, batch, TP and Ulysses SP sizes."""
+    tr = cfg["training"]
+    world = world_size(cfg) if is_gpu_tier(cfg) else 1
+    per_node = int(tr["n_gpus_per_node"]) if is_gpu_tier(cfg) else 1
+    tp = int(cfg["sampling"]["tensor_parallel_size"])
+    n = int(tr["rollout_n"])
+    problems = []
+    if per_node % tp:
+        problems.append(f"rollout TP {tp} does not divide {per_node} GPUs per node")
+    if (int(tr["train_batch_size"]) * n) % world:
+        problems.append(f"train_batch_size x rollout_n = {int(tr['train_batch_size']) * n} is not a multiple of "
+                        f"the {world} GPUs")
+    for st in tr["stages"]:
+        sp = int(st.get("ulysses_sp") or 1)
+        if world % sp:
+            problems.append(f"{st['name']}: Ulysses SP {sp} does not divide {world} GPUs")
+            continue
+        dp = world // sp
+        if (int(tr["ppo_mini_batch_size"]) * n) % dp:
+            problems.append(f"{st['name']}: ppo_mini_batch_size x n = {int(tr['ppo_mini_batch_size']) * n} not a "
+                            f"multiple of the {dp} data-parallel ranks")
+        if spec is not None and sp > 1 and (spec.heads % sp or (spec.kv_heads % sp and sp % spec.kv_heads)):
+            problems.append(f"{st['name']}: Ulysses SP {sp} must divide the model's {spec.heads} heads and "
+                            f"{spec.kv_heads} KV heads (or be a multiple of the KV heads)")
+    sps = sorted({int(s.get("ulysses_sp") or 1) for s in tr["stages"]})
+    found = f"{world} GPU(s), rollout TP {tp}, Ulysses SP {sps}, batch {tr['train_batch_size']} x {n}"
+    if problems:
+        return row("parallelism", "fail", found + ": " + "; ".join(problems),
+                    "change training.n_gpus_per_node / nnodes, sampling.tensor_parallel_size, the stages' "
+                    "ulysses_sp or training.train_batch_size / ppo_mini_batch_size")
+    return row("parallelism", "ok", found)

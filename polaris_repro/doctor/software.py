@@ -1,0 +1,133 @@
+"""Checks of the software environment: installed packages against the tier's pinned environment
+file, CUDA, the CPU tiers' training precision, and credentials for the configured loggers."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..artifacts import REPO_ROOT
+from ..resources import is_gpu_tier
+from .hardware import Hardware
+from .rows import Row, row
+
+ENV_DIR = REPO_ROOT / "envs"
+
+
+def env_file(cfg: dict) -> Path:
+    return ENV_DIR / ("cluster.txt" if is_gpu_tier(cfg) else "cpu.txt")
+
+
+def env_pins(path: str | os.PathLike) -> dict[str, str | None]:
+    """``{package: pinned version or None}`` of a requirements file (extras dropped)."""
+    out: dict[str, str | None] = {}
+    for line in Path(path).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        m = re.match(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*(==\s*([^\s;]+))?", line)
+        if m:
+            out[m.group(1).lower().replace("_", "-")] = m.group(4)
+    return out
+
+
+def _public(v: str) -> str:
+    return v.split("+", 1)[0]
+
+
+def check_packages(cfg: dict, hw: Hardware) -> list[Row]:
+    path = env_file(cfg)
+    pins = env_pins(path)
+    gpu = is_gpu_tier(cfg)
+    needed = ["torch", "verl", "transformers", "ray"]
+    if cfg["training"]["rollout_name"] == "vllm" or cfg["sampling"]["engine"] == "vllm":
+        needed.append("vllm")
+    if gpu and cfg["training"]["use_remove_padding"]:
+        needed.append("flash-attn")
+    rows = []
+    install = f"pip install -r {path.relative_to(REPO_ROOT)}"
+    for name in needed:
+        have = hw.packages.get(name)
+        want = pins.get(name)
+        label = f"package {name}"
+        if not have:
+            rows.append(row(label, "fail", f"not installed ({path.name} pins {want or 'it'})", install))
+        elif want and _public(have) != want:
+            status = "fail" if name == "verl" else "warn"
+            why = ("the stage overrides follow verl " + want + "'s config schema") if name == "verl" else \
+                "untested combination"
+            rows.append(row(label, status, f"{have}, {path.name} pins {want} ({why})", install))
+        else:
+            rows.append(row(label, "ok", have + (f" (= {path.name})" if want else f" ({path.name}: unpinned)")))
+    return rows
+
+
+def check_cuda(cfg: dict, hw: Hardware) -> list[Row]:
+    if not is_gpu_tier(cfg):
+        return [row("cuda", "ok", f"not needed: CPU tier (rollout {cfg['training']['rollout_name']}); "
+                     f"torch CUDA build: {hw.cuda_version or 'none'}")]
+    if not hw.cuda_available or not hw.gpus:
+        return [row("cuda", "fail", f"no CUDA device visible (torch CUDA build: {hw.cuda_version or 'none'}"
+                     + (f", CUDA_VISIBLE_DEVICES={hw.env['CUDA_VISIBLE_DEVICES']!r}" if "CUDA_VISIBLE_DEVICES" in hw.env else "")
+                     + ")", "run on a GPU node with the cluster environment (envs/cluster.txt: a CUDA 12 torch build)")]
+    v = hw.cuda_version or ""
+    try:
+        major = int(v.split(".")[0])
+    except ValueError:
+        major = 0
+    if major < 12:
+        return [row("cuda", "warn", f"CUDA {v or 'unknown'} with {len(hw.gpus)} device(s)",
+                     "envs/cluster.txt expects a CUDA 12.x (or newer) torch build")]
+    return [row("cuda", "ok", f"CUDA {v}, {len(hw.gpus)} device(s) visible")]
+
+
+def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
+    """CPU tiers: the precision the actor will train in on this machine, and whether bf16 is native."""
+    if is_gpu_tier(cfg):
+        return []
+    from ..verl_cpu import native_bf16, resolve_precision
+
+    want = cfg["training"]["cpu_precision"]
+    native = native_bf16()
+    got = resolve_precision(want)
+    found = (f"training.cpu_precision={want} -> {got} (bf16 in hardware: {'yes' if native else 'no'}; "
+             f"{torch_capability()})")
+    if got == "bf16" and not native:
+        return [row("cpu precision", "warn", found,
+                     "bf16 autocast is emulated on this CPU (under an AVX2 cap a smoke step went from 18 s "
+                     "to over 5 min); -o training.cpu_precision=auto trains in fp32 here")]
+    return [row("cpu precision", "ok", found)]
+
+
+def torch_capability() -> str:
+    import os
+
+    import torch
+
+    caps = ", ".join(f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if k in os.environ)
+    return f"ATen kernels {torch.backends.cpu.get_cpu_capability()}" + (f", capped by {caps}" if caps else "")
+
+
+def check_logger(cfg: dict, hw: Hardware) -> list[Row]:
+    loggers = [str(x) for x in (cfg["training"].get("logger") or [])]
+    rows = []
+    if "wandb" in loggers:
+        mode = hw.env.get("WANDB_MODE", "")
+        if hw.env.get("WANDB_API_KEY"):
+            rows.append(row("logger wandb", "ok", "WANDB_API_KEY set"))
+        elif "api.wandb.ai" in hw.netrc_hosts:
+            rows.append(row("logger wandb", "ok", "~/.netrc has api.wandb.ai (wandb login)"))
+        elif mode in ("offline", "disabled", "dryrun"):
+            rows.append(row("logger wandb", "ok", f"WANDB_MODE={mode} (no credentials needed)"))
+        else:
+            rows.append(row("logger wandb", "fail", "training.logger includes wandb but no WANDB_API_KEY, no "
+                             "~/.netrc entry, no WANDB_MODE=offline: the run would stop at wandb.init",
+                             "wandb login (or export WANDB_API_KEY / WANDB_MODE=offline), or -o training.logger=[console]"))
+    if "swanlab" in loggers:
+        ok = bool(hw.env.get("SWANLAB_API_KEY"))
+        rows.append(row("logger swanlab", "ok" if ok else "fail",
+                         "SWANLAB_API_KEY set" if ok else "training.logger includes swanlab but SWANLAB_API_KEY is unset",
+                         "" if ok else "export SWANLAB_API_KEY or drop swanlab from training.logger"))
+    if not rows:
+        rows.append(row("logger", "ok", f"{loggers}: no credentials needed"))
+    return rows
