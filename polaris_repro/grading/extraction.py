@@ -1,4 +1,4 @@
-"""Finding the answer in a response: the last ``\boxed{}``/``\fbox{}``, the ``</think>`` split
+r"""Finding the answer in a response: the last ``\boxed{}``/``\fbox{}``, the ``</think>`` split
 of the training reward, the last number (``boxed_or_last_number`` mode), and the candidate answer
 strings of a ground truth.
 """

@@ -1,4 +1,4 @@
-"""MATH-style normalisation of answer strings: ``\text{}`` wrappers, sizes, degrees, spaces,
+r"""MATH-style normalisation of answer strings: ``\text{}`` wrappers, sizes, degrees, spaces,
 units, ``$``/``%``; :func:`normalize_answer` is the string key (fast equality check and the
 comparison of answers the parser cannot read).
 """
