@@ -194,15 +194,22 @@ def test_report_structure(run, tmp_path):
 def test_claims_table_checks_the_run_against_claims_yaml(run, tmp_path):
     # the same tier: each measured claim is pass/FAIL against the run's value
     cf = claims_for(run, tmp_path, "tiny")
+    # a claim on an artifact this synthetic run lacks (an AIME24 evaluation)
+    data = yaml.safe_load(cf.read_text())
+    data["claims"].append({"id": "eval_base_aime24_trunc", "label": "04 base model on AIME24: truncation rate",
+                           "source": "measured", "section": "04_evaluation", "artifact": "04_evaluation/summary.json",
+                           "json_path": "models.base.benchmarks.aime24.truncation_rate", "value": 1.0,
+                           "tolerance": 0.001, "fmt": ".3f"})
+    cf.write_text(yaml.safe_dump(data, sort_keys=False))
     table, verdict = report.claims_rows(run, cf)
     rows = {r[0]: r for r in table.rows}
     t = rows["02 stage-1 temperature chosen by the diversity rule"]
     assert t[1:] == ["exact", "0.40", "0.40 ± 0.001", "1.40", "pass"]
     gain = rows["04 trained \u2212 base on the same synthetic questions (points)"]
     assert gain[2] == "+19.8" and gain[-1] == "pass"
-    assert rows["04 trained model, 48 held-out synthetic problems (add1, mul1) avg@4 (fraction correct)"][-1] == "pass"
+    assert rows["04 trained model, 64 held-out synthetic problems (add1, mul1) avg@4 (fraction correct)"][-1] == "pass"
     # artifacts this synthetic run lacks (AIME truncation) are reported as missing, not passed
-    trunc = rows["04 base model on AIME24: truncation rate at the smoke length cap"]
+    trunc = rows["04 base model on AIME24: truncation rate"]
     assert trunc[2] == "—" and trunc[-1].startswith("missing") and any("summary.json has no" in n for n in table.notes)
     assert "did NOT reproduce" in verdict and "eval_base_aime24_trunc" in verdict
     # the tiny tier's bands apply to a tiny run, the smoke tier's do not
