@@ -23,7 +23,7 @@ The README holds the rendered table between ``<!-- claims:begin -->`` and ``<!--
     polaris-repro claims update --run DIR   # write DIR's values into claims.yaml and the README table
     polaris-repro claims render             # re-render the README table from claims.yaml
     polaris-repro claims pool --run A --run B ...   # the gain pooled over seeds, with its interval
-    polaris-repro claims seeds --run A ... --held-out 6,7,8,9,10   # the README's table over seeds
+    polaris-repro claims seeds --run A ...  # the README's table over seeds + across_seeds targets
 
 The module is longer than 500 lines because it is the claims' one pipeline (loading claims.yaml,
 measuring each claim, the custom checks, the verdict, the README table) that the CLI, the report
@@ -82,6 +82,14 @@ def load_claims(path: str | Path) -> dict:
                 raise ClaimsError(f"{path}: bands[{i}] ({b['id']}): needs a check, or artifact and json_path")
             if not any(k in b for k in ("above", "below", "within")):
                 raise ClaimsError(f"{path}: bands[{i}] ({b['id']}): needs above, below or within: [lo, hi]")
+    seeds = data.get("across_seeds")
+    if seeds is not None:
+        missing = [k for k in ("tier", "tuning_seeds", "held_out_seeds", "min_held_out_above_zero",
+                               "pooled_held_out_lower_bound", "rule") if k not in seeds]
+        if missing:
+            raise ClaimsError(f"{path}: across_seeds misses {missing}")
+        if set(seeds["tuning_seeds"]) & set(seeds["held_out_seeds"]):
+            raise ClaimsError(f"{path}: across_seeds: a seed cannot be both tuning and held out")
     return data
 
 
@@ -406,7 +414,47 @@ def render_table(data: dict) -> str:
                 "(`polaris-repro claims check --run DIR` checks both kinds).", "",
                 "| band | tiers | must be | rule that set it |", "|---|---|---|---|"]
         out += [f"| {b['label']} | {', '.join(b['tiers'])} | {_band_expected(b)} | {b['rule']} |" for b in bands]
+    seeds = data.get("across_seeds")
+    if seeds:
+        out += ["", f"**Across seeds** (`polaris-repro claims seeds --run DIR ...`, one run per seed, all at one "
+                f"commit): seeds {_seed_list(seeds['tuning_seeds'])} tune the `{seeds['tier']}` recipe, seeds "
+                f"{_seed_list(seeds['held_out_seeds'])} are held out (run once each at the final commit). Held out, "
+                f"the paired 95 % interval is above 0 on at least {seeds['min_held_out_above_zero']} of "
+                f"{len(seeds['held_out_seeds'])}, and the gain pooled over them has a 95 % lower bound of at least "
+                f"{seeds['pooled_held_out_lower_bound']:+g} points. Rule: {seeds['rule']}"]
     return "\n".join(out)
+
+
+def _seed_list(seeds: list[int]) -> str:
+    return f"{seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
+
+
+def seed_targets(data: dict, table: dict) -> tuple[list[str], list[str]]:
+    """``claims.yaml``'s ``across_seeds`` targets against a :func:`seed_table`: (lines to print,
+    problems). A target is judged only once every held-out seed has a run ("incomplete" otherwise)."""
+    spec = data.get("across_seeds")
+    if not spec:
+        return [], []
+    want = set(spec["held_out_seeds"])
+    have = {r["seed"] for r in table["rows"] if r["held_out"]}
+    lines, problems = [], []
+    above, n = table["held_out_above_zero"], table["held_out_runs"]
+    pooled = table["pooled"].get("held-out")
+    lo = pooled["pooled_ci95"][0] if pooled else None
+    if have != want:
+        lines.append(f"across seeds: incomplete, held-out seeds run {sorted(have)} of {sorted(want)}; "
+                     f"so far {above} of {n} intervals above 0"
+                     + (f", pooled lower bound {lo:+.1f}" if lo is not None else ""))
+        return lines, problems
+    ok_above = above >= spec["min_held_out_above_zero"]
+    ok_pool = lo >= spec["pooled_held_out_lower_bound"]
+    lines.append(f"held-out intervals above 0: {above} of {n} (needs {spec['min_held_out_above_zero']}): "
+                 f"{'pass' if ok_above else 'FAIL'}")
+    lines.append(f"held-out pooled gain: lower bound {lo:+.1f} (needs {spec['pooled_held_out_lower_bound']:+g}): "
+                 f"{'pass' if ok_pool else 'FAIL'}")
+    problems += [] if ok_above else [f"across_seeds: {above} of {n} held-out intervals above 0"]
+    problems += [] if ok_pool else [f"across_seeds: pooled held-out lower bound {lo:+.1f}"]
+    return lines, problems
 
 
 def _block(text: str, where: Any) -> str:
@@ -574,7 +622,8 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--run", action="append", help="run folder (artifacts/<tier>/<run-id>); "
                    "pool: repeat it, one per seed")
     p.add_argument("--benchmark", default="synthetic", help="pool: the benchmark whose gain is pooled")
-    p.add_argument("--held-out", default="", help="seeds: comma list of the held-out seeds (e.g. 6,7,8,9,10)")
+    p.add_argument("--held-out", default="", help="seeds: comma list of the held-out seeds (default: claims.yaml's "
+                   "across_seeds.held_out_seeds, whose targets are then checked: exit 1 on a failed one)")
     p.add_argument("--claims", default=str(REPO_ROOT / "claims.yaml"))
     p.add_argument("--readme", default=str(REPO_ROOT / "README.md"),
                    help="README whose claims table is checked/rendered ('' to skip)")
@@ -584,12 +633,18 @@ def cli(argv: list[str]) -> int:
         if a.action == "seeds":
             if not a.run:
                 p.error("seeds needs --run for every seed")
+            data = load_claims(a.claims)
             try:
-                held = {int(x) for x in a.held_out.split(",") if x.strip()}
+                held = ({int(x) for x in a.held_out.split(",") if x.strip()} if a.held_out
+                        else set((data.get("across_seeds") or {}).get("held_out_seeds", [])))
             except ValueError:
                 p.error(f"--held-out: expected a comma list of seeds, got {a.held_out!r}")
-            print(seed_table_markdown(seed_table(a.run, held, a.benchmark)), end="")
-            return 0
+            table = seed_table(a.run, held, a.benchmark)
+            print(seed_table_markdown(table), end="")
+            lines, problems = seed_targets(data, table) if not a.held_out else ([], [])
+            for line in lines:
+                print(line)
+            return 1 if problems else 0
         if a.action == "pool":
             if not a.run:
                 p.error("pool needs --run for every seed")

@@ -404,3 +404,41 @@ def test_the_seed_table_marks_held_out_seeds_and_pools_each_group(tmp_path, caps
     assert "held-out seeds whose interval is above 0: 1 of 2" in md
     assert claims.cli(["seeds", "--held-out", "6,7", *sum((["--run", str(r)] for r in runs), [])]) == 0
     assert "| 7 (held out) | " in capsys.readouterr().out
+
+
+def test_the_across_seeds_targets_are_judged_once_every_held_out_seed_has_run(tmp_path, capsys):
+    """claims.yaml's across_seeds: held-out intervals above 0 on at least 4 of 5 and a pooled lower
+    bound of at least +10; with a held-out seed missing the verdict is 'incomplete', never a pass."""
+    data = claims.load_claims(CLAIMS)
+    spec = data["across_seeds"]
+    assert set(spec["held_out_seeds"]) == {6, 7, 8, 9, 10} and not set(spec["tuning_seeds"]) & {6, 7, 8, 9, 10}
+    rng = np.random.default_rng(9)
+
+    def runs(lifts, root):
+        out = []
+        for seed, lift in lifts:
+            b = list(rng.integers(0, 3, 64) / 4)
+            run = _eval_run(root, f"s{seed}", b, [min(1.0, x + lift) for x in b])
+            (run / "manifest.json").write_text(json.dumps({"seed": seed}))
+            out.append(run)
+        return out
+
+    good = runs([(s, 0.3) for s in (1, 6, 7, 8, 9, 10)], tmp_path / "good")
+    lines, problems = claims.seed_targets(data, claims.seed_table(good, set(spec["held_out_seeds"]), resamples=300))
+    assert problems == [] and [l.endswith("pass") for l in lines] == [True, True]
+    weak = runs([(6, 0.3), (7, 0.3), (8, 0.0), (9, 0.0), (10, 0.3)], tmp_path / "weak")
+    lines, problems = claims.seed_targets(data, claims.seed_table(weak, set(spec["held_out_seeds"]), resamples=300))
+    assert len(problems) == 2 and "3 of 5 held-out intervals above 0" in problems[0]
+    assert claims.cli(["seeds", *sum((["--run", str(r)] for r in weak), [])]) == 1
+    part = good[:3]
+    lines, problems = claims.seed_targets(data, claims.seed_table(part, set(spec["held_out_seeds"]), resamples=300))
+    assert problems == [] and lines[0].startswith("across seeds: incomplete, held-out seeds run [6, 7]")
+    capsys.readouterr()
+    assert claims.cli(["seeds", *sum((["--run", str(r)] for r in part), [])]) == 0
+    assert "incomplete" in capsys.readouterr().out
+    bad = yaml.safe_load(CLAIMS.read_text())
+    bad["across_seeds"]["tuning_seeds"] = [1, 6]
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml.safe_dump(bad))
+    with pytest.raises(claims.ClaimsError, match="both tuning and held out"):
+        claims.load_claims(f)
