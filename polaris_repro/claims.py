@@ -406,7 +406,7 @@ def render_table(data: dict) -> str:
                     f"(run `{data.get('run', '?')}`" + (f" at commit `{ex['commit']}`" if ex.get("commit") else "")
                     + f"; kernels `{ex.get('numerics')}`). They apply to a run with that "
                     f"seed on those kernels; other seeds and machines follow other trajectories and are checked "
-                    f"against the bands below.")
+                    f"against the bands below." + (f" {ex['scope']}" if ex.get("scope") else ""))
     out = [head, "", *rows] if head else rows
     bands = data.get("bands") or []
     if bands:

@@ -83,24 +83,19 @@ README = REPO_ROOT / "README.md"
 
 # The smoke run the README cites (run 20261205-213820, seed 1 at commit e0e4342), as stored in its artifact files:
 # (artifact, json_path) -> value. Typed in from that run's files (counts where the value is one:
-# 16 problems in section 1, 32 rollouts per step in section 3, 48 problems x 4 samples in
+# 16 problems in section 1, 32 rollouts per step in section 3, 64 problems x 4 samples in
 # section 4), not read from claims.yaml. When claims.yaml is updated from another run, store that
 # run's values here.
-STORED_RUN = "20261205-213820"
+STORED_RUN = "20261205-233157"
 STORED = {
     ("01_difficulty/pair_summary.csv", "[0].share_perfect"): 12 / 16,
     ("01_difficulty/pair_summary.csv", "[1].share_unsolved"): 12 / 16,
     ("02_temperature/choice.json", "temperature"): 0.4,
     ("02_temperature/choice.json", "diversity"): 0.80255,
     ("03_training/stage_summary.csv", "[0].reward first"): 21 / 32,
-    ("03_training/stage_summary.csv", "[1].temperature"): 0.4,
-    ("03_training/stage_summary.csv", "[2].temperature"): 0.4,
-    ("03_training/stage_summary.csv", "[2].reward last"): 24 / 32,
-    ("04_evaluation/summary.json", "models.base.benchmarks.synthetic.avg@n"): 71 / 192,
-    ("04_evaluation/summary.json", "models.trained.benchmarks.synthetic.avg@n"): 96 / 192,
-    ("04_evaluation/summary.json", "paired_vs_base.trained.synthetic.diff_points"): 100 * 25 / 192,
-    ("04_evaluation/summary.json", "paired_vs_base.trained.synthetic.ci95_points[0]"): 100 * 8 / 192,
-    ("04_evaluation/summary.json", "models.base.benchmarks.aime24.truncation_rate"): 1.0,
+    ("04_evaluation/summary.json", "models.base.benchmarks.synthetic.avg@n"): 96 / 256,
+    # read by the gain band (not an exact claim)
+    ("04_evaluation/summary.json", "paired_vs_base.trained.synthetic.ci95_points[0]"): 100 * 104 / 256,
 }
 
 
@@ -206,14 +201,14 @@ def test_each_claim_fails_on_its_own_drift(tmp_path, claim_id):
 def test_a_claim_edited_in_claims_yaml_fails_against_the_stored_run(tmp_path):
     run = _write_stored_run(tmp_path, STORED)
     data = yaml.safe_load(CLAIMS.read_text())
-    target = next(c for c in data["claims"] if c["id"] == "eval_paired_synthetic")
-    target["value"] = round(target["value"] + 1.0, 6)
+    target = next(c for c in data["claims"] if c["id"] == "eval_base_synthetic")
+    target["value"] = round(target["value"] + 0.1, 6)
     edited = tmp_path / "claims.yaml"
     edited.write_text(yaml.safe_dump(data, sort_keys=False))
     data.pop("bands")
     edited.write_text(yaml.safe_dump(data, sort_keys=False))
     problems = claims.check(edited, run, README)
-    assert any(p.startswith("eval_paired_synthetic:") for p in problems), problems
+    assert any(p.startswith("eval_base_synthetic:") for p in problems), problems
     assert any("README" in p for p in problems), "the README still shows the old value"
 
 

@@ -119,9 +119,7 @@ def make_run(root: Path, *, tier: str = "tiny") -> Path:
 
 
 FIXTURE_CLAIMS = {"temperature_choice": 0.4, "temperature_diversity": 0.80255, "stage1_reward_first": 0.65625,
-                  "stage2_temperature": 0.45, "stage3_temperature": 0.45, "stage3_reward_last": 0.59375,
-                  "eval_base_synthetic": 0.369792, "eval_trained_synthetic": 0.567708,
-                  "eval_paired_synthetic": 19.791667, "eval_gain_ci_low": 11.458333}
+                  "eval_base_synthetic": 0.369792}
 
 
 def claims_for(run: Path, tmp_path: Path, tier: str) -> Path:
@@ -205,9 +203,10 @@ def test_claims_table_checks_the_run_against_claims_yaml(run, tmp_path):
     rows = {r[0]: r for r in table.rows}
     t = rows["02 stage-1 temperature chosen by the diversity rule"]
     assert t[1:] == ["exact", "0.40", "0.40 ± 0.001", "1.40", "pass"]
-    gain = rows["04 trained \u2212 base on the same synthetic questions (points)"]
-    assert gain[2] == "+19.8" and gain[-1] == "pass"
-    assert rows["04 trained model, 64 held-out synthetic problems (add1, mul1) avg@4 (fraction correct)"][-1] == "pass"
+    base = rows["04 base model, 64 held-out synthetic problems (add1, mul1) avg@4 (fraction correct)"]
+    assert base[2] == "0.370" and base[-1] == "pass"
+    # what training produces is not an exact claim (the bf16 update is not bitwise reproducible)
+    assert not any(k.startswith("04 trained") and r[1] == "exact" for k, r in rows.items())
     # artifacts this synthetic run lacks (AIME truncation) are reported as missing, not passed
     trunc = rows["04 base model on AIME24: truncation rate"]
     assert trunc[2] == "—" and trunc[-1].startswith("missing") and any("summary.json has no" in n for n in table.notes)
