@@ -292,3 +292,20 @@ def test_cuda_probe_runs_in_a_child_process(monkeypatch):
     assert bad["cuda_version"].startswith("error") and "libcuda" in bad["cuda_version"]
     hw = D.detect_hardware(ray=False)
     assert hw.cuda_version.startswith("error") and hw.gpus == []
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_cpu_precision_row_says_what_the_actor_will_run_in(monkeypatch, native):
+    """`cpu_precision: auto` trains in bf16 only where the CPU multiplies bf16 in hardware; elsewhere
+    the row says fp32 and what that costs the smoke tier; a forced bf16 on such a CPU warns."""
+    import polaris_repro.verl_cpu as V
+    from polaris_repro.doctor.software import check_cpu_precision
+
+    monkeypatch.setattr(V, "native_bf16", lambda: native)
+    hw = H.Hardware()
+    [r] = check_cpu_precision(load_config("smoke"), hw)
+    assert r["status"] == "ok"
+    assert ("-> bf16" in r["found"]) == native and ("-> fp32" in r["found"]) == (not native)
+    assert ("~50 min" in r["found"]) == (not native)
+    [forced] = check_cpu_precision(load_config("smoke", ["training.cpu_precision=bf16"]), hw)
+    assert forced["status"] == ("ok" if native else "warn") and ("emulated" in forced["fix"]) == (not native)

@@ -96,6 +96,9 @@ def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
         return [row("cpu precision", "warn", found,
                      "bf16 autocast is emulated on this CPU (under an AVX2 cap a smoke step went from 18 s "
                      "to over 5 min); -o training.cpu_precision=auto trains in fp32 here")]
+    if got == "fp32" and cfg.get("tier") == "smoke":
+        found += ("; an fp32 update costs 2.5-4.5x the bf16 one: make reproduce takes ~50 min on 2 cores "
+                  "without AVX-512 BF16 (~24 min with it), README Results")
     return [row("cpu precision", "ok", found)]
 
 
