@@ -18,6 +18,7 @@ import hashlib
 import os
 import random
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -86,13 +87,15 @@ def in_heldout_pool(question: str, seed: int) -> bool:
 def synthetic_problems(num_problems: int, levels: Iterable[str] | None = None, *, seed: int = 0,
                        split: str = "train", start_index: int = 0,
                        instruction: bool = True, pool: str | None = None,
-                       pool_seed: int | None = None) -> pd.DataFrame:
+                       pool_seed: int | None = None, at_most: bool = False) -> pd.DataFrame:
     """Deterministic synthetic math problems in verl's row format plus ``level`` and ``solution``.
 
     Problems cycle through ``levels`` so every level is represented equally. ``pool`` restricts the
     draw to one side of the run's held-out partition (:func:`in_heldout_pool` with ``pool_seed``,
     default ``seed``): ``"dev"`` (sections 1-3) or ``"heldout"`` (evaluation; drawn without
     repetition, so every held-out question is distinct); ``None`` draws from the whole space.
+    ``at_most``: a level whose held-out pool runs out stops contributing (fewer than ``num_problems``
+    rows, with a warning) instead of raising; the rows drawn before are the same either way.
     """
     levels = list(levels or LEVELS)
     for lv in levels:
@@ -104,9 +107,11 @@ def synthetic_problems(num_problems: int, levels: Iterable[str] | None = None, *
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
     pseed = seed if pool_seed is None else pool_seed
     rng = random.Random(f"{seed}-{split}")
-    rows, seen = [], set()
+    rows, seen, exhausted = [], set(), set()
     for i in range(num_problems):
         level = levels[i % len(levels)]
+        if level in exhausted:
+            continue
         for _attempt in range(10_000):
             q, ans, sol = _make_problem(level, rng)
             if pool is None:
@@ -117,12 +122,15 @@ def synthetic_problems(num_problems: int, levels: Iterable[str] | None = None, *
                 continue
             break
         else:
+            if at_most:
+                exhausted.add(level)
+                continue
             raise ValueError(f"synthetic level {level!r}: its {pool} pool holds too few distinct problems "
                              f"for {num_problems} problems over levels {levels} (seed {pseed}); ask for "
                              f"fewer problems or add levels")
         seen.add(q)
         content = f"{q} {BOXED_INSTRUCTION}" if instruction else q
-        idx = start_index + i
+        idx = start_index + len(rows)
         rows.append({
             "data_source": "synthetic",
             "prompt": [{"role": "user", "content": content}],
@@ -132,6 +140,9 @@ def synthetic_problems(num_problems: int, levels: Iterable[str] | None = None, *
             "level": level,
             "solution": sol,
         })
+    if exhausted:
+        warnings.warn(f"synthetic {pool} pool of seed {pseed}: level(s) {sorted(exhausted)} ran out of distinct "
+                      f"problems; {len(rows)} of the {num_problems} asked for", stacklevel=2)
     return pd.DataFrame(rows)
 
 
@@ -239,8 +250,11 @@ def load_benchmark(name: str, directory: str | os.PathLike | None = None, *, ver
     sections 1-3 see; see :func:`in_heldout_pool`)."""
     if name == "synthetic":
         n = num_problems or 32
+        # held out: as many distinct problems as the run's pool holds, up to n (the pool is a seed-dependent
+        # 40 % of each level's space: 1-digit + and x hold 29-36 each, so 64 asked can give ~61)
         df = synthetic_problems(n, tuple(levels or SYNTHETIC_BENCHMARK_LEVELS), seed=seed + 10_000,
-                                split="test" if pool == "dev" else pool, pool=pool, pool_seed=seed)
+                                split="test" if pool == "dev" else pool, pool=pool, pool_seed=seed,
+                                at_most=pool == "heldout")
         return normalise_rows(df, "synthetic")
     path = benchmark_path(name, directory)
     if verify:

@@ -109,7 +109,7 @@ def test_heldout_pool_is_disjoint_from_everything_sections_1_to_3_see():
     for seed in (1, 2, 3):
         cfg = load_config("smoke", [f"seed={seed}"])
         held = load_problems("synthetic", cfg, cfg["evaluation"]["num_problems"])
-        assert len(held) == 48 and held["problem"].is_unique
+        assert len(held) == {1: 64, 2: 64, 3: 56}[seed] and held["problem"].is_unique   # seed 3: a small pool
         assert set(held["level"]) == set(cfg["data"]["train"]["levels"])
         seen = set(load_training_data(cfg)["problem"])
         for spec in cfg["difficulty"]["datasets"]:
@@ -119,6 +119,25 @@ def test_heldout_pool_is_disjoint_from_everything_sections_1_to_3_see():
     a = load_problems("synthetic", load_config("smoke", ["seed=1"]), 48)
     b = load_problems("synthetic", load_config("smoke", ["seed=2"]), 48)
     assert set(a["problem"]) != set(b["problem"])   # --seed changes the held-out problems
+
+
+def test_the_evaluation_takes_as_many_held_out_problems_as_the_pool_holds():
+    """A seed whose held-out pool of a level is smaller than asked (smoke seed 3: 24 one-digit
+    products) evaluates on what the pool holds, with a warning, instead of failing after training;
+    a seed whose pool is large enough gets exactly the rows it got before."""
+    from polaris_repro.config import load_config
+    from polaris_repro.evaluation import load_problems
+
+    with pytest.warns(UserWarning, match=r"level\(s\) \['mul1'\] ran out of distinct problems; 56 of the 64"):
+        short = load_problems("synthetic", load_config("smoke", ["seed=3"]), 64)
+    assert len(short) == 56 and short["problem"].is_unique
+    assert short["level"].value_counts().to_dict() == {"add1": 32, "mul1": 24}
+    assert short["extra_info"].map(lambda e: e["index"]).tolist() == list(range(56))
+    full = load_problems("synthetic", load_config("smoke", ["seed=1"]), 64)
+    strict = synthetic_problems(64, ["add1", "mul1"], seed=10_001, split="heldout", pool="heldout", pool_seed=1)
+    assert full["problem"].tolist() == strict["prompt"].map(lambda m: m[0]["content"]).tolist()
+    with pytest.raises(ValueError, match="too few distinct problems"):   # without at_most: the clear error
+        synthetic_problems(64, ["add1", "mul1"], seed=10_003, split="heldout", pool="heldout", pool_seed=3)
 
 
 def test_heldout_pool_too_small_is_a_clear_error():
