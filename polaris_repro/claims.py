@@ -559,6 +559,9 @@ def _run_facts(run_dir: Path) -> dict:
         for role in ("base", "trained"):
             row = df[(df["role"] == role) & (df["benchmark"] == "synthetic")]
             facts[role] = float(row["avg"].iloc[0]) if len(row) else None
+    summ = _read_json_or_none(run_dir / "04_evaluation" / "summary.json") or {}
+    paired = ((summ.get("paired_vs_base") or {}).get("trained") or {}).get("synthetic") or {}
+    facts["reported_ci95"] = paired.get("ci95_points")     # the run's own interval (its report shows it)
     st = run_dir / "03_training" / "stage_summary.csv"
     if st.exists():
         facts["temperatures"] = [float(t) for t in pd.read_csv(st)["temperature"]]
@@ -575,7 +578,8 @@ def _read_json_or_none(path: Path):
 def seed_table(run_dirs: list[str | Path], held_out: set[int] = frozenset(), benchmark: str = "synthetic",
                *, resamples: int = 2000) -> dict:
     """The README's results table over seeds: one row per run (seed, base, trained, gain with its
-    question-level 95 % interval, stage temperatures, minutes, commit) and the pooled gain of all
+    question-level 95 % interval -- the run's own, as its report shows it, when it has one -- stage
+    temperatures, minutes, commit) and the pooled gain of all
     runs, of the tuning seeds and of the held-out seeds (``held_out``), each with its two-level
     interval; plus how many held-out runs have an interval above 0."""
     run_dirs = [Path(r) for r in run_dirs]
@@ -583,8 +587,9 @@ def seed_table(run_dirs: list[str | Path], held_out: set[int] = frozenset(), ben
     rows = []
     for r, g in zip(run_dirs, pooled["runs"]):
         f = _run_facts(r)
-        rows.append({**f, "run": r.name, "gain": g["gain"], "ci95": g["ci95"], "questions": g["questions"],
-                     "held_out": f["seed"] in held_out})
+        ci = f.pop("reported_ci95") or g["ci95"]
+        rows.append({**f, "run": r.name, "gain": g["gain"], "ci95": [float(ci[0]), float(ci[1])],
+                     "questions": g["questions"], "held_out": f["seed"] in held_out})
     groups = {"all": run_dirs,
               "tuning": [r for r, row in zip(run_dirs, rows) if not row["held_out"]],
               "held-out": [r for r, row in zip(run_dirs, rows) if row["held_out"]]}
@@ -597,14 +602,15 @@ def seed_table(run_dirs: list[str | Path], held_out: set[int] = frozenset(), ben
 def seed_table_markdown(table: dict) -> str:
     """``seed_table`` as the README's markdown table (held-out seeds marked) and pooled lines."""
     fmt = lambda x: "–" if x is None else f"{x:.1f}"
-    lines = ["| seed | base % | trained % | trained − base, 95 % interval | stage temperatures | minutes | commit |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| seed | base % | trained % | trained − base, 95 % interval | questions | stage temperatures | minutes "
+             "| commit |", "|---|---|---|---|---|---|---|---|"]
     for r in sorted(table["rows"], key=lambda r: (r["seed"] is None, r["seed"])):
         seed = f"{r['seed']} (held out)" if r["held_out"] else str(r["seed"])
         temps = " / ".join(f"{t:.2f}" for t in r["temperatures"]) if r["temperatures"] else "–"
         commit = (r["commit"] or "–") + (" (dirty)" if r["dirty"] else "")
         lines.append(f"| {seed} | {fmt(r['base'])} | {fmt(r['trained'])} | {r['gain']:+.1f} "
-                     f"[{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}] | {temps} | {fmt(r['minutes'])} | {commit} |")
+                     f"[{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}] | {r['questions']} | {temps} | {fmt(r['minutes'])} "
+                     f"| {commit} |")
     lines.append("")
     for name, p in table["pooled"].items():
         lo, hi = p["pooled_ci95"]
@@ -615,6 +621,19 @@ def seed_table_markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+SEEDS_BEGIN, SEEDS_END = "<!-- seeds:begin -->", "<!-- seeds:end -->"
+
+
+def write_seed_block(readme: str | Path, markdown: str) -> None:
+    """Replace the README's seed table (between :data:`SEEDS_BEGIN` and :data:`SEEDS_END`)."""
+    readme = Path(readme)
+    text = readme.read_text()
+    if SEEDS_BEGIN not in text or SEEDS_END not in text:
+        raise ClaimsError(f"{readme}: no {SEEDS_BEGIN} ... {SEEDS_END} block")
+    head, rest = text.split(SEEDS_BEGIN, 1)
+    write_text(readme, head + SEEDS_BEGIN + "\n" + markdown.rstrip("\n") + "\n" + SEEDS_END + rest.split(SEEDS_END, 1)[1])
+
+
 def cli(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="polaris-repro claims", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -622,6 +641,8 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--run", action="append", help="run folder (artifacts/<tier>/<run-id>); "
                    "pool: repeat it, one per seed")
     p.add_argument("--benchmark", default="synthetic", help="pool: the benchmark whose gain is pooled")
+    p.add_argument("--write-readme", action="store_true",
+                   help="seeds: also write the table into the README between " + "<!-- seeds:begin --> and <!-- seeds:end -->")
     p.add_argument("--held-out", default="", help="seeds: comma list of the held-out seeds (default: claims.yaml's "
                    "across_seeds.held_out_seeds, whose targets are then checked: exit 1 on a failed one)")
     p.add_argument("--claims", default=str(REPO_ROOT / "claims.yaml"))
@@ -644,6 +665,9 @@ def cli(argv: list[str]) -> int:
             lines, problems = seed_targets(data, table) if not a.held_out else ([], [])
             for line in lines:
                 print(line)
+            if a.write_readme:
+                write_seed_block(a.readme, seed_table_markdown(table) + "".join(f"- {l}\n" for l in lines))
+                print(f"wrote the table into {a.readme} ({SEEDS_BEGIN} ... {SEEDS_END})")
             return 1 if problems else 0
         if a.action == "pool":
             if not a.run:

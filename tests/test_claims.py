@@ -437,3 +437,13 @@ def test_the_across_seeds_targets_are_judged_once_every_held_out_seed_has_run(tm
     f.write_text(yaml.safe_dump(bad))
     with pytest.raises(claims.ClaimsError, match="both tuning and held out"):
         claims.load_claims(f)
+
+
+def test_the_seed_table_is_written_between_the_readme_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- seeds:begin -->\nold\n<!-- seeds:end -->\nafter\n")
+    claims.write_seed_block(readme, "| seed |\n|---|\n| 1 |\n")
+    assert readme.read_text() == "intro\n<!-- seeds:begin -->\n| seed |\n|---|\n| 1 |\n<!-- seeds:end -->\nafter\n"
+    readme.write_text("no markers\n")
+    with pytest.raises(claims.ClaimsError, match="no <!-- seeds:begin -->"):
+        claims.write_seed_block(readme, "x")
