@@ -541,38 +541,27 @@ def pooled_gain(run_dirs: list[str | Path], benchmark: str = "synthetic", *, res
 
 
 def _run_facts(run_dir: Path) -> dict:
-    """Seed, commit, kernels, wall time, base / trained accuracy and stage temperatures of a run,
-    each read from the artifact that holds it (missing ones are None)."""
+    """Seed, commit, wall time, base / trained accuracy, the paired interval and stage temperatures of
+    a run, each read from the artifact that holds it (missing ones are None)."""
     import pandas as pd
 
-    man = _read_json_or_none(run_dir / "manifest.json") or {}
+    ident = run_identity(run_dir)
+    man = ident["manifest"] if ident else {}
     facts = {"seed": man.get("seed"), "commit": (man.get("git_commit") or "")[:7] or None,
              "dirty": str(man.get("git_commit") or "").endswith("-dirty"),
              "minutes": round(man["elapsed_s"] / 60, 1) if man.get("elapsed_s") else None,
-             "numerics": None, "base": None, "trained": None, "temperatures": None}
-    if man.get("machine"):
-        from .machine import numerics_key
-        facts["numerics"] = numerics_key(man["machine"])
-    res = run_dir / "04_evaluation" / "results.csv"
-    if res.exists():
-        df = pd.read_csv(res)
-        for role in ("base", "trained"):
-            row = df[(df["role"] == role) & (df["benchmark"] == "synthetic")]
-            facts[role] = float(row["avg"].iloc[0]) if len(row) else None
-    summ = _read_json_or_none(run_dir / "04_evaluation" / "summary.json") or {}
+             "base": None, "trained": None, "reported_ci95": None, "temperatures": None}
+    path = run_dir / "04_evaluation" / "summary.json"
+    summ = json.loads(path.read_text()) if path.exists() else {}
+    for role in ("base", "trained"):
+        acc = (((summ.get("models") or {}).get(role) or {}).get("benchmarks") or {}).get("synthetic") or {}
+        facts[role] = 100.0 * acc["avg@n"] if "avg@n" in acc else None
     paired = ((summ.get("paired_vs_base") or {}).get("trained") or {}).get("synthetic") or {}
     facts["reported_ci95"] = paired.get("ci95_points")     # the run's own interval (its report shows it)
     st = run_dir / "03_training" / "stage_summary.csv"
     if st.exists():
         facts["temperatures"] = [float(t) for t in pd.read_csv(st)["temperature"]]
     return facts
-
-
-def _read_json_or_none(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def seed_table(run_dirs: list[str | Path], held_out: set[int] = frozenset(), benchmark: str = "synthetic",
@@ -593,7 +582,8 @@ def seed_table(run_dirs: list[str | Path], held_out: set[int] = frozenset(), ben
     groups = {"all": run_dirs,
               "tuning": [r for r, row in zip(run_dirs, rows) if not row["held_out"]],
               "held-out": [r for r, row in zip(run_dirs, rows) if row["held_out"]]}
-    pools = {k: pooled_gain(v, benchmark, resamples=resamples) for k, v in groups.items() if v}
+    pools = {k: pooled if k == "all" else pooled_gain(v, benchmark, resamples=resamples)
+             for k, v in groups.items() if v}
     ho = [row for row in rows if row["held_out"]]
     return {"rows": rows, "pooled": pools, "benchmark": benchmark,
             "held_out_above_zero": sum(row["ci95"][0] > 0 for row in ho), "held_out_runs": len(ho)}

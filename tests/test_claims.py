@@ -382,15 +382,16 @@ def test_the_seed_table_marks_held_out_seeds_and_pools_each_group(tmp_path, caps
         run = _eval_run(tmp_path, f"s{seed}", b, [min(1.0, x + lift) for x in b])
         (run / "manifest.json").write_text(json.dumps({"seed": seed, "git_commit": "abcdef0123-dirty",
                                                        "elapsed_s": 1140}))
-        pd.DataFrame({"role": ["base", "trained"], "benchmark": ["synthetic"] * 2,
-                      "avg": [100 * np.mean(b), 100 * np.mean([min(1.0, x + lift) for x in b])]}).to_csv(
-            run / "04_evaluation" / "results.csv", index=False)
+        accs = {"base": np.mean(b), "trained": np.mean([min(1.0, x + lift) for x in b])}
+        (run / "04_evaluation" / "summary.json").write_text(json.dumps(
+            {"models": {m: {"benchmarks": {"synthetic": {"avg@n": a}}} for m, a in accs.items()}}))
         (run / "03_training").mkdir()
         pd.DataFrame({"stage": ["stage1", "stage2"], "temperature": [0.4, 0.55]}).to_csv(
             run / "03_training" / "stage_summary.csv", index=False)
         runs.append(run)
     table = claims.seed_table(runs, held_out={6, 7}, resamples=500)
     assert [r["held_out"] for r in table["rows"]] == [False, False, True, True]
+    assert all(r["trained"] > r["base"] for r in table["rows"][:3]) and table["rows"][3]["trained"] == table["rows"][3]["base"]
     assert table["held_out_runs"] == 2 and table["held_out_above_zero"] == 1      # seed 7 gained nothing
     assert set(table["pooled"]) == {"all", "tuning", "held-out"}
     assert table["pooled"]["held-out"]["pooled_gain"] == pytest.approx(np.mean([r["gain"] for r in table["rows"][2:]]))
