@@ -339,6 +339,9 @@ def validate(cfg: dict) -> None:
     if cfg["training"]["cpu_precision"] not in ("auto", "fp32", "bf16"):
         raise ConfigError("'training.cpu_precision' must be auto, fp32 or bf16, "
                           f"got {cfg['training']['cpu_precision']!r}")
+    if not isinstance(cfg["training"]["keep_checkpoints"], bool):
+        raise ConfigError("'training.keep_checkpoints' must be true or false, "
+                          f"got {cfg['training']['keep_checkpoints']!r}")
     if cfg["training"]["old_log_prob"] not in ("recompute", "rollout"):
         raise ConfigError("'training.old_log_prob' must be recompute or rollout, "
                           f"got {cfg['training']['old_log_prob']!r}")

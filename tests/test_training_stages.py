@@ -332,3 +332,43 @@ def test_temperature_searches_figure_data(tmp_path):
     fig = F.plot_temperature_searches(df)
     assert len(fig.axes[0].lines) == 2 * 2 + 1  # a curve and a choice line per stage, one target line
     assert F.temperature_searches(cfg, tmp_path / "empty").empty
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_finished_stage_keeps_or_removes_its_checkpoints(tmp_path, no_model_build, monkeypatch, keep):
+    """``training.keep_checkpoints: false`` (the smoke tier: 1.6 GB a stage) deletes a stage's verl
+    checkpoints once its merged model is written, and only then; the stage stays done on a rerun."""
+    from polaris_repro.training import supervisor
+
+    cfg = load_config("tiny", [f"training.keep_checkpoints={str(keep).lower()}"])
+    run = tmp_path / "run"
+    Manifest(run, cfg)
+    ckpt = S.stage_dir(cfg, run, 0) / "checkpoints"
+
+    def fake_launch(overrides, **kw):
+        (ckpt / "global_step_2" / "actor").mkdir(parents=True)
+        (ckpt / "global_step_2" / "actor" / "model.pt").write_bytes(b"\0" * 4096)
+        (ckpt / "latest_checkpointed_iteration.txt").write_text("2")
+        return 1.0
+
+    def fake_merge(ckpt_dir, target, step=None, env=None):
+        assert (ckpt_dir / f"global_step_{step}" / "actor" / "model.pt").exists()   # still there to merge
+        target.mkdir(parents=True)
+        write_json(target / "config.json", {"model_type": "llama"})
+        return target
+
+    monkeypatch.setattr(supervisor, "run_verl", fake_launch)
+    monkeypatch.setattr(S, "merge_checkpoint", fake_merge)
+    lines = []
+    rec = S.run_stage(cfg, run, 0, log=lines.append)
+    assert rec["status"] == "done" and rec["final_step"] == 2
+    assert ckpt.exists() == keep
+    assert ("checkpoints_removed_gb" in rec) == (not keep)
+    assert any("checkpoints removed" in ln for ln in lines) == (not keep)
+    again = S.run_stage(cfg, run, 0, log=lines.append)       # done: not relaunched
+    assert again["status"] == "done" and "already done" in lines[-1]
+
+
+def test_keep_checkpoints_must_be_a_boolean():
+    with pytest.raises(ConfigError, match="training.keep_checkpoints"):
+        load_config("tiny", ["training.keep_checkpoints=sometimes"])

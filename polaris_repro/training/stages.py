@@ -475,7 +475,19 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
     rec = _write_stage(sdir, status="done", final_step=step, merged_model=str(merged), ended=now(),
                        train_s=round(secs, 1), merge_s=round(time.time() - t0, 1))
     log(f"[{plan.name}] done: {step} steps in {secs:.0f} s, merged model {merged}")
+    if not cfg["training"].get("keep_checkpoints", True):
+        rec = _remove_checkpoints(sdir, plan.checkpoints, log=log, name=plan.name)
     return rec
+
+
+def _remove_checkpoints(sdir: Path, ckpt_dir: Path, *, log: Callable[[str], None], name: str) -> dict:
+    """``training.keep_checkpoints: false``: delete a finished stage's verl checkpoints (the merged
+    model is what the next stage and the evaluation read); ``stage.json`` records what was freed."""
+    ckpt_dir = Path(ckpt_dir)
+    size = sum(f.stat().st_size for f in ckpt_dir.rglob("*") if f.is_file()) if ckpt_dir.exists() else 0
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    log(f"[{name}] checkpoints removed ({size / 1e9:.1f} GB; training.keep_checkpoints=false)")
+    return _write_stage(sdir, checkpoints_removed_gb=round(size / 1e9, 2))
 
 
 def run_stages(cfg: dict, run_dir: str | os.PathLike, stages: Sequence[int | str] | None = None, *,
