@@ -550,6 +550,10 @@ def _run_facts(run_dir: Path) -> dict:
     facts = {"seed": man.get("seed"), "commit": (man.get("git_commit") or "")[:7] or None,
              "dirty": str(man.get("git_commit") or "").endswith("-dirty"),
              "minutes": round(man["elapsed_s"] / 60, 1) if man.get("elapsed_s") else None,
+             # a resumed run: its attempts (runner.reproduce), their summed minutes and later commits
+             "attempts": len(man.get("attempts") or []) or 1,
+             "resumed_at": sorted({str(a.get("commit") or "")[:7] for a in (man.get("attempts") or [])[1:]}
+                                  - {"", (man.get("git_commit") or "")[:7]}),
              "base": None, "trained": None, "reported_ci95": None, "temperatures": None}
     path = run_dir / "04_evaluation" / "summary.json"
     summ = json.loads(path.read_text()) if path.exists() else {}
@@ -597,9 +601,11 @@ def seed_table_markdown(table: dict) -> str:
     for r in sorted(table["rows"], key=lambda r: (r["seed"] is None, r["seed"])):
         seed = f"{r['seed']} (held out)" if r["held_out"] else str(r["seed"])
         temps = " / ".join(f"{t:.2f}" for t in r["temperatures"]) if r["temperatures"] else "–"
-        commit = (r["commit"] or "–") + (" (dirty)" if r["dirty"] else "")
+        commit = ((r["commit"] or "–") + (" (dirty)" if r["dirty"] else "")
+                  + (f", resumed at {', '.join(r['resumed_at'])}" if r.get("resumed_at") else ""))
+        minutes = fmt(r["minutes"]) + (f" ({r['attempts']} attempts)" if r.get("attempts", 1) > 1 else "")
         lines.append(f"| {seed} | {fmt(r['base'])} | {fmt(r['trained'])} | {r['gain']:+.1f} "
-                     f"[{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}] | {r['questions']} | {temps} | {fmt(r['minutes'])} "
+                     f"[{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}] | {r['questions']} | {temps} | {minutes} "
                      f"| {commit} |")
     lines.append("")
     for name, p in table["pooled"].items():

@@ -19,9 +19,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TextIO
+from typing import Any, Callable, Mapping, Sequence, TextIO
 
-from .artifacts import Manifest, REPO_ROOT, artifacts_root, now, run_dir as make_run_dir, run_overrides
+from .artifacts import (Manifest, REPO_ROOT, artifacts_root, git_commit, now, run_dir as make_run_dir,
+                        run_overrides)
 from .config import load_config
 from .sections import SECTIONS
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -79,7 +80,7 @@ def run_section(section: str, tier: str, run_dir: str | Path | None = None,
         if progress is not None:
             progress.close()
     man = Manifest(rdir)
-    man.section(section, status="done", ended=now(), elapsed_s=round(time.time() - t0, 1))
+    man.section(section, status="done", ended=now(), elapsed_s=round(time.time() - t0, 1), error=None)
     if section == "05_report":
         # the report was written while its own section was still running: render it again, now
         # that the manifest holds every section's status and time (a second, figures included)
@@ -346,9 +347,43 @@ def reproduce(tier: str, run_dir: str | Path | None = None, *, resume: bool = Tr
                          f"use another run folder")
     man = Manifest(rdir, cfg)
     man.data["overrides"] = ov
+    # one record per `reproduce` of this run folder: a resumed run's wall time is the sum of its
+    # attempts (not the last one's), and each attempt names the commit it ran at
+    attempts = man.data.setdefault("attempts", [])
+    attempts.append({"started": now(), "commit": git_commit(), "status": "running", "elapsed_s": 0.0,
+                     "sections": []})
     man.save()
-    print(f"[reproduce] tier={tier} seed={cfg.get('seed')} run={rdir}", file=stream, flush=True)
+    print(f"[reproduce] tier={tier} seed={cfg.get('seed')} run={rdir}"
+          + (f" (attempt {len(attempts)}: resumed)" if len(attempts) > 1 else ""), file=stream, flush=True)
     t_all = time.time()
+
+    def attempt(**fields) -> Manifest:
+        m = Manifest(rdir)
+        rec = m.data["attempts"][-1]
+        rec.update(fields, elapsed_s=round(time.time() - t_all, 1))
+        m.save()
+        return m
+
+    try:
+        _run_sections(rdir, tier, sections, params, stream, resume, attempt)
+    except BaseException as e:
+        attempt(status="failed" if isinstance(e, SectionFailed) else f"stopped ({type(e).__name__})",
+                ended=now())
+        raise
+    man = attempt(status="finished", ended=now())
+    total = sum(float(a.get("elapsed_s") or 0) for a in man.data["attempts"])
+    man.data["finished"] = now()
+    man.data["elapsed_s"] = round(total, 1)
+    man.save()
+    print(f"[reproduce] finished in {time.time() - t_all:.0f} s"
+          + (f" ({total:.0f} s over {len(man.data['attempts'])} attempts)" if len(man.data["attempts"]) > 1 else "")
+          + f": {rdir}", file=stream, flush=True)
+    return rdir
+
+
+def _run_sections(rdir: Path, tier: str, sections: Sequence[str], params: Mapping | None, stream,
+                  resume: bool, attempt: Callable[..., Manifest]) -> None:
+    man = Manifest(rdir)
     for i, section in enumerate(sections, 1):
         st = man.data.get("sections", {}).get(section, {})
         if resume and st.get("status") == "done":
@@ -366,9 +401,4 @@ def reproduce(tier: str, run_dir: str | Path | None = None, *, resume: bool = Tr
             raise
         print(f"[{i}/{len(sections)}] {section}: done in {time.time() - t0:.0f} s -> {nb}",
               file=stream, flush=True)
-        man = Manifest(rdir)
-    man.data["finished"] = now()
-    man.data["elapsed_s"] = round(time.time() - t_all, 1)
-    man.save()
-    print(f"[reproduce] finished in {time.time() - t_all:.0f} s: {rdir}", file=stream, flush=True)
-    return rdir
+        man = attempt(sections=[*Manifest(rdir).data["attempts"][-1]["sections"], section])

@@ -400,6 +400,14 @@ def test_the_seed_table_marks_held_out_seeds_and_pools_each_group(tmp_path, caps
     assert "held-out seeds whose interval is above 0: 1 of 2" in md
     assert claims.cli(["seeds", "--held-out", "6,7", *sum((["--run", str(r)] for r in runs), [])]) == 0
     assert "| 7 (held out) | " in capsys.readouterr().out
+    # a resumed run: minutes summed over its attempts, the commit it was resumed at named
+    man = runs[1] / "manifest.json"
+    man.write_text(json.dumps({"seed": 2, "git_commit": "abcdef0123", "elapsed_s": 1200,
+                               "attempts": [{"commit": "abcdef0123", "elapsed_s": 800},
+                                            {"commit": "1234567890", "elapsed_s": 400}]}))
+    md = claims.seed_table_markdown(claims.seed_table(runs, held_out={6, 7}, resamples=200))
+    row = next(ln for ln in md.splitlines() if ln.startswith("| 2 |"))
+    assert "| 20.0 (2 attempts) |" in row and "| abcdef0, resumed at 1234567 |" in row
 
 
 def test_the_across_seeds_targets_are_judged_once_every_held_out_seed_has_run(tmp_path, capsys):

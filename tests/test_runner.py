@@ -48,7 +48,16 @@ def test_reproduce_stops_at_failure_and_resumes(tmp_path, monkeypatch):
     assert "01_difficulty: already done" in out.getvalue()
     assert not (rdir / "01_difficulty.done").exists(), "a finished section must not re-run"
     assert all((rdir / f"{s}.done").exists() for s in runner.SECTIONS[2:])
-    assert all(v["status"] == "done" for v in Manifest(rdir).data["sections"].values())
+    man = Manifest(rdir).data
+    assert all(v["status"] == "done" for v in man["sections"].values())
+    assert man["sections"]["03_training"].get("error") is None      # the failed attempt's error is gone
+    # two attempts recorded; the run's wall time is their sum, not the last one's
+    a1, a2 = man["attempts"]
+    assert a1["status"] == "failed" and a1["sections"] == ["01_difficulty", "02_temperature"]
+    assert a2["status"] == "finished" and a2["sections"] == list(runner.SECTIONS[2:])
+    assert a1["elapsed_s"] > 0 and a2["elapsed_s"] > 0
+    assert man["elapsed_s"] == pytest.approx(a1["elapsed_s"] + a2["elapsed_s"], abs=0.2)
+    assert "attempt 2: resumed" in out.getvalue() and "over 2 attempts" in out.getvalue()
 
 
 def test_unknown_section_is_named():
