@@ -302,6 +302,7 @@ def test_the_cpu_precision_row_says_what_the_actor_will_run_in(monkeypatch, nati
     from polaris_repro.doctor.software import check_cpu_precision
 
     monkeypatch.setattr(V, "native_bf16", lambda: native)
+    monkeypatch.setattr(V, "amx_bf16", lambda: native)
     hw = H.Hardware()
     [r] = check_cpu_precision(load_config("smoke"), hw)
     assert r["status"] == "ok"
@@ -309,3 +310,18 @@ def test_the_cpu_precision_row_says_what_the_actor_will_run_in(monkeypatch, nati
     assert ("~50 min" in r["found"]) == (not native)
     [forced] = check_cpu_precision(load_config("smoke", ["training.cpu_precision=bf16"]), hw)
     assert forced["status"] == ("ok" if native else "warn") and ("emulated" in forced["fix"]) == (not native)
+
+
+def test_the_cpu_precision_row_warns_about_bf16_without_amx(monkeypatch):
+    """bf16 in hardware but no AMX (AVX-512 BF16, or AVX-512 where oneDNN emulates): `auto` still
+    picks bf16, which measured slower than fp32 there; the row says so and how to switch."""
+    import polaris_repro.verl_cpu as V
+    from polaris_repro.doctor.software import check_cpu_precision
+
+    monkeypatch.setattr(V, "native_bf16", lambda: True)
+    monkeypatch.setattr(V, "amx_bf16", lambda: False)
+    [r] = check_cpu_precision(load_config("smoke"), H.Hardware())
+    assert r["status"] == "warn" and "-> bf16" in r["found"] and "no AMX" in r["found"]
+    assert "training.cpu_precision=fp32" in r["fix"]
+    monkeypatch.setattr(V, "amx_bf16", lambda: True)
+    assert check_cpu_precision(load_config("smoke"), H.Hardware())[0]["status"] == "ok"

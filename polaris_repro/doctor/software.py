@@ -85,7 +85,7 @@ def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
     """CPU tiers: the precision the actor will train in on this machine, and whether bf16 is native."""
     if is_gpu_tier(cfg):
         return []
-    from ..verl_cpu import native_bf16, resolve_precision
+    from ..verl_cpu import amx_bf16, native_bf16, resolve_precision
 
     want = cfg["training"]["cpu_precision"]
     native = native_bf16()
@@ -96,6 +96,10 @@ def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
         return [row("cpu precision", "warn", found,
                      "bf16 autocast is emulated on this CPU (under an AVX2 cap a smoke step went from 18 s "
                      "to over 5 min); -o training.cpu_precision=auto trains in fp32 here")]
+    if got == "bf16" and not amx_bf16():
+        return [row("cpu precision", "warn", found + "; no AMX",
+                     "bf16 measured 1.5x (AVX-512 BF16) to 3.5x (AVX-512) slower than fp32 without AMX "
+                     "(benchmarks/bench_cpu_precision.py): -o training.cpu_precision=fp32")]
     if got == "fp32" and cfg.get("tier") == "smoke":
         found += ("; an fp32 update costs 2.5-4.5x the bf16 one: make reproduce takes ~50 min on 2 cores "
                   "without AVX-512 BF16 (~24 min with it), README Results")
