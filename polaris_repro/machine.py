@@ -63,6 +63,13 @@ def bf16_kernels(fp: dict | None) -> str:
     return "AMX" if amx else "AVX512-BF16"
 
 
+def amx_bf16() -> bool:
+    """Whether bf16 products run on AMX tiles here, under the current caps (:func:`bf16_kernels` of
+    this machine). Only there did bf16 beat fp32 for the smoke actor (2.5 vs 4.5 s a micro-batch;
+    AVX-512 BF16 without AMX: 6.7 vs 4.4 s, ``benchmarks/bench_cpu_precision.py``)."""
+    return bf16_kernels(fingerprint()) == "AMX"
+
+
 def numerics_key(fp: dict | None) -> str | None:
     """``AVX512+AMX-bf16, 2 threads, torch 2.13.0``: runs with the same key and seed compute the same
     numbers; None when the run recorded no fingerprint."""

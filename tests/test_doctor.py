@@ -298,11 +298,12 @@ def test_cuda_probe_runs_in_a_child_process(monkeypatch):
 def test_the_cpu_precision_row_says_what_the_actor_will_run_in(monkeypatch, native):
     """`cpu_precision: auto` trains in bf16 only where the CPU multiplies bf16 in hardware; elsewhere
     the row says fp32 and what that costs the smoke tier; a forced bf16 on such a CPU warns."""
+    import polaris_repro.machine as M
     import polaris_repro.verl_cpu as V
     from polaris_repro.doctor.software import check_cpu_precision
 
     monkeypatch.setattr(V, "native_bf16", lambda: native)
-    monkeypatch.setattr(V, "amx_bf16", lambda: native)
+    monkeypatch.setattr(M, "amx_bf16", lambda: native)
     hw = H.Hardware()
     [r] = check_cpu_precision(load_config("smoke"), hw)
     assert r["status"] == "ok"
@@ -315,13 +316,14 @@ def test_the_cpu_precision_row_says_what_the_actor_will_run_in(monkeypatch, nati
 def test_the_cpu_precision_row_warns_about_bf16_without_amx(monkeypatch):
     """bf16 in hardware but no AMX (AVX-512 BF16, or AVX-512 where oneDNN emulates): `auto` still
     picks bf16, which measured slower than fp32 there; the row says so and how to switch."""
+    import polaris_repro.machine as M
     import polaris_repro.verl_cpu as V
     from polaris_repro.doctor.software import check_cpu_precision
 
     monkeypatch.setattr(V, "native_bf16", lambda: True)
-    monkeypatch.setattr(V, "amx_bf16", lambda: False)
+    monkeypatch.setattr(M, "amx_bf16", lambda: False)
     [r] = check_cpu_precision(load_config("smoke"), H.Hardware())
     assert r["status"] == "warn" and "-> bf16" in r["found"] and "no AMX" in r["found"]
     assert "training.cpu_precision=fp32" in r["fix"]
-    monkeypatch.setattr(V, "amx_bf16", lambda: True)
+    monkeypatch.setattr(M, "amx_bf16", lambda: True)
     assert check_cpu_precision(load_config("smoke"), H.Hardware())[0]["status"] == "ok"

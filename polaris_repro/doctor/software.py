@@ -85,7 +85,8 @@ def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
     """CPU tiers: the precision the actor will train in on this machine, and whether bf16 is native."""
     if is_gpu_tier(cfg):
         return []
-    from ..verl_cpu import amx_bf16, native_bf16, resolve_precision
+    from ..machine import amx_bf16
+    from ..verl_cpu import native_bf16, resolve_precision
 
     want = cfg["training"]["cpu_precision"]
     native = native_bf16()

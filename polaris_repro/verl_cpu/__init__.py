@@ -131,20 +131,6 @@ def native_bf16() -> bool:
     return onednn and torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512")
 
 
-def amx_bf16() -> bool:
-    """Whether bf16 products run on AMX tiles here: the CPU has ``amx_bf16`` and ``ONEDNN_MAX_CPU_ISA``
-    (if set) allows AMX. Only there did bf16 beat fp32 for the smoke actor (2.5 vs 4.5 s a micro-batch;
-    AVX-512 BF16 without AMX: 6.7 vs 4.4 s, ``benchmarks/bench_cpu_precision.py``)."""
-    import os
-
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
-    return " amx_bf16" in flags and (not cap or "AMX" in cap or cap in ("ALL", "DEFAULT"))
-
-
 def resolve_precision(precision: str) -> str:
     """``training.cpu_precision`` as the actor will run it: ``auto`` -> bf16 where the CPU has
     native bf16 (:func:`native_bf16`), else fp32; ``fp32`` / ``bf16`` as given."""
