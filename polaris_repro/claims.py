@@ -602,8 +602,8 @@ def seed_table_markdown(table: dict) -> str:
         seed = f"{r['seed']} (held out)" if r["held_out"] else str(r["seed"])
         temps = " / ".join(f"{t:.2f}" for t in r["temperatures"]) if r["temperatures"] else "–"
         commit = ((r["commit"] or "–") + (" (dirty)" if r["dirty"] else "")
-                  + (f", resumed at {', '.join(r['resumed_at'])}" if r.get("resumed_at") else ""))
-        minutes = fmt(r["minutes"]) + (f" ({r['attempts']} attempts)" if r.get("attempts", 1) > 1 else "")
+                  + (f", resumed at {', '.join(r['resumed_at'])}" if r["resumed_at"] else ""))
+        minutes = fmt(r["minutes"]) + (f" ({r['attempts']} attempts)" if r["attempts"] > 1 else "")
         lines.append(f"| {seed} | {fmt(r['base'])} | {fmt(r['trained'])} | {r['gain']:+.1f} "
                      f"[{r['ci95'][0]:+.1f}, {r['ci95'][1]:+.1f}] | {r['questions']} | {temps} | {minutes} "
                      f"| {commit} |")

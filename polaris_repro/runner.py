@@ -357,10 +357,12 @@ def reproduce(tier: str, run_dir: str | Path | None = None, *, resume: bool = Tr
           + (f" (attempt {len(attempts)}: resumed)" if len(attempts) > 1 else ""), file=stream, flush=True)
     t_all = time.time()
 
-    def attempt(**fields) -> Manifest:
+    def attempt(done: str | None = None, **fields) -> Manifest:
         m = Manifest(rdir)
         rec = m.data["attempts"][-1]
         rec.update(fields, elapsed_s=round(time.time() - t_all, 1))
+        if done:
+            rec["sections"].append(done)
         m.save()
         return m
 
@@ -401,4 +403,4 @@ def _run_sections(rdir: Path, tier: str, sections: Sequence[str], params: Mappin
             raise
         print(f"[{i}/{len(sections)}] {section}: done in {time.time() - t0:.0f} s -> {nb}",
               file=stream, flush=True)
-        man = attempt(sections=[*Manifest(rdir).data["attempts"][-1]["sections"], section])
+        man = attempt(done=section)

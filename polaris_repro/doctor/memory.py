@@ -81,7 +81,7 @@ def check_disk(cfg: dict, hw: Hardware, spec: ModelSpec | None, verl_overrides: 
         n = min(n, keep) if keep else n
         saves.append(n)
         total += n * per + merged
-    if saves and not tr.get("keep_checkpoints", True):
+    if saves and not tr["keep_checkpoints"]:
         # each stage's checkpoints go once its model is merged: the peak is the largest stage's
         total -= (sum(saves) - max(saves)) * per
     free = hw.disk_free_gb
@@ -90,7 +90,7 @@ def check_disk(cfg: dict, hw: Hardware, spec: ModelSpec | None, verl_overrides: 
 
     found = (f"{sum(saves)} checkpoint(s) x {gb(per)} GB + merged models = {gb(total)} GB"
              + (f" (kept: {keep} per stage)" if keep else " (verl keeps every checkpoint)")
-             + ("" if tr.get("keep_checkpoints", True) else
+             + ("" if tr["keep_checkpoints"] else
                 "; removed after each stage's merge (training.keep_checkpoints=false): peak shown")
              + (f"; free {free:,.0f} GB under {hw.disk_path or artifacts_root()}" if free is not None else ""))
     fix = ("lower training.max_ckpt_to_keep (-o training.max_ckpt_to_keep=1), or put POLARIS_ARTIFACTS on a larger volume")

@@ -475,7 +475,7 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
     rec = _write_stage(sdir, status="done", final_step=step, merged_model=str(merged), ended=now(),
                        train_s=round(secs, 1), merge_s=round(time.time() - t0, 1))
     log(f"[{plan.name}] done: {step} steps in {secs:.0f} s, merged model {merged}")
-    if not cfg["training"].get("keep_checkpoints", True):
+    if not cfg["training"]["keep_checkpoints"]:
         rec = _remove_checkpoints(sdir, plan.checkpoints, log=log, name=plan.name)
     return rec
 
