@@ -450,6 +450,51 @@ def format_plan(p: Plan) -> str:
     return "\n".join(out)
 
 
+def time_limit_lines(cfg: dict, time_limit: str | None, *, signal_lead_s: int | None = None,
+                     gpus: int | None = None, gpu_type: str | None = None) -> list[str]:
+    """What a site's time limit means for the tier's run (``plan --time``, ``train --render-launch
+    --time``): the warning's lead, the submissions the run needs, and what a stop costs with and
+    without the warning (:func:`polaris_repro.training.time_limits.submissions`)."""
+    from .training import time_limits as TL
+    from .training.launch_scripts import signal_lead
+
+    lead, note = (signal_lead_s, "given") if signal_lead_s else signal_lead(cfg)
+    df = estimate(cfg, gpus, gpu_type)
+    hw = hardware_for(cfg, gpus, gpu_type)
+    stages = df[df["stage"] != "total"]
+    step_s = float(stages["s/step"].max())
+    start_s = float(CPU_STAGE_START_S if hw.gpu is None else TL.GPU_START_S)
+    total_h = float(df.loc[df["stage"] == "total", "hours"].iloc[0]) if len(df) else float("nan")
+    freq = int(cfg["training"]["save_freq"])
+    ngpu = hw.gpus if hw.gpu is not None else None
+    out = [f"time-limit warning: SIGUSR1 {_fmt_s(lead)} before the limit ({note}); the trainer checkpoints the "
+           "step it is on and the job requeues itself"]
+    if not time_limit:
+        out.append("no --time: the partition's default limit applies (sinfo -o '%P %l'); pass --time D-HH:MM:SS "
+                   "to count the submissions the run needs")
+        return out
+    limit = TL.parse_slurm_time(time_limit)
+    if _missing(total_h):
+        out.append("the stages have no step counts (training.stages[i].steps): submissions not counted")
+        return out
+    sub = TL.submissions(total_h * 3600, limit, start_s=start_s, lead_s=lead, step_s=step_s, save_freq=freq, gpus=ngpu)
+
+    def cost(sec: float, key: str) -> str:
+        return _fmt_s(sec) + (f" ({sub[key]:,.0f} GPU-hours)" if ngpu else "")
+
+    start_src = "measured CPU stage start" if hw.gpu is None else "assumed GPU start-up: Ray, model load, vLLM"
+    out += [f"time limit {TL.format_slurm_time(limit)} per allocation: {_fmt_h(total_h)} of training need "
+            f"{sub['submissions']} allocation(s) ({_fmt_s(sub['usable_s'])} of training each, after "
+            f"{_fmt_s(start_s)} start-up ({start_src}) and the {_fmt_s(lead)} warning)",
+            f"a stop at the limit, with the warning, costs at most {cost(sub['lost_with_warning_s'], 'lost_with_warning_gpu_h')} "
+            f"(the idle end of the allocation + one start-up); the run's {sub['submissions'] - 1} such stop(s): "
+            f"{cost(sub['overhead_s'], 'overhead_gpu_h')}",
+            f"a kill without warning (node failure, scancel, preemption) costs up to "
+            f"{cost(sub['lost_without_warning_s'], 'lost_without_warning_gpu_h')}: the steps since the last checkpoint "
+            f"(training.save_freq = {freq} steps x {_fmt_s(step_s)}) + one start-up"]
+    return out
+
+
 def cli(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="polaris-repro plan", description=__doc__.split("\n\n")[0])
     p.add_argument("--tier", required=True)
@@ -457,9 +502,19 @@ def cli(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu-type", default=None, help=f"one of {', '.join(GPU_TYPES)} (default: the authors' H800 "
                    "for the paper tiers, H100 otherwise)")
     p.add_argument("-o", "--override", action="append", default=[], help="tier config key.path=value")
+    p.add_argument("--time", default=None, metavar="D-HH:MM:SS",
+                   help="a site's time limit per job: how many submissions the run needs, what a stop costs")
     args = p.parse_args(argv)
     try:
-        print(format_plan(plan(args.tier, args.override, gpus=args.gpus, gpu_type=args.gpu_type)))
+        cfg = load_config(args.tier, args.override)
+        if args.time is not None:
+            from .training.time_limits import parse_slurm_time
+
+            parse_slurm_time(args.time)
+            time_lines = time_limit_lines(cfg, args.time, gpus=args.gpus, gpu_type=args.gpu_type)
+        print(format_plan(plan(cfg, gpus=args.gpus, gpu_type=args.gpu_type)))
+        if args.time is not None:
+            print("\n" + "\n".join(time_lines))
     except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

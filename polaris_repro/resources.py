@@ -181,10 +181,10 @@ def model_spec(path: str) -> ModelSpec | None:
     if str(path) == "builtin:tiny" or str(path).startswith("builtin:tiny"):
         from .models import TINY_SPEC as t
 
-        return _spec(str(path), t["num_hidden_layers"], t["hidden_size"], t["intermediate_size"],
-                     t["num_attention_heads"], t["num_key_value_heads"], t["head_dim"], t["vocab_size"],
-                     t["max_position_embeddings"], True, chat_template=True, think_tokens=True,
-                     source=f"models.TINY_SPEC ({note})")
+        dims = (t["num_hidden_layers"], t["hidden_size"], t["intermediate_size"], t["num_attention_heads"],
+                t["num_key_value_heads"], t["head_dim"], t["vocab_size"])
+        return ModelSpec(str(path), *dims, params_from_dims(*dims, True), t["max_position_embeddings"], True,
+                         chat_template=True, think_tokens=True, source=f"models.TINY_SPEC ({note})")
     return None
 
 

@@ -51,19 +51,20 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ "$1" = ray ] && [ "$2" = stop ]; then
-    for pg in $(cat "$STUB_DIR/sessions" 2>/dev/null); do kill -TERM -- "-$pg" 2>/dev/null || true; done
-    sleep 3
-    for pg in $(cat "$STUB_DIR/sessions" 2>/dev/null); do kill -KILL -- "-$pg" 2>/dev/null || true; done
-    exit 0
+    echo "the job script must stop its own srun steps, not run ray stop (it ends every Ray on a machine)" >&2
+    exit 1
 fi
 if [ "$1" = ray ] && [ "$2" = start ]; then
-    extra=(--node-ip-address=127.0.0.1)
+    extra=()
     for a in "$@"; do
-        if [ "$a" = --head ]; then extra+=(--ray-client-server-port="$STUB_CLIENT_PORT" --include-dashboard=false); fi
+        if [ "$a" = --head ]; then extra+=(--include-dashboard=false); fi
     done
     setsid "$@" "${extra[@]}" &
-    echo $! >> "$STUB_DIR/sessions"
-    wait $!
+    child=$!
+    echo $child >> "$STUB_DIR/sessions"
+    # like srun: a signal to the step reaches its task
+    trap 'kill -TERM -- "-$child" 2>/dev/null; sleep 3; kill -KILL -- "-$child" 2>/dev/null' TERM INT
+    wait $child
     exit $?
 fi
 exec "$@"
@@ -136,8 +137,11 @@ def test_slurm_script_runs_under_stub_srun(tmp_path):
         (stub / name).write_text(text)
         (stub / name).chmod(0o755)
     ray_tmp = tempfile.mkdtemp(prefix="rs", dir="/tmp")        # Ray's socket paths must stay short
+    home = tmp_path / "home"          # empty: no Ray token anywhere (issue 30); the script makes one
+    home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "SLURM_"))}
-    env.update(PATH=f"{stub}{os.pathsep}{env['PATH']}", STUB_DIR=str(stub), STUB_CLIENT_PORT=str(_free_port()),
+    env.update(PATH=f"{stub}{os.pathsep}{env['PATH']}", STUB_DIR=str(stub), HOME=str(home),
+               RAY_CLIENT_PORT=str(_free_port()), RAY_NODE_IP="127.0.0.1",
                SLURM_JOB_NODELIST="node-[a-b]", SLURM_JOB_NUM_NODES="2", SLURM_CPUS_PER_TASK="6",
                HEAD_IP="127.0.0.1", RAY_TMPDIR=ray_tmp, RAY_WAIT_S="120", RAY_worker_niceness="0")
     proc = subprocess.Popen(["bash", str(out / "polaris_slurm.sbatch")], stdout=subprocess.PIPE,
@@ -161,7 +165,11 @@ def test_slurm_script_runs_under_stub_srun(tmp_path):
     assert all("--overlap" in c for c in srun), srun
     assert any("-w node-a ray start --head" in c and "--num-cpus=6 --num-gpus=1" in c for c in srun)
     assert any("-w node-b ray start --address=127.0.0.1:" in c and "--num-cpus=6" in c for c in srun)
-    assert any(c.endswith("ray stop --force") for c in srun), "no ray stop on exit"
+    assert not any("ray stop" in c for c in srun), "ray stop ends every Ray on a node; stop the job's own steps"
+    token = run_dir / "ray_auth_token"
+    assert token.is_file() and oct(token.stat().st_mode & 0o777) == "0o600" and len(token.read_text()) == 64
+    assert not (home / ".ray").exists()
+    assert f"token file {token}" in log
     # the stage runner ran on the cluster: joined through RAY_ADDRESS, so no num_cpus / num_gpus
     assert "python -m polaris_repro.training.main_polaris" in log and "trainer.nnodes=2" in log
     assert "ray_kwargs.ray_init.num_gpus" not in log and "env_vars.VERL_PLATFORM=cpu" in log
@@ -169,3 +177,38 @@ def test_slurm_script_runs_under_stub_srun(tmp_path):
     while _alive_sessions(stub) and time.time() - t0 < 15:
         time.sleep(0.5)
     assert not _alive_sessions(stub), "Ray processes of the fake allocation still running"
+
+
+@pytest.mark.slow
+def test_slurm_script_fails_fast_when_the_ray_head_dies(tmp_path):
+    """A head that cannot start (here: token mode with a token file that cannot be made) ends the job
+    within seconds with the head's log, instead of polling ``ray status`` for RAY_WAIT_S."""
+    run_dir = tmp_path / "run"
+    out = tmp_path / "scripts"
+    assert cli(["--tier", "rehearsal", "--render-launch", str(out), "--run", str(run_dir), "-o",
+                f"cluster.ray_port={_free_port()}", "--cpus-per-node", "6", "--train-args=--dry-run"]) == 0
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    for name, text in (("srun", SRUN), ("scontrol", SCONTROL)):
+        (stub / name).write_text(text)
+        (stub / name).chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "SLURM_"))}
+    env.update(PATH=f"{stub}{os.pathsep}{env['PATH']}", STUB_DIR=str(stub), HOME=str(home),
+               RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="", RAY_NODE_IP="127.0.0.1", RAY_CLIENT_PORT=str(_free_port()),
+               SLURM_JOB_NODELIST="node-[a-b]", SLURM_CPUS_PER_TASK="6", HEAD_IP="127.0.0.1", RAY_WAIT_S="200")
+    script = (out / "polaris_slurm.sbatch").read_text()
+    # the token step as rendered would create a token: take it out to reproduce a start without one
+    script = script.replace('RAY_AUTH_TOKEN_PATH=$(python -m polaris_repro.training.ray_auth ensure', 'true $(echo')
+    (out / "no_token.sbatch").write_text(script)
+    t0 = time.time()
+    p = subprocess.run(["bash", str(out / "no_token.sbatch")], capture_output=True, text=True, env=env, timeout=150,
+                       start_new_session=True)
+    took = time.time() - t0
+    for pid in _alive_sessions(stub):
+        os.kill(pid, signal.SIGKILL)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "Ray on node-a is not running" in p.stdout + p.stderr
+    assert "no authentication token was found" in p.stdout + p.stderr      # the head's log, shown
+    assert took < 100, f"took {took:.0f} s to notice the dead head (RAY_WAIT_S=200)"

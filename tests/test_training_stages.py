@@ -372,3 +372,118 @@ def test_a_finished_stage_keeps_or_removes_its_checkpoints(tmp_path, no_model_bu
 def test_keep_checkpoints_must_be_a_boolean():
     with pytest.raises(ConfigError, match="training.keep_checkpoints"):
         load_config("tiny", ["training.keep_checkpoints=sometimes"])
+
+
+def test_a_stop_request_checkpoints_the_step_and_ends_at_the_next_boundary(tmp_path, monkeypatch, capsys):
+    """The time limit's warning (issue 30): after the actor update of the step in progress the
+    trainer saves a checkpoint (unless verl's save rule saves that step anyway), records where it
+    stopped, and raises at the top of the next step, which ``fit`` turns into a normal end."""
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.ray_trainer import RayPPOTrainer
+
+    from polaris_repro.training import time_limits as TL
+    from polaris_repro.training.trainer import PolarisTrainer, _StopAtBoundary
+
+    saves = []
+    monkeypatch.setattr(RayPPOTrainer, "_update_actor", lambda self, batch: "updated")
+    monkeypatch.setattr(RayPPOTrainer, "_start_profiling", lambda self, do_profile: None)
+    monkeypatch.setattr(PolarisTrainer, "_save_checkpoint", lambda self: saves.append(self.global_steps))
+    sdir = tmp_path / "run" / "03_training" / "stage1"
+    sdir.mkdir(parents=True)
+    stop = tmp_path / "run" / "03_training" / "STOP"
+
+    def trainer(step, save_freq=10, total=20):
+        tr = object.__new__(PolarisTrainer)
+        tr.config = OmegaConf.create({"trainer": {"save_freq": save_freq}})
+        tr.polaris = {"stop_file": str(stop), "accuracy_log": str(sdir / "accuracy_log.jsonl")}
+        tr.global_steps, tr.total_training_steps = step, total
+        return tr
+
+    tr = trainer(3)
+    assert tr._update_actor(None) == "updated" and saves == [] and tr._start_profiling(False) is None
+    stop.write_text("SIGUSR1 (job 7)")
+    assert tr._update_actor(None) == "updated" and saves == [3]      # step 3 is not a save_freq step
+    rec = TL.read_stopped(sdir)
+    assert rec["step"] == 3 and rec["total"] == 20 and rec["reason"] == "SIGUSR1 (job 7)"
+    with pytest.raises(_StopAtBoundary, match="stopped at step 3"):
+        tr._start_profiling(False)
+    tr2 = trainer(10)                       # verl saves step 10 itself (save_freq 10): no second save
+    tr2._update_actor(None)
+    assert saves == [3] and TL.read_stopped(sdir)["checkpoint_saved_by"] == "verl"
+    assert "stop requested (SIGUSR1 (job 7))" in capsys.readouterr().out
+
+
+def test_a_stopped_stage_records_its_attempts_and_resumes(tmp_path, no_model_build, monkeypatch):
+    """The stage runner after a launch that stopped on request: status ``stopped``, one attempt
+    record per launch (SLURM job and restart count included), ``polaris-repro train`` exits 75, and the
+    next run resumes the stage and finishes it; a request older than the run is dropped, one made
+    during a run stops it between stages."""
+    from polaris_repro.training import supervisor
+    from polaris_repro.training import time_limits as TL
+
+    cfg = load_config("tiny")
+    run = tmp_path / "run"
+    Manifest(run, cfg)
+    sdir = S.stage_dir(cfg, run, 0)
+    ckpt = sdir / "checkpoints"
+    launches = []
+
+    def fake_launch(overrides, **kw):
+        launches.append(overrides)
+        assert f"+polaris.stop_file={TL.stop_file(run)}" in overrides
+        step = 1 if len(launches) == 1 else 2
+        (ckpt / f"global_step_{step}" / "actor").mkdir(parents=True)
+        (ckpt / "latest_checkpointed_iteration.txt").write_text(str(step))
+        if len(launches) == 1:      # the trainer honoured a stop request after step 1 of 2
+            TL.write_stopped(sdir, step=1, total=2, reason="SIGUSR1 (job 41)", saved=True)
+        return 3.0
+
+    def fake_merge(ckpt_dir, target, step=None, env=None):
+        target.mkdir(parents=True)
+        write_json(target / "config.json", {"model_type": "llama"})
+        return target
+
+    monkeypatch.setattr(supervisor, "run_verl", fake_launch)
+    monkeypatch.setattr(S, "merge_checkpoint", fake_merge)
+    monkeypatch.setenv("SLURM_JOB_ID", "41")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    with pytest.raises(TL.StopRequested, match="stage1 stopped at step 1 of 2"):
+        S.run_stage(cfg, run, 0, log=lambda s: None)
+    st = S.read_stage(sdir)
+    assert st["status"] == "stopped" and st["stopped_at_step"] == 1
+    a = st["attempts"][0]
+    assert (a["status"], a["from_step"], a["to_step"], a["slurm_job"], a["slurm_restart"]) == ("stopped", 0, 1, "41", 0)
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    rec = S.run_stage(cfg, run, 0, log=lambda s: None)
+    assert rec["status"] == "done" and rec["final_step"] == 2 and not (sdir / TL.STOPPED_FILE).exists()
+    assert [(a["status"], a["from_step"], a["to_step"], a["slurm_restart"]) for a in rec["attempts"]] == \
+        [("stopped", 0, 1, 0), ("trained", 1, 2, 1)]
+    # between stages: a request made while the run is on stops it before the next stage's launch
+    launches.clear()
+    monkeypatch.setattr(S, "run_stage", lambda cfg, run_dir, i, **kw: (TL.request_stop(run, "by hand"), {
+        "merged_model": str(sdir / S.MERGED), "final_step": 2})[1])
+    with pytest.raises(TL.StopRequested, match="stopped before stage2 on request"):
+        S.run_stages(cfg, run, log=lambda s: None)
+    # the same request is older than the next run: dropped, and the run goes on
+    import os
+    import time as _t
+
+    old = _t.time() - 600
+    os.utime(TL.stop_file(run), (old, old))
+    monkeypatch.setattr(TL, "PROCESS_START", _t.time())
+    monkeypatch.setattr(S, "run_stage", lambda cfg, run_dir, i, **kw: {"merged_model": str(sdir / S.MERGED),
+                                                                       "final_step": 2})
+    lines = []
+    assert len(S.run_stages(cfg, run, log=lines.append)) == len(cfg["training"]["stages"])
+    assert "an earlier stop request was removed (by hand" in lines[0]
+
+
+def test_train_cli_exits_75_when_stopped(tmp_path, monkeypatch, capsys):
+    from polaris_repro.training import time_limits as TL
+
+    def stopped(*a, **kw):
+        raise TL.StopRequested("stage1 stopped at step 1 of 2 (x)")
+
+    monkeypatch.setattr(S, "run_stages", stopped)
+    assert cli(["--tier", "tiny", "--run", str(tmp_path / "run")]) == TL.EXIT_STOPPED == 75
+    assert "run the same command again to resume" in capsys.readouterr().out

@@ -35,6 +35,13 @@ RAY_TMP=$(mktemp -d /tmp/polaris-rh.XXXXXX)     # short: Ray's socket paths live
 # `ray start --head` turns it on); workers keep the niceness of the `ray start` that spawned them
 export RAY_AUTH_MODE=token RAY_worker_niceness=0 RAY_DEDUP_LOGS=0 RAY_TMPDIR="$RAY_TMP"
 export RAY_ADDRESS="127.0.0.1:$PORT"
+# Ray 2.60's `ray start` checks for a token and does not create one (a home that never ran Ray has
+# none): use the caller's (RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH naming a file) or create one for this
+# rehearsal in its private temp dir; every node, driver and `ray job submit` reads RAY_AUTH_TOKEN_PATH
+if [ -z "${RAY_AUTH_TOKEN:-}" ]; then
+    RAY_AUTH_TOKEN_PATH=$(python -m polaris_repro.training.ray_auth ensure "${RAY_AUTH_TOKEN_PATH:-$RAY_TMP/ray_auth_token}")
+    export RAY_AUTH_TOKEN_PATH
+fi
 mkdir -p "$RUN"
 RUN=$(cd "$RUN" && pwd)
 SESSIONS=()
@@ -90,13 +97,21 @@ done
 setsid ray start --address="$RAY_ADDRESS" --node-ip-address=127.0.0.1 --num-cpus=8 --num-gpus=1 \
     --disable-usage-stats --block > "$RUN/ray-worker.log" 2>&1 &
 SESSIONS+=("$!")
-python - <<'PY'
-import time, ray
+# wait for both nodes; a `ray start` that ends meanwhile fails the rehearsal at once, with its log
+python - "${SESSIONS[0]}" "$RUN/ray-head.log" "${SESSIONS[1]}" "$RUN/ray-worker.log" <<'PY'
+import os, sys, time, ray
+procs = list(zip(sys.argv[1::2], sys.argv[2::2]))
 ray.init(log_to_driver=False, logging_level="ERROR")
 for _ in range(90):
     alive = [n for n in ray.nodes() if n["Alive"]]
     if len(alive) >= 2:
         break
+    for pid, log in procs:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            print(open(log).read()[-3000:], file=sys.stderr)
+            raise SystemExit(f"`ray start` (pid {pid}) ended before both nodes joined; its log is above ({log})")
     time.sleep(1)
 else:
     raise SystemExit(f"the rehearsal cluster has {len(alive)} node(s), not 2")

@@ -15,7 +15,8 @@ What is checked (issue 15):
 * **CUDA / GPUs / Ray** -- CUDA visible and its version; GPUs per node and their memory against
   ``training.n_gpus_per_node`` and ``training.nnodes``; the tensor- and sequence-parallel sizes
   against the GPU count and the batch (verl's own divisibility rules); with ``RAY_ADDRESS`` the
-  cluster's alive nodes and GPUs (``ray.nodes()``);
+  cluster's alive nodes and GPUs (``ray.nodes()``); on a multi-node tier or with ``RAY_ADDRESS``,
+  where Ray's auth token will come from (``ray start`` aborts without one; never the token itself);
 * **GPU memory per stage** -- :func:`actor_memory` (FSDP states, gathered unit, activations with or
   without gradient checkpointing, logits, at ``ppo_max_token_len_per_gpu`` = the stage's token
   budget) and :func:`rollout_memory` (vLLM's KV cache under ``gpu_memory_utilization`` for
@@ -53,7 +54,7 @@ import pandas as pd
 from ..config import ConfigError, load_config
 from ..resources import is_gpu_tier, model_spec
 from .data import check_data
-from .gpus import check_cluster_only, check_gpus, check_gpus_sampling, check_parallelism
+from .gpus import check_cluster_only, check_gpus, check_gpus_sampling, check_parallelism, check_ray_auth
 from .hardware import GPU, PACKAGES, Hardware, detect_hardware
 from .memory import check_disk, check_memory
 from .model import check_model
@@ -61,7 +62,7 @@ from .rows import COLUMNS, STATUSES, Row, row
 from .software import ENV_DIR, check_cpu_precision, check_cuda, check_logger, check_packages, env_file, env_pins
 
 __all__ = ["COLUMNS", "ENV_DIR", "GPU", "Hardware", "PACKAGES", "STATUSES", "check_cluster_only",
-           "check_cpu_precision", "check_cuda", "check_data", "check_disk", "check_gpus", "check_gpus_sampling",
+           "check_cpu_precision", "check_cuda", "check_ray_auth", "check_data", "check_disk", "check_gpus", "check_gpus_sampling",
            "check_logger", "check_memory", "check_model", "check_packages", "check_parallelism", "cli",
            "detect_hardware", "doctor", "env_file", "env_pins", "failed", "format_table", "run_before",
            "summary_line"]
@@ -96,6 +97,7 @@ def doctor(tier: str | Mapping, overrides: Sequence[str] | Mapping | None = None
         ("cuda", lambda: check_cuda(cfg, hw)),
         ("cpu precision", lambda: check_cpu_precision(cfg, hw) if training else []),
         ("gpus", lambda: check_gpus(cfg, hw) if training else check_gpus_sampling(cfg, hw)),
+        ("ray auth token", lambda: check_ray_auth(cfg, hw) if training else []),
         ("gpu memory", lambda: check_memory(cfg, hw, spec) if training else
          [row("gpu memory", "ok", "training memory not needed (no training in this run)")]),
         ("model", lambda: check_model(cfg, spec)),

@@ -66,6 +66,27 @@ NOT_REHEARSED = ("NCCL collectives", "verl's vLLM rollout (weight sync, sleep mo
                  "tensor-parallel vLLM", "CPU/GPU offload of parameters and optimizer")
 
 
+def check_ray_auth(cfg: dict, hw: Hardware) -> list[Row]:
+    """Ray 2.60's token authentication: a cluster started with ``ray start --head`` needs a token that
+    ``ray start`` does not create, and every node, driver and job submission must present it."""
+    multi = int(cfg["training"]["nnodes"]) > 1 or bool(hw.env.get("RAY_ADDRESS"))
+    if not multi:
+        return [row("ray auth token", "ok", "one node: verl's local Ray creates its own token")]
+    mode = hw.env.get("RAY_AUTH_MODE")
+    if mode == "disabled":
+        return [row("ray auth token", "warn", "RAY_AUTH_MODE=disabled: anyone who reaches the cluster's ports can "
+                    "run code on it", "unset RAY_AUTH_MODE; the launch scripts create a token")]
+    if hw.ray_token:
+        return [row("ray auth token", "ok", f"token from {hw.ray_token} (mode {mode or 'token, Ray default'})")]
+    if hw.env.get("RAY_ADDRESS"):
+        return [row("ray auth token", "fail", f"RAY_ADDRESS={hw.env['RAY_ADDRESS']} but no token (RAY_AUTH_TOKEN, "
+                    "RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token): a token-mode cluster refuses this driver",
+                    "export RAY_AUTH_TOKEN_PATH=<the token file the cluster started with> "
+                    "(polaris_slurm.sbatch: RUN_DIR/ray_auth_token)")]
+    return [row("ray auth token", "ok", "none yet: polaris_slurm.sbatch and make rehearse create one "
+                "(RUN_DIR/ray_auth_token); a `ray start --head` by hand needs `ray get-auth-token --generate` first")]
+
+
 def check_cluster_only(cfg: dict, hw: Hardware) -> list[Row]:
     """What ``make rehearse`` cannot exercise on a CPU (README "What a CPU cannot rehearse"),
     checked where it matters: on the cluster itself."""

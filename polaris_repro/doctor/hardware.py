@@ -36,6 +36,7 @@ class Hardware:
     packages: dict[str, str | None] = field(default_factory=dict)
     ray_nodes: list[dict] | None = None
     ray_error: str | None = None
+    ray_token: str | None = None          # where Ray would read its auth token (never the token), None: nowhere
     disk_free_gb: float | None = None
     disk_path: str | None = None          # where the free space was measured (the run folder's volume)
     env: dict[str, str] = field(default_factory=dict)
@@ -69,7 +70,7 @@ class Hardware:
 
 
 PACKAGES = ("torch", "verl", "vllm", "transformers", "ray", "flash-attn")
-ENV_KEYS = ("RAY_ADDRESS", "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "WANDB_API_KEY", "WANDB_MODE", "SWANLAB_API_KEY", "HF_HUB_OFFLINE",
+ENV_KEYS = ("RAY_ADDRESS", "RAY_AUTH_MODE", "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "WANDB_API_KEY", "WANDB_MODE", "SWANLAB_API_KEY", "HF_HUB_OFFLINE",
             "CUDA_VISIBLE_DEVICES", "POLARIS_BENCHMARKS_DIR")
 
 
@@ -166,6 +167,10 @@ def detect_hardware(*, ray: bool = True, disk_path: str | os.PathLike | None = N
         hw.disk_path = str(root)
     except OSError:
         hw.disk_free_gb = None
+    from ..training.ray_auth import token_source
+
+    src = token_source()
+    hw.ray_token = None if src is None else (src[1] if src[0] == "default" else f"{src[0]} ({src[1]})")
     if ray and hw.env.get("RAY_ADDRESS"):
         hw.ray_nodes, hw.ray_error = _ray_listing(hw.env["RAY_ADDRESS"])
     hw.description = f"this machine ({len(hw.gpus)} GPU(s))"

@@ -7,6 +7,9 @@
     polaris-repro train --tier paper-4b --render-launch OUT      write SLURM / ray-job templates
 
 A stage is a name (``stage2``) or a 1-based number. Without ``--run`` a new run folder is made.
+Exit codes: 0 done, 1 a launch failed, 2 bad input, 75 stopped on request (SIGUSR1 or
+``<run>/03_training/STOP``: a checkpoint was saved at a step boundary; run again to resume),
+130/143 interrupted (Ctrl-C / SIGTERM: resumes from the last periodic checkpoint).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError, load_config
+from . import time_limits as TL
 from . import verl_config as vc
 
 
@@ -52,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --render-launch: #SBATCH --cpus-per-task and ray start --num-cpus (default 64)")
     p.add_argument("--train-args", default="",
                    help="with --render-launch: extra arguments of the scripts' polaris-repro train command")
+    p.add_argument("--time", default=None, metavar="D-HH:MM:SS",
+                   help="with --render-launch: the job's time limit (#SBATCH --time). Without it the partition's "
+                        "default limit applies. Before the limit the job checkpoints and requeues itself")
+    p.add_argument("--signal-lead", type=int, default=None, metavar="SECONDS",
+                   help="with --render-launch: SIGUSR1 this long before the limit (default: sized from the "
+                        "plan's longest step)")
     return p
 
 
@@ -65,8 +75,12 @@ def cli(argv: list[str] | None = None) -> int:
             train_args = " ".join([*(f"-o {o}" for o in args.override), args.train_args]).strip()
             for path in render_all(cfg, args.render_launch, run_dir=args.run, python_env=args.python_env,
                                    socket_ifname=args.socket_ifname, cpus_per_task=args.cpus_per_node,
-                                   train_args=train_args):
+                                   train_args=train_args, time_limit=args.time, signal_lead_s=args.signal_lead):
                 print(path)
+            from ..plan import time_limit_lines
+
+            for line in time_limit_lines(cfg, args.time, signal_lead_s=args.signal_lead):
+                print(line)
             return 0
         stages = [vc.resolve_stage(cfg, s) for s in args.stage] if args.stage else \
             list(range(len(cfg["training"]["stages"])))
@@ -88,6 +102,10 @@ def cli(argv: list[str] | None = None) -> int:
                      resume=not args.fresh, timeout=args.timeout, extra_overrides=args.verl,
                      log=lambda s: print(s, flush=True))
         return 0
+    except TL.StopRequested as e:
+        print(f"stopped on request: {e}; checkpoint saved, run the same command again to resume "
+              f"(exit {TL.EXIT_STOPPED})", flush=True)
+        return TL.EXIT_STOPPED
     except (ConfigError, vc.StageError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..artifacts import REPO_ROOT, artifacts_root, write_text
 from ..config import stage_specs
+from . import time_limits as TL
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATES = ("polaris_slurm.sbatch", "ray_job_submit.sh")
@@ -55,9 +56,27 @@ def _socket_env(ifname: str | None) -> str:
             f'export GLOO_SOCKET_IFNAME="${{GLOO_SOCKET_IFNAME:-{ifname}}}"')
 
 
+def signal_lead(cfg: dict) -> tuple[int, str]:
+    """Seconds of warning before the time limit (:func:`.time_limits.signal_lead_s` from the plan's
+    longest step and a checkpoint save of the tier's model), and how they were sized."""
+    from ..plan import _spec, estimate
+
+    try:
+        df = estimate(cfg)
+        spec = _spec(cfg)
+    except ValueError as e:
+        raise ValueError(f"cannot size the time-limit warning from the plan ({e}); pass --signal-lead SECONDS") from e
+    step_s = float(df.loc[df["stage"] != "total", "s/step"].max())
+    save_s = TL.checkpoint_save_s(spec.params, int(cfg["training"]["nnodes"]))
+    lead = TL.signal_lead_s(step_s, save_s)
+    return lead, (f"sized from the plan: 1.25 x the longest step ({step_s:.0f} s) + a checkpoint save "
+                  f"({save_s:.0f} s) + {TL.SLURM_CHECK_MARGIN_S} s for SLURM's check interval")
+
+
 def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python_env: str | None = None,
-                  time_limit: str = "14-00:00:00", cpus_per_task: int = 64, socket_ifname: str | None = None,
-                  train_args: str = "") -> dict:
+                  time_limit: str | None = None, cpus_per_task: int = 64, socket_ifname: str | None = None,
+                  train_args: str = "", signal_lead_s: int | None = None,
+                  script: str | os.PathLike | None = None) -> dict:
     tr, cl = cfg["training"], cfg["cluster"]
     nnodes = int(tr["nnodes"])
     gpus = int(tr["n_gpus_per_node"])
@@ -70,12 +89,32 @@ def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python
                          "for clusters (GPU tiers, or the CPU rehearsal tier with training.nnodes > 1)")
     if not isinstance(cpus_per_task, int) or cpus_per_task < 1:
         raise ValueError(f"cpus_per_task must be a positive int, got {cpus_per_task!r}")
-    run_dir = str(run_dir) if run_dir else str(artifacts_root() / cfg["tier"] / "cluster-run")
+    run_dir = str(Path(run_dir).resolve()) if run_dir else str(artifacts_root() / cfg["tier"] / "cluster-run")
     partition = cl.get("partition")
+    if time_limit:
+        limit_s = TL.parse_slurm_time(time_limit)
+        time_line = f"#SBATCH --time={TL.format_slurm_time(limit_s)}"
+    else:
+        time_line = ("# (no --time given at rendering: the partition's default limit applies -- sinfo -o '%P %l' "
+                     "shows it; the warning below comes before whichever limit applies)")
+    if signal_lead_s is None:
+        lead, lead_note = signal_lead(cfg)
+    else:
+        if not isinstance(signal_lead_s, int) or not 60 <= signal_lead_s <= 65535:
+            raise ValueError(f"--signal-lead must be whole seconds from 60 to 65535 (SLURM checks limits about "
+                             f"every 30 s), got {signal_lead_s!r}")
+        lead, lead_note = signal_lead_s, "given with --signal-lead"
+    if time_line.startswith("#SBATCH") and lead >= limit_s:
+        raise ValueError(f"--time {time_limit}: the time-limit warning comes {lead} s before the limit, which is "
+                         f"not shorter than the limit itself; ask for more time or pass a smaller --signal-lead")
+    gpus_line = (f"#SBATCH --gpus-per-node={gpus}" if not cpu else
+                 f"# (CPU tier: no --gpus-per-node; each node's Ray declares {gpus} fake GPU(s) for verl's placement)")
+    script = str(Path(script).resolve()) if script else str(Path(run_dir) / "polaris_slurm.sbatch")
     return {
         "tier": cfg["tier"], "description": cfg.get("description", ""), "nnodes": nnodes,
         "gpus_per_node": gpus, "total_gpus": nnodes * gpus, "cpus_per_task": int(cpus_per_task),
-        "time_limit": time_limit, "ray_port": int(cl.get("ray_port") or 6379),
+        "time_line": time_line, "signal_lead_s": lead, "signal_lead_note": lead_note, "gpus_line": gpus_line,
+        "exit_stopped": TL.EXIT_STOPPED, "script": script, "ray_port": int(cl.get("ray_port") or 6379),
         "dashboard_port": int(cl.get("dashboard_port") or 8265),
         "partition_line": f"#SBATCH --partition={partition}" if partition else "# (no partition set: cluster.partition)",
         "repo": str(REPO_ROOT), "run_dir": run_dir, "artifacts_root": str(Path(run_dir).parent),
@@ -86,7 +125,7 @@ def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python
 
 
 def render_all(cfg: dict, out_dir: str | os.PathLike, **kw) -> list[Path]:
-    values = launch_values(cfg, **kw)
+    values = launch_values(cfg, script=Path(out_dir) / "polaris_slurm.sbatch", **kw)
     out = []
     for name in TEMPLATES:
         text = render((TEMPLATE_DIR / name).read_text(), values)

@@ -33,13 +33,17 @@ claims share; the launch's process handling is already :mod:`~polaris_repro.trai
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+from datetime import datetime
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -52,6 +56,7 @@ from ..config import StageSpec, stage_spec
 from ..signals import as_interrupt, signal_name
 from . import mechanisms as M
 from . import supervisor
+from . import time_limits as TL
 from .supervisor import LaunchFailed
 from .verl_config import StageError, stage_overrides
 
@@ -443,8 +448,11 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
     ray_tmp = None if os.environ.get("RAY_ADDRESS") else f"/tmp/rp{os.getpid()}{i}{int(time.time()) % 100000}"
     ov = overrides_for(cfg, plan, extra=extra_overrides, ray_temp_dir=ray_tmp)
     n_launch = int(st.get("launches", 0)) + 1
+    from_step = latest_step(plan.checkpoints) or 0
+    (sdir / TL.STOPPED_FILE).unlink(missing_ok=True)   # a previous launch's stop
     _write_stage(sdir, status="running", launches=n_launch, overrides=ov, started=now(), error=None,
-                 interrupted_by=None)
+                 interrupted_by=None,
+                 attempts=[*st.get("attempts", []), _attempt_record(n_launch, from_step)])
     log(f"[{plan.name}] launch {n_launch}: T={plan.temperature} ({plan.temperature_source}), "
         f"model={plan.model_path}, data={plan.train_file}")
     env = supervisor.launch_env(cfg)
@@ -457,9 +465,11 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
                                        ray_temp_dir=ray_tmp, echo=log, echo_filter=supervisor.default_echo_filter,
                                        on_start=lambda p: _write_stage(sdir, pid=p.pid, ray_temp_dir=ray_tmp))
     except LaunchFailed as e:
+        _end_attempt(sdir, plan, "failed", reason=str(e).splitlines()[0][:300])
         _write_stage(sdir, status="failed", error=str(e)[-3000:], ended=now())
         raise
     except KeyboardInterrupt as e:
+        _end_attempt(sdir, plan, "interrupted", reason=signal_name(e))
         _write_stage(sdir, status="interrupted", interrupted_by=signal_name(e), ended=now(),
                      placement=placement_from_log(log_path))
         log(f"[{plan.name}] interrupted by {signal_name(e)}: verl launch stopped; "
@@ -470,6 +480,14 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
             shutil.rmtree(ray_tmp, ignore_errors=True)
     _write_stage(sdir, placement=placement_from_log(log_path))
     step = latest_step(plan.checkpoints)
+    stopped = TL.read_stopped(sdir)
+    if stopped and stopped.get("total") is not None and int(stopped["step"]) < int(stopped["total"]):
+        _end_attempt(sdir, plan, "stopped", reason=stopped["reason"], seconds=secs)
+        _write_stage(sdir, status="stopped", stopped_at_step=step, ended=now())
+        log(f"[{plan.name}] stopped on request at step {step} of {stopped['total']} (checkpoint saved); "
+            f"run again to resume from step {step}")
+        raise TL.StopRequested(f"{plan.name} stopped at step {step} of {stopped['total']} ({stopped['reason']})")
+    _end_attempt(sdir, plan, "trained", seconds=secs)
     t0 = time.time()
     merged = merge_checkpoint(plan.checkpoints, plan.merged, step=step, env=env)
     rec = _write_stage(sdir, status="done", final_step=step, merged_model=str(merged), ended=now(),
@@ -478,6 +496,31 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
     if not cfg["training"]["keep_checkpoints"]:
         rec = _remove_checkpoints(sdir, plan.checkpoints, log=log, name=plan.name)
     return rec
+
+
+def _attempt_record(launch: int, from_step: int) -> dict:
+    """One launch of a stage in ``stage.json``'s ``attempts``: where it ran (the SLURM job and its
+    restart count when under SLURM), the checkpoint it resumed from, and (at its end) how it ended."""
+    rec = {"launch": launch, "started": now(), "host": os.uname().nodename, "from_step": from_step}
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:
+        rec.update(slurm_job=job, slurm_restart=int(os.environ.get("SLURM_RESTART_COUNT") or 0))
+    return rec
+
+
+def _end_attempt(sdir: Path, plan: "StagePlan", status: str, *, reason: str | None = None,
+                 seconds: float | None = None) -> None:
+    st = read_stage(sdir)
+    attempts = list(st.get("attempts", []))
+    if not attempts:
+        return
+    last = dict(attempts[-1])
+    if seconds is None:
+        seconds = max(0.0, time.time() - datetime.fromisoformat(last["started"]).timestamp())
+    last.update(status=status, ended=now(), to_step=latest_step(plan.checkpoints) or 0, seconds=round(seconds, 1))
+    if reason:
+        last["reason"] = reason
+    _write_stage(sdir, attempts=[*attempts[:-1], last])
 
 
 def _remove_checkpoints(sdir: Path, ckpt_dir: Path, *, log: Callable[[str], None], name: str) -> dict:
@@ -496,9 +539,19 @@ def run_stages(cfg: dict, run_dir: str | os.PathLike, stages: Sequence[int | str
     ``final_model`` in the manifest."""
     run_dir = Path(run_dir).resolve()
     idx = [stage_index(cfg, s) for s in stages] if stages else list(range(len(cfg["training"]["stages"])))
+    log = kw.get("log", print)
+    stale = TL.clear_stale_stop(run_dir)
+    if stale:
+        log(f"[training] an earlier stop request was removed ({stale}): this run continues")
     out = []
-    for i in idx:
-        out.append(run_stage(cfg, run_dir, i, **kw))
+    with _stop_on_usr1(run_dir):
+        for k, i in enumerate(idx):
+            reason = TL.stop_reason(TL.stop_file(run_dir))
+            if k and reason is not None:   # between stages (after a merge): stop before the next launch
+                log(f"[training] stop requested ({reason}): {len(out)} stage(s) done in this run, "
+                    "the next starts when the run is resumed")
+                raise TL.StopRequested(f"stopped before {stage_spec(cfg, i).name} on request ({reason})")
+            out.append(run_stage(cfg, run_dir, i, **kw))
     if record and out:
         last = out[-1]
         sections.record_output(run_dir, sections.FINAL_MODEL, last["merged_model"],
@@ -506,6 +559,20 @@ def run_stages(cfg: dict, run_dir: str | os.PathLike, stages: Sequence[int | str
         sections.record_output(run_dir, "training_stages", str(section_dir(run_dir)),
                                stages=[Path(r["merged_model"]).parent.name for r in out])
     return out
+
+
+@contextlib.contextmanager
+def _stop_on_usr1(run_dir: Path):
+    """SIGUSR1 to ``polaris-repro train`` (``kill -USR1``, or SLURM's ``--signal=USR1@...`` without
+    ``B:``) writes the run's stop request: checkpoint at the next step boundary, then exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGUSR1, lambda *_: TL.request_stop(run_dir, "SIGUSR1 to polaris-repro train"))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGUSR1, old if old is not None else signal.SIG_DFL)
 
 
 # --------------------------------------------------------------------------------------------

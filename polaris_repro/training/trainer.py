@@ -57,6 +57,7 @@ from verl import DataProto
 from verl.trainer.ppo.ray_trainer import RayPPOTrainer, compute_response_mask
 
 from . import mechanisms as M
+from . import time_limits as TL
 
 POLARIS_STATE = "polaris_state.pt"
 
@@ -112,6 +113,7 @@ def polaris_settings(config) -> dict:
         "max_resample": pol.get("max_resample"),  # None = until the epoch ends
         "threshold": float(pol.get("correct_threshold", 0.5)),
         "stage": pol.get("stage"),
+        "stop_file": pol.get("stop_file"),
     }
 
 
@@ -171,6 +173,10 @@ class _StageComplete(Exception):
     """Raised from ``_load_checkpoint`` when the checkpoint is the stage's last step."""
 
 
+class _StopAtBoundary(Exception):
+    """Raised at the start of the step after a stop request was honoured (checkpoint saved)."""
+
+
 class PolarisTrainer(RayPPOTrainer):
     """``RayPPOTrainer`` + accuracy log, rollout rescue, intra-batch substitution and skip."""
 
@@ -207,11 +213,39 @@ class PolarisTrainer(RayPPOTrainer):
             print(f"[polaris] metrics of this launch: {path}", flush=True)
         try:
             return super().fit()
-        except _StageComplete as done:
+        except (_StageComplete, _StopAtBoundary) as done:
             print(f"[polaris] {done}", flush=True)
             if hasattr(self, "_dump_executor"):
                 self._shutdown_dump_executor()
             return None
+
+    # ------------------------------------------------------------------ stop request (time limit)
+    def _update_actor(self, batch):
+        """verl's update, then the stop request (:mod:`.time_limits`): when one is present the step
+        that just updated is checkpointed (by verl where its save rule saves this step anyway) and
+        the launch ends before the next step starts (:meth:`_start_profiling`)."""
+        out = super()._update_actor(batch)
+        reason = TL.stop_reason(self.polaris["stop_file"]) if self.polaris.get("stop_file") else None
+        if reason is not None and not getattr(self, "_pol_stop", None):
+            freq = int(self.config.trainer.save_freq)
+            total = getattr(self, "total_training_steps", None)
+            verl_saves = freq > 0 and ((total is not None and self.global_steps >= int(total))
+                                       or self.global_steps % freq == 0)
+            if not verl_saves:
+                self._save_checkpoint()
+            TL.write_stopped(Path(self.polaris["accuracy_log"]).parent, step=self.global_steps, total=total,
+                             reason=reason, saved=not verl_saves)
+            self._pol_stop = (self.global_steps, reason)
+            print(f"[polaris] stop requested ({reason}): step {self.global_steps} checkpointed"
+                  f"{'' if verl_saves else ' now'}; the launch ends after this step", flush=True)
+        return out
+
+    def _start_profiling(self, do_profile: bool) -> None:
+        stop = getattr(self, "_pol_stop", None)
+        if stop is not None:   # called by fit at the top of every step: the boundary after the stop
+            raise _StopAtBoundary(f"stopped at step {stop[0]} on request ({stop[1]}); resume continues "
+                                  f"from step {stop[0]}")
+        return super()._start_profiling(do_profile)
 
     def _step_folder(self) -> Path:
         root = Path(self.config.trainer.default_local_dir)

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..artifacts import REPO_ROOT
 from ..config import stage_spec
+from .time_limits import STOP_FILE
 
 REWARD_PATH = REPO_ROOT / "polaris_repro" / "reward.py"
 POLARIS_PREFIX = "polaris."
@@ -268,6 +269,8 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         ("+polaris.metrics_file", str(metrics_file or output_dir / "metrics.jsonl")),
         ("+polaris.stage", st.name),
         ("+polaris.seed", stage_seed(cfg, stage_index)),
+        # the run's stop request (a time limit's warning): checkpoint at the next step boundary, end
+        ("+polaris.stop_file", str(output_dir.parent / STOP_FILE)),
     ]
     nnodes, per_node = world_shape(cfg, extra)
     _check_micro_batches(tr, nnodes * per_node, sp)
