@@ -2,6 +2,8 @@
 #                  (make reproduce SEED=2: another seed; TIER=tiny: the CI tier)
 # make test      : create .venv if missing, then run the full test suite (unit + notebooks under nbval)
 # make rehearse  : the cluster path (2-node Ray cluster on loopback, 3 stages on 2 ranks, kill + resume)
+# make rehearse-slurm : the SLURM job script under a real private SLURM (2 nodes on loopback): time limit
+#                  -> checkpoint -> requeue -> resume, scancel -> resubmit (root; installs slurm-wlm + munge)
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -13,7 +15,7 @@ ifneq ($(wildcard ../shared/data/benchmarks/aime24.parquet),)
 export POLARIS_BENCHMARKS_DIR ?= $(abspath ../shared/data/benchmarks)
 endif
 
-.PHONY: venv test reproduce rehearse bench clean-venv
+.PHONY: venv test reproduce rehearse rehearse-slurm slurm-packages bench clean-venv
 
 venv: $(STAMP)
 
@@ -26,7 +28,7 @@ $(STAMP): envs/cpu.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (polaris-repro)" >/dev/null
 	@touch $(STAMP)
 
-test: venv
+test: venv slurm-packages
 	$(PY) -m pytest tests -v --durations=15
 
 reproduce: venv
@@ -36,6 +38,17 @@ reproduce: venv
 # SIGTERM + resume, the rendered ray-job script (README "Running on a Ray cluster"; tools/rehearse.sh)
 rehearse: venv
 	bash tools/rehearse.sh
+
+# Debian's SLURM and munge (the private cluster of rehearse-slurm and of tests/test_rehearse_slurm.py)
+slurm-packages:
+	@if command -v slurmctld >/dev/null && command -v munged >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then echo "installing Debian's slurm-wlm and munge (about 1 min)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; \
+	else echo "slurm-wlm and munge are not installed and this is not root: tests/test_rehearse_slurm.py will fail" \
+	  "(sudo apt-get install slurm-wlm munge)"; fi
+
+rehearse-slurm: venv slurm-packages
+	bash tools/rehearse_slurm.sh
 
 bench: venv
 	$(PY) benchmarks/bench_grading.py

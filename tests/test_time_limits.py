@@ -146,3 +146,19 @@ def test_doctor_token_row():
     r = check_ray_auth(cfg, Hardware(env={"RAY_ADDRESS": "h:1"}, ray_token="RAY_AUTH_TOKEN_PATH (/r/t)"))[0]
     assert r["status"] == "ok" and "/r/t" in r["found"]
     assert check_ray_auth(cfg, Hardware(env={"RAY_AUTH_MODE": "disabled"}))[0]["status"] == "warn"
+
+
+def test_a_warning_during_the_jobs_start_up_is_not_stale(tmp_path, monkeypatch):
+    p = TL.request_stop(tmp_path, "SIGUSR1 during ray start")
+    t = time.time() - 20
+    os.utime(p, (t, t))                                   # before this process, after the job began
+    monkeypatch.setattr(TL, "PROCESS_START", time.time())
+    monkeypatch.setenv("POLARIS_STOP_SINCE", str(int(time.time() - 60)))
+    assert TL.clear_stale_stop(tmp_path) is None and p.exists()
+
+
+def test_rendered_overrides_with_spaces_stay_one_argument(tmp_path):
+    stages = "training.stages=[{name: stage1, max_response_length: 40, temperature: 1.4, steps: 3}]"
+    assert train_cli(["--tier", "rehearsal", "--render-launch", str(tmp_path), "--run", "/r", "-o", stages]) == 0
+    sb = (tmp_path / "polaris_slurm.sbatch").read_text()
+    assert f"-o '{stages}'" in sb

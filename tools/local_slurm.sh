@@ -58,6 +58,13 @@ log() { echo "[local_slurm] $*" >&2; }
 
 # ---- processes -------------------------------------------------------------------------------
 
+proc_state() {   # PID: its state letter (R, S, Z, ...), nothing when it is gone
+    local stat
+    stat=$( { cat "/proc/$1/stat"; } 2>/dev/null) || return 0
+    stat=${stat##*) }   # the command name, in parentheses, may hold spaces
+    echo "${stat%% *}"
+}
+
 # pid of a daemon of this cluster from its pid file, if that process is alive, is the daemon
 # (command name) and belongs to DIR (its command line names DIR); nothing otherwise
 daemon_pid() {   # NAME PIDFILE
@@ -65,10 +72,10 @@ daemon_pid() {   # NAME PIDFILE
     [ -r "$file" ] || return 0
     pid=$(tr -dc '0-9' <"$file" 2>/dev/null || true)
     [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 0
-    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+    state=$(proc_state "$pid")
     [ "$state" != Z ] || return 0
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 0
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/" || return 0
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = "$name" ] || return 0
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$DIR/" || return 0
     echo "$pid"
 }
 
@@ -90,15 +97,15 @@ daemon_pids() {   # [NAME...]: live pids of this cluster's daemons (all, or thos
 # slurmstepds of this cluster: started by one of our slurmds (parent), or carrying our marker in
 # their environment (slurmstepd double-forks away from slurmd, but inherits its environment)
 stepd_pids() {
-    local slurmds pid ppid comm
+    local slurmds pid ppid stat comm
     slurmds=" $(daemon_pids slurmd | tr '\n' ' ') "
-    while read -r pid ppid comm; do
-        [ "$comm" = slurmstepd ] || continue
+    while read -r pid ppid stat comm; do
+        [ "$comm" = slurmstepd ] && [[ "$stat" != Z* ]] || continue
         if [[ "$slurmds" == *" $ppid "* ]] ||
-            tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF -- "$MARK"; then
+            { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qxF -- "$MARK"; then
             echo "$pid"
         fi
-    done < <(ps -eo pid=,ppid=,comm= 2>/dev/null)
+    done < <(ps -eo pid=,ppid=,stat=,comm= 2>/dev/null)
 }
 
 descendants() {   # PID...: all live descendants of the given processes
@@ -117,7 +124,7 @@ descendants() {   # PID...: all live descendants of the given processes
 alive() {   # PID...: the given pids that still run (not zombies)
     local p state
     for p in "$@"; do
-        state=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null || true)
+        state=$(proc_state "$p")
         [ -n "$state" ] && [ "$state" != Z ] && echo "$p"
     done
     return 0

@@ -14,6 +14,7 @@ Exit codes: 0 done, 1 a launch failed, 2 bad input, 75 stopped on request (SIGUS
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -72,15 +73,19 @@ def cli(argv: list[str] | None = None) -> int:
         if args.render_launch:
             from .launch_scripts import render_all
 
-            train_args = " ".join([*(f"-o {o}" for o in args.override), args.train_args]).strip()
+            # quoted: an override may hold spaces (a YAML list of stages)
+            train_args = " ".join([*(f"-o {shlex.quote(o)}" for o in args.override), args.train_args]).strip()
             for path in render_all(cfg, args.render_launch, run_dir=args.run, python_env=args.python_env,
                                    socket_ifname=args.socket_ifname, cpus_per_task=args.cpus_per_node,
                                    train_args=train_args, time_limit=args.time, signal_lead_s=args.signal_lead):
                 print(path)
             from ..plan import time_limit_lines
 
-            for line in time_limit_lines(cfg, args.time, signal_lead_s=args.signal_lead):
-                print(line)
+            try:
+                for line in time_limit_lines(cfg, args.time, signal_lead_s=args.signal_lead):
+                    print(line)
+            except ValueError as e:   # the script is written; say what is wrong with the limit
+                print(f"warning: {e}")
             return 0
         stages = [vc.resolve_stage(cfg, s) for s in args.stage] if args.stage else \
             list(range(len(cfg["training"]["stages"])))

@@ -152,8 +152,10 @@ def clear_stale_stop(run_dir: str | os.PathLike) -> str | None:
     by hand that was honoured); one made since (a warning during start-up) stays and is honoured
     after the first step. Returns the removed request's text."""
     p = stop_file(run_dir)
+    # the job script exports when its allocation began: a warning during Ray's start-up is not stale
+    since = min(PROCESS_START, float(os.environ.get("POLARIS_STOP_SINCE") or PROCESS_START))
     try:
-        if p.stat().st_mtime < PROCESS_START - 1:
+        if p.stat().st_mtime < since - 1:
             text = stop_reason(p)
             p.unlink()
             return text
