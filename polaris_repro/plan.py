@@ -185,7 +185,7 @@ def hardware_for(cfg: dict, gpus: int | None = None, gpu_type: str | None = None
     return Compute(n, g, f"{n} x {g.name}")
 
 
-def _spec(cfg: dict) -> ModelSpec:
+def tier_model_spec(cfg: dict) -> ModelSpec:
     spec = model_spec(str(cfg["model"]["path"]))
     if spec is None:
         raise ValueError(f"model {cfg['model']['path']!r}: architecture unknown (not a local folder, not "
@@ -199,7 +199,7 @@ def estimate(cfg: dict | str, gpus: int | None = None, gpu_type: str | None = No
     if isinstance(cfg, str):
         cfg = load_config(cfg, overrides)
     hw = hardware_for(cfg, gpus, gpu_type)
-    spec = _spec(cfg)
+    spec = tier_model_spec(cfg)
     rows = []
     for st in cfg["training"]["stages"]:
         e = step_estimate(cfg, st, hw, spec)
@@ -302,7 +302,7 @@ def calibration() -> pd.DataFrame:
     for label, tier, stage, gpus, gname, phase, reported, source, fitted in REPORTED:
         cfg = load_config(tier)
         hw = Compute(gpus, GPU_TYPES[gname] if gname else None, label)
-        spec = _spec(cfg)
+        spec = tier_model_spec(cfg)
         if stage is None:
             tot = sum(step_estimate(cfg, s, hw, spec)[phase] * int(s["steps"]) for s in cfg["training"]["stages"])
             est = tot / sum(int(s["steps"]) for s in cfg["training"]["stages"])
@@ -382,7 +382,7 @@ def _missing(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def _fmt_s(s) -> str:
+def fmt_seconds(s) -> str:
     if _missing(s):
         return "-"
     s = float(s)
@@ -404,7 +404,7 @@ def _fmt_n(x) -> str:
     return f"{x:,.0f}"
 
 
-def _fmt_h(x) -> str:
+def fmt_hours(x) -> str:
     if _missing(x):
         return "-"
     x = float(x)
@@ -420,8 +420,8 @@ def format_plan(p: Plan) -> str:
     rows = [[r["stage"], r.get("prompts x n", ""), _fmt_n(r.get("cap")), _fmt_n(r.get("mean response")),
              _fmt_n(r["tokens generated/step"]), _fmt_n(r["update tokens/step"]),
              "-" if r["steps"] is None or (isinstance(r["steps"], float) and math.isnan(r["steps"])) else int(r["steps"]),
-             _fmt_s(r.get("gen s/step")), _fmt_s(r.get("update s/step")), _fmt_s(r.get("val s/step")),
-             _fmt_s(r.get("s/step")), _fmt_h(r["hours"]), _fmt_h(r["GPU hours"])] for _, r in st.iterrows()]
+             fmt_seconds(r.get("gen s/step")), fmt_seconds(r.get("update s/step")), fmt_seconds(r.get("val s/step")),
+             fmt_seconds(r.get("s/step")), fmt_hours(r["hours"]), fmt_hours(r["GPU hours"])] for _, r in st.iterrows()]
     out = [f"plan --tier {st.attrs.get('tier')} on {st.attrs.get('hardware')} (model {st.attrs.get('model')})",
            tabulate(rows, headers=["stage", "prompts x n", "cap", "mean resp", "gen tok/step", "upd tok/step",
                                    "steps", "gen/step", "update/step", "val/step", "per step", "wall clock",
@@ -430,7 +430,7 @@ def format_plan(p: Plan) -> str:
         out.append("(stages without a step count: per-step cost only; set training.stages[i].steps)")
     cal = p.calibration
     out += ["", "calibration: the model against the reported figures",
-            tabulate([[r["figure"], _fmt_s(r["reported s"]), _fmt_s(r["estimated s"]),
+            tabulate([[r["figure"], fmt_seconds(r["reported s"]), fmt_seconds(r["estimated s"]),
                        f"{r['relative error']:+.0%}", r["source"], r["constant fitted on it"]]
                       for _, r in cal.iterrows()],
                      headers=["figure", "reported", "estimate", "error", "source", "fitted on it"],
@@ -438,7 +438,7 @@ def format_plan(p: Plan) -> str:
     if len(p.alternatives):
         out += ["", "smaller configurations",
                 tabulate([[r["configuration"], r["hardware"], "-" if pd.isna(r["steps"]) else int(r["steps"]),
-                           _fmt_s(r["s/step"]), _fmt_h(r["hours"]), _fmt_h(r["GPU hours"])]
+                           fmt_seconds(r["s/step"]), fmt_hours(r["hours"]), fmt_hours(r["GPU hours"])]
                           for _, r in p.alternatives.iterrows()],
                          headers=["configuration", "hardware", "steps", "per step", "wall clock", "GPU time"],
                          tablefmt="simple", disable_numparse=True)]
@@ -448,51 +448,6 @@ def format_plan(p: Plan) -> str:
             + f"; CPU: decode {CPU_DECODE_FLOPS / 1e9:.0f} GFLOP/s, update {CPU_TRAIN_FLOPS / 1e9:.0f} GFLOP/s, "
             f"{CPU_STEP_OTHER_S:.1f} s/step other, {CPU_STAGE_START_S:.0f} s/stage start (polaris_repro/plan.py)"]
     return "\n".join(out)
-
-
-def time_limit_lines(cfg: dict, time_limit: str | None, *, signal_lead_s: int | None = None,
-                     gpus: int | None = None, gpu_type: str | None = None) -> list[str]:
-    """What a site's time limit means for the tier's run (``plan --time``, ``train --render-launch
-    --time``): the warning's lead, the submissions the run needs, and what a stop costs with and
-    without the warning (:func:`polaris_repro.training.time_limits.submissions`)."""
-    from .training import time_limits as TL
-    from .training.launch_scripts import signal_lead
-
-    lead, note = (signal_lead_s, "given") if signal_lead_s else signal_lead(cfg)
-    df = estimate(cfg, gpus, gpu_type)
-    hw = hardware_for(cfg, gpus, gpu_type)
-    stages = df[df["stage"] != "total"]
-    step_s = float(stages["s/step"].max())
-    start_s = float(CPU_STAGE_START_S if hw.gpu is None else TL.GPU_START_S)
-    total_h = float(df.loc[df["stage"] == "total", "hours"].iloc[0]) if len(df) else float("nan")
-    freq = int(cfg["training"]["save_freq"])
-    ngpu = hw.gpus if hw.gpu is not None else None
-    out = [f"time-limit warning: SIGUSR1 {_fmt_s(lead)} before the limit ({note}); the trainer checkpoints the "
-           "step it is on and the job requeues itself"]
-    if not time_limit:
-        out.append("no --time: the partition's default limit applies (sinfo -o '%P %l'); pass --time D-HH:MM:SS "
-                   "to count the submissions the run needs")
-        return out
-    limit = TL.parse_slurm_time(time_limit)
-    if _missing(total_h):
-        out.append("the stages have no step counts (training.stages[i].steps): submissions not counted")
-        return out
-    sub = TL.submissions(total_h * 3600, limit, start_s=start_s, lead_s=lead, step_s=step_s, save_freq=freq, gpus=ngpu)
-
-    def cost(sec: float, key: str) -> str:
-        return _fmt_s(sec) + (f" ({sub[key]:,.0f} GPU-hours)" if ngpu else "")
-
-    start_src = "measured CPU stage start" if hw.gpu is None else "assumed GPU start-up: Ray, model load, vLLM"
-    out += [f"time limit {TL.format_slurm_time(limit)} per allocation: {_fmt_h(total_h)} of training need "
-            f"{sub['submissions']} allocation(s) ({_fmt_s(sub['usable_s'])} of training each, after "
-            f"{_fmt_s(start_s)} start-up ({start_src}) and the {_fmt_s(lead)} warning)",
-            f"a stop at the limit, with the warning, costs at most {cost(sub['lost_with_warning_s'], 'lost_with_warning_gpu_h')} "
-            f"(the idle end of the allocation + one start-up); the run's {sub['submissions'] - 1} such stop(s): "
-            f"{cost(sub['overhead_s'], 'overhead_gpu_h')}",
-            f"a kill without warning (node failure, scancel, preemption) costs up to "
-            f"{cost(sub['lost_without_warning_s'], 'lost_without_warning_gpu_h')}: the steps since the last checkpoint "
-            f"(training.save_freq = {freq} steps x {_fmt_s(step_s)}) + one start-up"]
-    return out
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -508,7 +463,7 @@ def cli(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.tier, args.override)
         if args.time is not None:
-            from .training.time_limits import parse_slurm_time
+            from .training.time_limits import parse_slurm_time, time_limit_lines
 
             parse_slurm_time(args.time)
             time_lines = time_limit_lines(cfg, args.time, gpus=args.gpus, gpu_type=args.gpu_type)

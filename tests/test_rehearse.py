@@ -29,6 +29,8 @@ def test_rehearsal_stage1_on_two_nodes_sigterm_and_resume(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    # the suite's model cache (the tiny model is built once per machine); the home stays empty
+    env["POLARIS_CACHE"] = os.environ.get("POLARIS_CACHE", str(Path.home() / ".cache" / "polaris-repro"))
     env.update(HOME=str(home), REHEARSE_RUN=str(run), REHEARSE_STAGES="1", REHEARSE_PORT=str(_free_port()),
                REHEARSE_DASHBOARD_PORT=str(_free_port()), REHEARSE_CLIENT_PORT=str(_free_port()),
                VENV=str(Path(os.sys.executable).parent.parent))

@@ -29,6 +29,8 @@ def test_time_limit_requeue_and_resume_under_a_real_slurm(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "SLURM_"))}
+    # the suite's model cache (the tiny model is built once per machine); the home stays empty
+    env["POLARIS_CACHE"] = os.environ.get("POLARIS_CACHE", str(Path.home() / ".cache" / "polaris-repro"))
     env.update(HOME=str(home), REHEARSE_RUN=str(run), REHEARSE_SLURM_STAGES="1", REHEARSE_SLURM_CANCEL="0",
                VENV=str(Path(os.sys.executable).parent.parent))
     p = subprocess.run(["bash", str(REPO / "tools" / "rehearse_slurm.sh")], capture_output=True, text=True,

@@ -13,7 +13,7 @@ import pytest
 
 from polaris_repro.config import load_config
 from polaris_repro.doctor import Hardware, check_ray_auth
-from polaris_repro.plan import cli as plan_cli, time_limit_lines
+from polaris_repro.plan import cli as plan_cli
 from polaris_repro.resources import local_model_folder, model_spec
 from polaris_repro.training import ray_auth
 from polaris_repro.training import time_limits as TL
@@ -121,7 +121,7 @@ def test_plan_time_says_submissions_and_stop_costs(capsys):
     assert "need 6 allocation(s)" in out and "a kill without warning" in out and "save_freq = 10 steps" in out
     assert plan_cli(["--tier", "paper-4b", "--time", "30"]) == 2
     assert "less than one step" in capsys.readouterr().err
-    lines = time_limit_lines(load_config("paper-4b"), None)
+    lines = TL.time_limit_lines(load_config("paper-4b"), None)
     assert any("no --time" in x for x in lines)
 
 

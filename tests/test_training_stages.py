@@ -458,12 +458,16 @@ def test_a_stopped_stage_records_its_attempts_and_resumes(tmp_path, no_model_bui
     assert rec["status"] == "done" and rec["final_step"] == 2 and not (sdir / TL.STOPPED_FILE).exists()
     assert [(a["status"], a["from_step"], a["to_step"], a["slurm_restart"]) for a in rec["attempts"]] == \
         [("stopped", 0, 1, 0), ("trained", 1, 2, 1)]
-    # between stages: a request made while the run is on stops it before the next stage's launch
-    launches.clear()
-    monkeypatch.setattr(S, "run_stage", lambda cfg, run_dir, i, **kw: (TL.request_stop(run, "by hand"), {
+    # between stages: a request stops the run before the next launch, but only once this run has
+    # launched a stage: stage 1 is finished (skipped), so stage 2 still runs, then the run stops
+    # (a requeued job whose warning came early used to stop before every launch, forever)
+    ran = []
+    TL.request_stop(run, "by hand")
+    monkeypatch.setattr(S, "run_stage", lambda cfg, run_dir, i, **kw: (ran.append(i), {
         "merged_model": str(sdir / S.MERGED), "final_step": 2})[1])
-    with pytest.raises(TL.StopRequested, match="stopped before stage2 on request"):
+    with pytest.raises(TL.StopRequested, match="stopped before stage3 on request"):
         S.run_stages(cfg, run, log=lambda s: None)
+    assert ran == [0, 1]          # stage 1 skipped inside run_stage (finished), stage 2 launched
     # the same request is older than the next run: dropped, and the run goes on
     import os
     import time as _t

@@ -24,7 +24,7 @@ TOP_LEVEL = {
     "artifacts": "run folders: artifacts/<tier>/<run-id>/ (not committed)",
     "tests": "unit tests and notebook tests (`make test`); golden/ holds stored outputs",
     "benchmarks": "speed benchmarks printing ratios against a baseline measured in the same run",
-    "tools": "rehearse.sh (`make rehearse`), nbmake.py (notebook execution), layout.py (this section)",
+    "tools": "rehearse.sh, rehearse_slurm.sh + local_slurm.sh (`make rehearse[-slurm]`), nbmake.py, layout.py",
     "docs": "images the README shows",
 }
 TOP_FILES = {

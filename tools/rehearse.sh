@@ -175,20 +175,15 @@ grep -q "Job '.*' succeeded" "$RUN/ray-job.log" || { tail -40 "$RUN/ray-job.log"
 # ---- 6. checks and what ran where
 python - "$RUN" "$STAGES" <<'PY'
 import glob, json, os, sys
+from tools.rehearsal_checks import two_node_stage
 run, which = sys.argv[1], sys.argv[2]
 names = ["stage1"] if which == "1" else ["stage1", "stage2", "stage3"]
 print(f"{'stage':7} {'steps':>5} {'launches':>8} {'train s':>7}  FSDP rank -> Ray node (pid)")
 for name in names:
     d = f"{run}/03_training/{name}"
-    st = json.load(open(f"{d}/stage.json"))
-    assert st["status"] == "done", (name, st["status"])
+    st = two_node_stage(d)
     where = "; ".join(f"rank {p['rank']} -> {p['node_id'][:8]} ({p['pid']})" for p in st["placement"])
     print(f"{name:7} {st['final_step']:>5} {st['launches']:>8} {st['train_s']:>7}  {where}")
-    assert len({p["node_id"] for p in st["placement"]}) == 2, f"{name}: ranks not on 2 Ray nodes"
-    step = st["final_step"]
-    shards = sorted(os.path.basename(p) for p in glob.glob(f"{d}/checkpoints/global_step_{step}/actor/model_world_size_2_rank_*.pt"))
-    assert shards == ["model_world_size_2_rank_0.pt", "model_world_size_2_rank_1.pt"], (name, shards)
-    assert os.path.exists(f"{d}/merged_hf/config.json"), f"{name}: no merged model"
     kept = glob.glob(f"{d}/checkpoints/global_step_*")
     assert len(kept) <= 2, f"{name}: {len(kept)} checkpoints kept (max_ckpt_to_keep 2)"
 s1 = f"{run}/03_training/stage1"

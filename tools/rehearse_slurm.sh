@@ -113,6 +113,7 @@ watch_job() {   # JOBID TIMEOUT_S: print state changes until the job ends; its f
 TRAIN_ARGS=""
 [ "$STAGES" = 1 ] && TRAIN_ARGS="--stage 1"
 say "rendering the rehearsal tier's job script: --time $LIMIT_MIN (minutes), SIGUSR1 $LEAD_S s before the limit"
+say "(on purpose the warning comes before a verl launch can finish a step, so every allocation does about one launch)"
 render "$RUN" "$RUN/launch" "$LIMIT_MIN" "$LEAD_S" "$TRAIN_ARGS"
 export RAY_TMPDIR=$TMP/ray RAY_CLIENT_PORT
 RAY_CLIENT_PORT=$(free_port)
@@ -123,16 +124,15 @@ grep -h "polaris-slurm\|stopped on request\|\[stage[0-9]\] \(launch\|done\|stopp
 [ "$final" = COMPLETED ] || { say "job $JOB ended $final"; tail -40 "$RUN/slurm-$JOB.out"; exit 1; }
 
 python - "$RUN" "$STAGES" "$JOB" "$LIMIT_MIN" <<'PY'
-import glob, json, os, re, sys
+import json, os, re, sys
+from tools.rehearsal_checks import two_node_stage
 run, which, job, limit = sys.argv[1:5]
 names = ["stage1"] if which == "1" else ["stage1", "stage2", "stage3"]
 print("what happened, per verl launch (stage.json attempts):")
 print(f"  {'stage':7} {'alloc':>5} {'status':9} {'steps':>7}  {'s':>5}  reason")
 stops = 0
 for name in names:
-    d = f"{run}/03_training/{name}"
-    st = json.load(open(f"{d}/stage.json"))
-    assert st["status"] == "done", (name, st["status"])
+    st = two_node_stage(f"{run}/03_training/{name}")
     for a in st["attempts"]:
         print(f"  {name:7} {a.get('slurm_restart', 0) + 1:>5} {a['status']:9} {a['from_step']:>3}->{a['to_step']:<3} "
               f"{a['seconds']:>5.0f}  {a.get('reason', '')}")
@@ -142,12 +142,7 @@ for name in names:
         assert nxt["slurm_restart"] > prev["slurm_restart"], f"{name}: a new launch in the same allocation"
     stops += sum(a["status"] == "stopped" for a in st["attempts"])
     ranks = "; ".join(f"rank {p['rank']} -> node {p['node_id'][:8]}" for p in st["placement"])
-    print(f"  {name}: done at step {st['final_step']}, {ranks}")
-    assert len({p["node_id"] for p in st["placement"]}) == 2, f"{name}: ranks not on 2 Ray nodes"
-    step = st["final_step"]
-    shards = sorted(os.path.basename(p) for p in glob.glob(f"{d}/checkpoints/global_step_{step}/actor/model_world_size_2_rank_*.pt"))
-    assert shards == ["model_world_size_2_rank_0.pt", "model_world_size_2_rank_1.pt"], (name, shards)
-    assert os.path.exists(f"{d}/merged_hf/config.json"), f"{name}: no merged model"
+    print(f"  {name}: done at step {st['final_step']}, {ranks} (2 shards, merged)")
 first = json.load(open(f"{run}/03_training/stage1/stage.json"))["attempts"][0]
 assert first["status"] == "stopped" and 0 < first["to_step"], f"stage 1 was not stopped mid-run by the warning: {first}"
 out = open(f"{run}/slurm-{job}.out").read()

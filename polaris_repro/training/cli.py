@@ -79,7 +79,7 @@ def cli(argv: list[str] | None = None) -> int:
                                    socket_ifname=args.socket_ifname, cpus_per_task=args.cpus_per_node,
                                    train_args=train_args, time_limit=args.time, signal_lead_s=args.signal_lead):
                 print(path)
-            from ..plan import time_limit_lines
+            from .time_limits import time_limit_lines
 
             try:
                 for line in time_limit_lines(cfg, args.time, signal_lead_s=args.signal_lead):

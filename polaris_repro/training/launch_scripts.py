@@ -59,11 +59,11 @@ def _socket_env(ifname: str | None) -> str:
 def signal_lead(cfg: dict) -> tuple[int, str]:
     """Seconds of warning before the time limit (:func:`.time_limits.signal_lead_s` from the plan's
     longest step and a checkpoint save of the tier's model), and how they were sized."""
-    from ..plan import _spec, estimate
+    from ..plan import estimate, tier_model_spec
 
     try:
         df = estimate(cfg)
-        spec = _spec(cfg)
+        spec = tier_model_spec(cfg)
     except ValueError as e:
         raise ValueError(f"cannot size the time-limit warning from the plan ({e}); pass --signal-lead SECONDS") from e
     step_s = float(df.loc[df["stage"] != "total", "s/step"].max())

@@ -427,6 +427,11 @@ def merge_checkpoint(ckpt_dir: str | os.PathLike, target_dir: str | os.PathLike,
 # --------------------------------------------------------------------------------------------
 # running stages
 
+def stage_finished(sdir: str | os.PathLike) -> bool:
+    """Done and merged: a resumed run skips the stage."""
+    return read_stage(sdir).get("status") == "done" and (Path(sdir) / MERGED / "config.json").exists()
+
+
 def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substitution: str | None = None,
               rescue: bool | None = None, temperature: float | None = None,
               temperature_mode: str | None = None, resume: bool = True, timeout: float | None = None,
@@ -436,7 +441,7 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
     i = stage_index(cfg, stage)
     sdir = stage_dir(cfg, run_dir, i)
     st = read_stage(sdir)
-    if resume and st.get("status") == "done" and (sdir / MERGED / "config.json").exists():
+    if resume and stage_finished(sdir):
         log(f"[{sdir.name}] already done ({st.get('final_step')} steps), skipped")
         return st
     if not resume and sdir.exists():
@@ -544,14 +549,20 @@ def run_stages(cfg: dict, run_dir: str | os.PathLike, stages: Sequence[int | str
     if stale:
         log(f"[training] an earlier stop request was removed ({stale}): this run continues")
     out = []
+    trained = 0        # stages launched by this invocation (finished ones are skipped, not launched)
     with _stop_on_usr1(run_dir):
-        for k, i in enumerate(idx):
+        for i in idx:
+            finished = stage_finished(stage_dir(cfg, run_dir, i)) and kw.get("resume", True)
             reason = TL.stop_reason(TL.stop_file(run_dir))
-            if k and reason is not None:   # between stages (after a merge): stop before the next launch
-                log(f"[training] stop requested ({reason}): {len(out)} stage(s) done in this run, "
+            if trained and not finished and reason is not None:
+                # between stages (after a merge): stop before the next launch. Before this invocation
+                # has launched anything it launches anyway: the trainer stops after one step, so
+                # every allocation makes progress however early the warning came
+                log(f"[training] stop requested ({reason}): {trained} stage(s) finished in this run, "
                     "the next starts when the run is resumed")
                 raise TL.StopRequested(f"stopped before {stage_spec(cfg, i).name} on request ({reason})")
             out.append(run_stage(cfg, run_dir, i, **kw))
+            trained += not finished
     if record and out:
         last = out[-1]
         sections.record_output(run_dir, sections.FINAL_MODEL, last["merged_model"],

@@ -126,6 +126,51 @@ def submissions(total_s: float, limit_s: float, *, start_s: float, lead_s: float
     return out
 
 
+def time_limit_lines(cfg: dict, time_limit: str | None, *, signal_lead_s: int | None = None,
+                     gpus: int | None = None, gpu_type: str | None = None) -> list[str]:
+    """What a site's time limit means for the tier's run (``plan --time``, ``train --render-launch
+    --time``): the warning's lead, the submissions the run needs, and what a stop costs with and
+    without the warning (:func:`polaris_repro.training.time_limits.submissions`)."""
+    from ..plan import CPU_STAGE_START_S, estimate, fmt_hours as _h, fmt_seconds as _s, hardware_for
+    from .launch_scripts import signal_lead
+
+    lead, note = (signal_lead_s, "given") if signal_lead_s else signal_lead(cfg)
+    df = estimate(cfg, gpus, gpu_type)
+    hw = hardware_for(cfg, gpus, gpu_type)
+    stages = df[df["stage"] != "total"]
+    step_s = float(stages["s/step"].max())
+    start_s = float(CPU_STAGE_START_S if hw.gpu is None else GPU_START_S)
+    total_h = float(df.loc[df["stage"] == "total", "hours"].iloc[0]) if len(df) else float("nan")
+    freq = int(cfg["training"]["save_freq"])
+    ngpu = hw.gpus if hw.gpu is not None else None
+    out = [f"time-limit warning: SIGUSR1 {_s(lead)} before the limit ({note}); the trainer checkpoints the "
+           "step it is on and the job requeues itself"]
+    if not time_limit:
+        out.append("no --time: the partition's default limit applies (sinfo -o '%P %l'); pass --time D-HH:MM:SS "
+                   "to count the submissions the run needs")
+        return out
+    limit = parse_slurm_time(time_limit)
+    if math.isnan(total_h):
+        out.append("the stages have no step counts (training.stages[i].steps): submissions not counted")
+        return out
+    sub = submissions(total_h * 3600, limit, start_s=start_s, lead_s=lead, step_s=step_s, save_freq=freq, gpus=ngpu)
+
+    def cost(sec: float, key: str) -> str:
+        return _s(sec) + (f" ({sub[key]:,.0f} GPU-hours)" if ngpu else "")
+
+    start_src = "measured CPU stage start" if hw.gpu is None else "assumed GPU start-up: Ray, model load, vLLM"
+    out += [f"time limit {format_slurm_time(limit)} per allocation: {_h(total_h)} of training need "
+            f"{sub['submissions']} allocation(s) ({_s(sub['usable_s'])} of training each, after "
+            f"{_s(start_s)} start-up ({start_src}) and the {_s(lead)} warning)",
+            f"a stop at the limit, with the warning, costs at most {cost(sub['lost_with_warning_s'], 'lost_with_warning_gpu_h')} "
+            f"(the idle end of the allocation + one start-up); the run's {sub['submissions'] - 1} such stop(s): "
+            f"{cost(sub['overhead_s'], 'overhead_gpu_h')}",
+            f"a kill without warning (node failure, scancel, preemption) costs up to "
+            f"{cost(sub['lost_without_warning_s'], 'lost_without_warning_gpu_h')}: the steps since the last checkpoint "
+            f"(training.save_freq = {freq} steps x {_s(step_s)}) + one start-up"]
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # the stop request
 
