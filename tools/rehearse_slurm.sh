@@ -109,6 +109,10 @@ watch_job() {   # JOBID TIMEOUT_S: print state changes until the job ends; its f
     done
 }
 
+# the tier's model, built once per machine before any job (as a cluster run fetches its model first):
+# a 4-minute allocation should not spend half of itself building it
+say "the rehearsal tier's model: $(python -c 'from polaris_repro.models import resolve_model_path as r; print(r("builtin:tiny"))')"
+
 # ---- 2. the time-limit job
 TRAIN_ARGS=""
 [ "$STAGES" = 1 ] && TRAIN_ARGS="--stage 1"
