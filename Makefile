@@ -15,7 +15,7 @@ ifneq ($(wildcard ../shared/data/benchmarks/aime24.parquet),)
 export POLARIS_BENCHMARKS_DIR ?= $(abspath ../shared/data/benchmarks)
 endif
 
-.PHONY: venv test reproduce rehearse rehearse-slurm slurm-packages bench clean-venv
+.PHONY: venv test reproduce rehearse rehearse-slurm slurm-packages bench check-cluster-env clean-venv
 
 venv: $(STAMP)
 
@@ -55,6 +55,11 @@ bench: venv
 	$(PY) benchmarks/bench_grading_forms.py
 	$(PY) benchmarks/bench_sampling.py
 	$(PY) benchmarks/bench_grpo_step.py
+
+# envs/cluster.txt resolves as one set (pip dry run in a throwaway venv; needs PyPI, not a GPU) and its
+# nvidia-* wheels have the CUDA major it states (tools/check_cluster_env.sh; not part of make test)
+check-cluster-env:
+	bash tools/check_cluster_env.sh
 
 clean-venv:
 	rm -rf $(VENV)
