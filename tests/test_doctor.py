@@ -14,10 +14,10 @@ from polaris_repro.config import load_config
 
 CLUSTER = {k: v for k, v in D.env_pins(D.ENV_DIR / "cluster.txt").items() if k in D.PACKAGES}
 CLUSTER["flash-attn"] = "2.8.3"
-NODE_8x80 = {"gpus": [{"name": "NVIDIA H100 80GB HBM3", "memory_gb": 80}] * 8, "cuda_version": "12.8",
-             "packages": CLUSTER, "disk_free_gb": 20000.0}
-NODE_1x24 = {"gpus": [{"name": "NVIDIA GeForce RTX 4090", "memory_gb": 24}], "cuda_version": "12.8",
-             "packages": CLUSTER, "disk_free_gb": 2000.0}
+NODE_8x80 = {"gpus": [{"name": "NVIDIA H100 80GB HBM3", "memory_gb": 80}] * 8, "cuda_version": "13.0",
+             "cuda_driver": "13.0", "packages": CLUSTER, "disk_free_gb": 20000.0}
+NODE_1x24 = {"gpus": [{"name": "NVIDIA GeForce RTX 4090", "memory_gb": 24}], "cuda_version": "13.0",
+             "cuda_driver": "13.0", "packages": CLUSTER, "disk_free_gb": 2000.0}
 KEEP2 = ["trainer.max_actor_ckpt_to_keep=2"]
 
 
@@ -286,7 +286,7 @@ def test_cuda_probe_runs_in_a_child_process(monkeypatch):
     """Device properties are read in a child process (a CUDA context in the training's driver would
     hold memory on GPU 0); a broken probe is reported, not raised."""
     out = H._cuda_probe()
-    assert set(out) == {"cuda_version", "available", "gpus", "nccl"}
+    assert set(out) == {"cuda_version", "available", "gpus", "nccl", "driver"}
     monkeypatch.setattr(H, "_CUDA_PROBE", "import sys; sys.exit('libcuda.so: cannot open shared object file')")
     bad = H._cuda_probe()
     assert bad["cuda_version"].startswith("error") and "libcuda" in bad["cuda_version"]
@@ -327,3 +327,20 @@ def test_the_cpu_precision_row_warns_about_bf16_without_amx(monkeypatch):
     assert "training.cpu_precision=fp32" in r["fix"]
     monkeypatch.setattr(M, "amx_bf16", lambda: True)
     assert check_cpu_precision(load_config("smoke"), H.Hardware())[0]["status"] == "ok"
+
+
+def test_cuda_major_and_driver_against_the_cluster_set():
+    """One CUDA major (envs/cluster.txt's ``# CUDA:`` line, environment.yml's cuda-toolkit): a driver
+    that supports an older CUDA fails with the minimum driver named; a torch built for another CUDA
+    warns; a missing flash-attn names its own install step."""
+    need, driver = D.cluster_cuda()
+    assert need == 13 and driver == ">=580"
+    assert "cuda-toolkit=13." in (D.ENV_DIR.parent / "environment.yml").read_text()
+    old_driver = D.doctor("paper-4b", hardware={**NODE_8x80, "cuda_driver": "12.8"})
+    r = old_driver[old_driver["check"] == "cuda"].iloc[0]
+    assert r["status"] == "fail" and ">=580" in r["fix"] and "CUDA 12.8" in r["found"]
+    cu12 = D.doctor("paper-4b", hardware={**NODE_8x80, "cuda_version": "12.8"})
+    assert status(cu12, "cuda") == "warn"
+    no_fa = D.doctor("paper-4b", hardware={**NODE_8x80, "packages": {**CLUSTER, "flash-attn": None}})
+    r = no_fa[no_fa["check"] == "package flash-attn"].iloc[0]
+    assert r["status"] == "fail" and "--no-build-isolation" in r["fix"] and "flash-attn==2.8.3" in r["fix"]

@@ -20,10 +20,10 @@ def test_render_paper_4b(tmp_path):
     # SLURM: 4 nodes x 8 GPUs (the report's 32-GPU run), a Ray head + workers, then the stages
     assert "#SBATCH --nodes=4" in sb and "#SBATCH --gpus-per-node=8" in sb
     assert re.search(r"ray start --head .*--port=\"\$RAY_PORT\"", sb)
-    assert 'ray start --address="$RAY_ADDRESS" --num-cpus="$CPUS_PER_NODE" --num-gpus="$GPUS_PER_NODE"' in sb
+    assert 'ray start --address="$RAY_ADDRESS" "${node_ip_args[@]}" --num-cpus="$CPUS_PER_NODE" --num-gpus="$GPUS_PER_NODE"' in sb
     assert "GPUS_PER_NODE=8" in sb and "RAY_PORT=6379" in sb and "gpus >= 32" in sb
     assert 'polaris-repro train --tier "$TIER" --run "$RUN_DIR"' in sb and "TIER=paper-4b" in sb
-    assert "RUN_DIR=/shared/runs/p4b" in sb and "ray stop" in sb
+    assert "RUN_DIR=/shared/runs/p4b" in sb and "stop_ray" in sb
     assert "stage3 (53248 tokens, T=1.5)" in sb
     # ray job submit against an existing cluster
     assert 'ray job submit' in job and '--address "http://$RAY_HEAD:8265"' in job

@@ -59,11 +59,12 @@ from .hardware import GPU, PACKAGES, Hardware, detect_hardware
 from .memory import check_disk, check_memory
 from .model import check_model
 from .rows import COLUMNS, STATUSES, Row, row
-from .software import ENV_DIR, check_cpu_precision, check_cuda, check_logger, check_packages, env_file, env_pins
+from .software import ENV_DIR, check_cpu_precision, check_cuda, check_logger, check_packages, cluster_cuda, \
+    env_file, env_pins, flash_attn_step
 
 __all__ = ["COLUMNS", "ENV_DIR", "GPU", "Hardware", "PACKAGES", "STATUSES", "check_cluster_only",
            "check_cpu_precision", "check_cuda", "check_ray_auth", "check_data", "check_disk", "check_gpus", "check_gpus_sampling",
-           "check_logger", "check_memory", "check_model", "check_packages", "check_parallelism", "cli",
+           "check_logger", "check_memory", "cluster_cuda", "flash_attn_step", "check_model", "check_packages", "check_parallelism", "cli",
            "detect_hardware", "doctor", "env_file", "env_pins", "failed", "format_table", "run_before",
            "summary_line"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..resources import ModelSpec, is_gpu_tier, world_size
 from .hardware import Hardware, ray_gpu_nodes
+from .software import flash_attn_step
 from .rows import Row, row
 
 
@@ -78,6 +79,8 @@ def check_ray_auth(cfg: dict, hw: Hardware) -> list[Row]:
                     "run code on it", "unset RAY_AUTH_MODE; the launch scripts create a token")]
     if hw.ray_token:
         return [row("ray auth token", "ok", f"token from {hw.ray_token} (mode {mode or 'token, Ray default'})")]
+    if hw.ray_nodes is not None:
+        return [row("ray auth token", "ok", "the cluster at RAY_ADDRESS accepted this driver (listed its nodes)")]
     if hw.env.get("RAY_ADDRESS"):
         return [row("ray auth token", "fail", f"RAY_ADDRESS={hw.env['RAY_ADDRESS']} but no token (RAY_AUTH_TOKEN, "
                     "RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token): a token-mode cluster refuses this driver",
@@ -112,7 +115,7 @@ def check_cluster_only(cfg: dict, hw: Hardware) -> list[Row]:
         rows.append(row("ulysses sp", "fail" if missing else "ok",
                          f"stages {sp} use Ulysses sequence parallel" + (": " + "; ".join(missing) if missing else
                                                                          " with remove-padding and flash-attn"),
-                         "pip install flash-attn; -o training.use_remove_padding=true" if missing else ""))
+                         f"{flash_attn_step()}; -o training.use_remove_padding=true" if missing else ""))
     if int(tr["nnodes"]) > 1:
         ifs = {k: hw.env.get(k) for k in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME")}
         if all(ifs.values()):

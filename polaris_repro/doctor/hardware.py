@@ -32,6 +32,7 @@ class Hardware:
     gpus: list[GPU] = field(default_factory=list)
     cuda_available: bool = False
     cuda_version: str | None = None
+    cuda_driver: str | None = None        # the CUDA version the NVIDIA driver supports, e.g. "13.0"
     nccl: bool | None = None              # torch.distributed built with NCCL (None: not probed)
     packages: dict[str, str | None] = field(default_factory=dict)
     ray_nodes: list[dict] | None = None
@@ -120,6 +121,11 @@ _CUDA_PROBE = """
 import json, torch
 out = {"cuda_version": torch.version.cuda, "available": torch.cuda.is_available(), "gpus": [],
        "nccl": bool(torch.distributed.is_available() and torch.distributed.is_nccl_available())}
+try:   # the CUDA version the driver supports (an int such as 13000); absent in CPU builds
+    d = int(torch._C._cuda_getDriverVersion())
+    out["driver"] = f"{d // 1000}.{d % 1000 // 10}" if d > 0 else None
+except Exception:
+    out["driver"] = None
 if out["available"]:
     for i in range(torch.cuda.device_count()):
         p = torch.cuda.get_device_properties(i)
@@ -156,6 +162,7 @@ def detect_hardware(*, ray: bool = True, disk_path: str | os.PathLike | None = N
         probe_out = _cuda_probe()
         hw.cuda_version = probe_out.get("cuda_version")
         hw.cuda_available = bool(probe_out.get("available"))
+        hw.cuda_driver = probe_out.get("driver")
         hw.nccl = probe_out.get("nccl")
         hw.gpus = [GPU(g["name"], g["memory_gb"]) for g in probe_out.get("gpus", [])]
     root = Path(disk_path) if disk_path else artifacts_root()

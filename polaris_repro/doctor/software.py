@@ -31,6 +31,22 @@ def env_pins(path: str | os.PathLike) -> dict[str, str | None]:
     return out
 
 
+def cluster_cuda(path: str | os.PathLike = ENV_DIR / "cluster.txt") -> tuple[int | None, str | None]:
+    """The CUDA major the cluster set's wheels are built for and the NVIDIA driver they need, from the
+    file's ``# CUDA: N`` and ``# NVIDIA driver: >= V`` lines (``make check-cluster-env`` verifies the
+    major against the resolved ``nvidia-*`` wheels)."""
+    text = Path(path).read_text()
+    m = re.search(r"^# CUDA:\s*(\d+)\s*$", text, re.M)
+    d = re.search(r"^# NVIDIA driver:\s*(>=\s*[\d.]+)\s*$", text, re.M)
+    return (int(m.group(1)) if m else None), (d.group(1).replace(" ", "") if d else None)
+
+
+def flash_attn_step(path: str | os.PathLike = ENV_DIR / "cluster.txt") -> str:
+    """The documented flash-attn install command (``# FLASH-ATTN STEP:`` in the cluster file)."""
+    m = re.search(r"^# FLASH-ATTN STEP:\s*(.+)$", Path(path).read_text(), re.M)
+    return m.group(1).strip() if m else "pip install --no-build-isolation flash-attn"
+
+
 def _public(v: str) -> str:
     return v.split("+", 1)[0]
 
@@ -51,7 +67,8 @@ def check_packages(cfg: dict, hw: Hardware) -> list[Row]:
         want = pins.get(name)
         label = f"package {name}"
         if not have:
-            rows.append(row(label, "fail", f"not installed ({path.name} pins {want or 'it'})", install))
+            how = flash_attn_step() + " (its own step: envs/cluster.txt)" if name == "flash-attn" else install
+            rows.append(row(label, "fail", f"not installed ({path.name} pins {want or 'it'})", how))
         elif want and _public(have) != want:
             status = "fail" if name == "verl" else "warn"
             why = ("the stage overrides follow verl " + want + "'s config schema") if name == "verl" else \
@@ -63,22 +80,35 @@ def check_packages(cfg: dict, hw: Hardware) -> list[Row]:
 
 
 def check_cuda(cfg: dict, hw: Hardware) -> list[Row]:
+    """CUDA visible; the torch build's CUDA major and the driver's against the cluster set's (one
+    major for every file: envs/cluster.txt's ``# CUDA:`` line, environment.yml's cuda-toolkit)."""
     if not is_gpu_tier(cfg):
         return [row("cuda", "ok", f"not needed: CPU tier (rollout {cfg['training']['rollout_name']}); "
                      f"torch CUDA build: {hw.cuda_version or 'none'}")]
+    need, driver_min = cluster_cuda()
+    need_txt = f"CUDA {need} wheels (NVIDIA driver {driver_min})" if need else "the CUDA build of envs/cluster.txt"
     if not hw.cuda_available or not hw.gpus:
         return [row("cuda", "fail", f"no CUDA device visible (torch CUDA build: {hw.cuda_version or 'none'}"
                      + (f", CUDA_VISIBLE_DEVICES={hw.env['CUDA_VISIBLE_DEVICES']!r}" if "CUDA_VISIBLE_DEVICES" in hw.env else "")
-                     + ")", "run on a GPU node with the cluster environment (envs/cluster.txt: a CUDA 12 torch build)")]
+                     + ")", f"run on a GPU node with the cluster environment (envs/cluster.txt: {need_txt})")]
     v = hw.cuda_version or ""
+    major = _major(v)
+    drv = _major(hw.cuda_driver or "")
+    if need and drv and drv < need:
+        return [row("cuda", "fail", f"the NVIDIA driver supports CUDA {hw.cuda_driver}; the pinned torch / vLLM "
+                     f"wheels are CUDA {need} builds", f"a driver {driver_min or 'for CUDA ' + str(need)} on the nodes "
+                     "(nvidia-smi shows it), or a torch / vLLM set built for this CUDA")]
+    if need and major != need:
+        return [row("cuda", "warn", f"torch CUDA build {v or 'unknown'}; envs/cluster.txt pins CUDA {need} wheels",
+                     "install envs/cluster.txt in this environment (untested combination)")]
+    return [row("cuda", "ok", f"CUDA {v} (driver supports {hw.cuda_driver or 'unknown'}), {len(hw.gpus)} device(s) visible")]
+
+
+def _major(version: str) -> int | None:
     try:
-        major = int(v.split(".")[0])
+        return int(str(version).split(".")[0])
     except ValueError:
-        major = 0
-    if major < 12:
-        return [row("cuda", "warn", f"CUDA {v or 'unknown'} with {len(hw.gpus)} device(s)",
-                     "envs/cluster.txt expects a CUDA 12.x (or newer) torch build")]
-    return [row("cuda", "ok", f"CUDA {v}, {len(hw.gpus)} device(s) visible")]
+        return None
 
 
 def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
