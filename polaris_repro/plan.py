@@ -17,7 +17,7 @@ The throughput model (every constant stated here, each with the figure it comes 
   ``min(max_prompt_length, 256)`` tokens (templated math problems; the CPU tiers' 55-59 of 64).
 * **generation (vLLM, GPU)** -- the slower of two bounds. *Latency*: the batch waits for its longest
   response, which runs to the cap (with 1,024 rollouts some always do), one decode step per token;
-  the stage scripts run vLLM eagerly (``enforce_eager``), where a decode step costs
+  the authors' stage scripts ran vLLM eagerly (``enforce_eager``), where a decode step costs
   :data:`DECODE_S_PER_LAYER` per layer, fitted to the 7B's 300 s of generation on 8 x H200 (issue
   #16: 15,360 tokens x 28 layers). *Bandwidth*: every generated token reads its sequence's KV cache
   (mean context prompt + response / 2) and a share of the weights from HBM at
@@ -34,7 +34,9 @@ The throughput model (every constant stated here, each with the figure it comes 
   per step for rewards, POLARIS's per-batch work and verl's bookkeeping, and
   :data:`CPU_STAGE_START_S` per stage for the verl launch and the checkpoint merge.
 
-Not modelled: skipped batches (each costs a generation without an update), checkpoint writes, the
+The tiers run vLLM with CUDA graphs (``training.enforce_eager: false``), which shortens decode
+steps; the latency bound keeps the eager constant, so generation times are upper bounds (not measured
+with graphs here). Not modelled: skipped batches (each costs a generation without an update), checkpoint writes, the
 stage start-up on GPUs (minutes), queueing.
 """
 from __future__ import annotations
@@ -442,7 +444,7 @@ def format_plan(p: Plan) -> str:
                           for _, r in p.alternatives.iterrows()],
                          headers=["configuration", "hardware", "steps", "per step", "wall clock", "GPU time"],
                          tablefmt="simple", disable_numparse=True)]
-    out += ["", f"constants: decode {DECODE_S_PER_LAYER * 1e3:.2f} ms/layer/step (eager vLLM), HBM efficiency "
+    out += ["", f"constants: decode {DECODE_S_PER_LAYER * 1e3:.2f} ms/layer/step (eager vLLM, fitted; the tiers use CUDA graphs: an upper bound), HBM efficiency "
             f"{HBM_EFFICIENCY:.0%}, MFU {MFU:.0%}, natural response lengths "
             + ", ".join(f"{k.split('/')[-1]} {v:,.0f}" for k, v in NATURAL_RESPONSE_TOKENS.items())
             + f"; CPU: decode {CPU_DECODE_FLOPS / 1e9:.0f} GFLOP/s, update {CPU_TRAIN_FLOPS / 1e9:.0f} GFLOP/s, "

@@ -26,6 +26,7 @@ ALLOWED = {
     # what a CPU cannot do
     "actor_rollout_ref.rollout.name": "CPU: vLLM does not run inside verl on CPU (README); the hf rollout",
     "actor_rollout_ref.rollout.dtype": "CPU: the hf rollout is the actor's fp32 copy (bf16 on GPUs)",
+    "actor_rollout_ref.rollout.enforce_eager": "CPU: no CUDA graphs (paper-4b runs vLLM with them)",
     "actor_rollout_ref.model.use_remove_padding": "CPU: verl's remove-padding path needs flash-attention "
                                                   "varlen kernels (CUDA); sdpa attention here",
     "actor_rollout_ref.actor.fsdp_config.param_offload": "CPU: parameters already live in host memory",

@@ -223,7 +223,7 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         (r + "tensor_model_parallel_size", int(cfg["sampling"]["tensor_parallel_size"])),
         (r + "gpu_memory_utilization", float(tr["gpu_memory_utilization"])),
         (r + "enable_chunked_prefill", tr["enable_chunked_prefill"]),
-        (r + "enforce_eager", True),
+        (r + "enforce_eager", bool(tr["enforce_eager"])),
         (r + "free_cache_engine", True),
         (r + "max_num_seqs", 1024),
         (r + "enable_prefix_caching", True),
