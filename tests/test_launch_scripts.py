@@ -119,6 +119,20 @@ def test_render_options_and_errors(tmp_path, capsys):
     assert "--socket-ifname" in capsys.readouterr().err
     assert cli(["--tier", "tiny", "--render-launch", str(tmp_path / "e")]) == 2
     assert "for clusters" in capsys.readouterr().err
+    # nodes without internet: a shared prefetched HF cache read offline; the loggers of a week-long run
+    assert "HF_HOME not set at rendering" in sb and "HF_HUB_OFFLINE" not in sb
+    assert cli(["--tier", "paper-4b", "--render-launch", str(tmp_path / "f"), "--run", "/r", "--hf-home", "/shared/hf",
+                "--logger", "console,wandb"]) == 0
+    for name in ("polaris_slurm.sbatch", "ray_job_submit.sh"):
+        text = (tmp_path / "f" / name).read_text()
+        assert 'export HF_HOME="${HF_HOME:-/shared/hf}"' in text and 'HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"' in text
+        assert "-o 'training.logger=[console,wandb]'" in text
+    assert "HF_HOME=$HF_HOME HF_HUB_OFFLINE" in (tmp_path / "f" / "ray_job_submit.sh").read_text()   # reaches the job
+    capsys.readouterr()
+    for args, msg in ((["--hf-home", "rel/hf"], "--hf-home must be an absolute path"),
+                      (["--logger", "console,tb"], "--logger 'console,tb'")):
+        assert cli(["--tier", "paper-4b", "--render-launch", str(tmp_path / "g"), *args]) == 2
+        assert msg in capsys.readouterr().err
 
 
 @pytest.mark.slow

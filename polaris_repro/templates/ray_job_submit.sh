@@ -19,6 +19,7 @@ set -euo pipefail
 RAY_HEAD=${RAY_HEAD:?set RAY_HEAD to the host name or IP of the Ray head node}
 PYTHON_ENV=${PYTHON_ENV:-{{python_env}}}
 SUBMISSION_ID=${SUBMISSION_ID:-polaris-{{tier}}-$(date +%Y%m%d-%H%M%S)}
+{{hf_env}}
 export RAY_AUTH_MODE=${RAY_AUTH_MODE:-token}
 if [ "$RAY_AUTH_MODE" = token ] && [ -z "${RAY_AUTH_TOKEN:-}" ] && [ -z "${RAY_AUTH_TOKEN_PATH:-}" ]; then
     if [ -s "{{run_dir}}/ray_auth_token" ]; then
@@ -30,9 +31,15 @@ if [ "$RAY_AUTH_MODE" = token ] && [ -z "${RAY_AUTH_TOKEN:-}" ] && [ -z "${RAY_A
     fi
 fi
 
+# the job's driver runs on the head node in the cluster's environment: pass the model cache there too
+hf_exports=""
+if [ -n "${HF_HOME:-}" ]; then
+    hf_exports="export HF_HOME=$HF_HOME HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} HF_DATASETS_OFFLINE=${HF_DATASETS_OFFLINE:-1} && "
+fi
+
 ray job submit \
     --address "http://$RAY_HEAD:{{dashboard_port}}" \
     --submission-id "$SUBMISSION_ID" \
     --runtime-env-json '{"env_vars": {"PYTHONUNBUFFERED": "1", "POLARIS_ARTIFACTS": "{{artifacts_root}}"}}' \
     "$@" \
-    -- bash -c "cd {{repo}} && export PATH=\"$PYTHON_ENV/bin:\$PATH\" && polaris-repro train --tier {{tier}} --run {{run_dir}} {{train_args}}"
+    -- bash -c "cd {{repo}} && $hf_exports export PATH=\"$PYTHON_ENV/bin:\$PATH\" && polaris-repro train --tier {{tier}} --run {{run_dir}} {{train_args}}"

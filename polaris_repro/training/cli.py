@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--time", default=None, metavar="D-HH:MM:SS",
                    help="with --render-launch: the job's time limit (#SBATCH --time). Without it the partition's "
                         "default limit applies. Before the limit the job checkpoints and requeues itself")
+    p.add_argument("--hf-home", default=None, metavar="PATH",
+                   help="with --render-launch: HF_HOME on every node (a prefetched shared cache), read offline "
+                        "(HF_HUB_OFFLINE=1)")
+    p.add_argument("--logger", default=None, metavar="LIST",
+                   help="with --render-launch: training loggers, e.g. console,wandb (verl's trainer.logger; "
+                        "doctor checks wandb's credentials)")
     p.add_argument("--signal-lead", type=int, default=None, metavar="SECONDS",
                    help="with --render-launch: SIGUSR1 this long before the limit (default: sized from the "
                         "plan's longest step)")
@@ -73,11 +79,18 @@ def cli(argv: list[str] | None = None) -> int:
         if args.render_launch:
             from .launch_scripts import render_all
 
+            from .launch_scripts import logger_override
+
+            logger = logger_override(args.logger)
+            if logger:
+                cfg = load_config(args.tier, [*args.override, logger])
             # quoted: an override may hold spaces (a YAML list of stages)
-            train_args = " ".join([*(f"-o {shlex.quote(o)}" for o in args.override), args.train_args]).strip()
+            overrides = [*args.override, *([logger] if logger else [])]
+            train_args = " ".join([*(f"-o {shlex.quote(o)}" for o in overrides), args.train_args]).strip()
             for path in render_all(cfg, args.render_launch, run_dir=args.run, python_env=args.python_env,
                                    socket_ifname=args.socket_ifname, cpus_per_task=args.cpus_per_node,
-                                   train_args=train_args, time_limit=args.time, signal_lead_s=args.signal_lead):
+                                   train_args=train_args, time_limit=args.time, signal_lead_s=args.signal_lead,
+                                   hf_home=args.hf_home):
                 print(path)
             from .time_limits import time_limit_lines
 

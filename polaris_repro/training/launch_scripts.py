@@ -73,10 +73,43 @@ def signal_lead(cfg: dict) -> tuple[int, str]:
                   f"({save_s:.0f} s) + {TL.SLURM_CHECK_MARGIN_S} s for SLURM's check interval")
 
 
+LOGGERS = ("console", "wandb", "tensorboard", "swanlab", "mlflow", "file")
+
+
+def logger_override(loggers: str | None) -> str | None:
+    """``--logger console,wandb`` -> the tier override ``training.logger=[console,wandb]`` (verl's
+    ``trainer.logger`` backends); None when not given."""
+    if not loggers:
+        return None
+    names = [x.strip() for x in loggers.split(",") if x.strip()]
+    bad = [x for x in names if x not in LOGGERS]
+    if bad or not names:
+        raise ValueError(f"--logger {loggers!r}: expected a comma-separated list of {', '.join(LOGGERS)}")
+    return f"training.logger=[{','.join(dict.fromkeys(names))}]"
+
+
+def _hf_env(hf_home: str | None) -> str:
+    """Where the nodes find models and data sets: a prefetched, shared Hugging Face cache read
+    offline (compute nodes often have no internet), or a comment saying what happens without one."""
+    if not hf_home:
+        return ("# HF_HOME not set at rendering (--hf-home): each node uses its own ~/.cache/huggingface and\n"
+                "# downloads what is missing, which fails on nodes without internet")
+    p = Path(hf_home).expanduser()
+    if not p.is_absolute() or not _IFNAME_SAFE.match(str(p)):
+        raise ValueError(f"--hf-home must be an absolute path without spaces or quotes (the same on every node), "
+                         f"got {hf_home!r}")
+    return (f'export HF_HOME="${{HF_HOME:-{p}}}"   # a prefetched cache on shared storage (--hf-home)\n'
+            'export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"   # never reach the hub from a compute node\n'
+            'export HF_DATASETS_OFFLINE="${HF_DATASETS_OFFLINE:-1}"')
+
+
+_IFNAME_SAFE = re.compile(r"^/[A-Za-z0-9_./+@:-]*$")
+
+
 def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python_env: str | None = None,
                   time_limit: str | None = None, cpus_per_task: int = 64, socket_ifname: str | None = None,
                   train_args: str = "", signal_lead_s: int | None = None,
-                  script: str | os.PathLike | None = None) -> dict:
+                  script: str | os.PathLike | None = None, hf_home: str | None = None) -> dict:
     tr, cl = cfg["training"], cfg["cluster"]
     nnodes = int(tr["nnodes"])
     gpus = int(tr["n_gpus_per_node"])
@@ -118,7 +151,7 @@ def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python
         "dashboard_port": int(cl.get("dashboard_port") or 8265),
         "partition_line": f"#SBATCH --partition={partition}" if partition else "# (no partition set: cluster.partition)",
         "repo": str(REPO_ROOT), "run_dir": run_dir, "artifacts_root": str(Path(run_dir).parent),
-        "python_env": _python_env(python_env), "socket_env": _socket_env(socket_ifname),
+        "python_env": _python_env(python_env), "socket_env": _socket_env(socket_ifname), "hf_env": _hf_env(hf_home),
         "stages": ", ".join(f"{s.name} ({s.token_budget} tokens, T={s.temperature})" for s in stage_specs(cfg)),
         "train_args": train_args,
     }
