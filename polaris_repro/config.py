@@ -19,7 +19,7 @@ import yaml
 from .models import SFT_SPECS
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-TIERS = ("tiny", "smoke", "rehearsal", "single-gpu", "paper-4b", "paper-7b", "paper-1.7b")
+TIERS = ("tiny", "smoke", "rehearsal", "gpu-smoke", "single-gpu", "paper-4b", "paper-7b", "paper-1.7b")
 CPU_TIERS = ("tiny", "smoke", "rehearsal")
 
 # keys whose value is a free-form mapping (not checked against base)

@@ -21,7 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden" / "dry_run"
-TIERS = ("tiny", "smoke", "single-gpu", "paper-4b", "paper-7b", "paper-1.7b")
+TIERS = ("tiny", "smoke", "gpu-smoke", "single-gpu", "paper-4b", "paper-7b", "paper-1.7b")
 
 
 def dry_run_text(tier: str) -> str:
