@@ -8,6 +8,7 @@
     polaris-repro claims check --run DIR                    recompute the README's numbers
     polaris-repro doctor --tier T [-o key=value ...]        can the tier run on this machine? (exit 1 if not)
     polaris-repro plan --tier T [--gpus N --gpu-type NAME]  what the tier's training will cost
+    polaris-repro fetch --tier T [--to DIR] [--offline]     download what the tier reads into one HF_HOME
 
 ``run``, ``reproduce`` and ``train`` run the doctor first at the GPU tiers (``--skip-doctor`` skips it).
 """
@@ -24,6 +25,7 @@ EXTERNAL = {
     "claims": "polaris_repro.claims",
     "doctor": "polaris_repro.doctor",
     "plan": "polaris_repro.plan",
+    "fetch": "polaris_repro.fetch",
 }
 
 

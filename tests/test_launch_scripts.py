@@ -126,6 +126,7 @@ def test_render_options_and_errors(tmp_path, capsys):
     for name in ("polaris_slurm.sbatch", "ray_job_submit.sh"):
         text = (tmp_path / "f" / name).read_text()
         assert 'export HF_HOME="${HF_HOME:-/shared/hf}"' in text and 'HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"' in text
+        assert 'POLARIS_BENCHMARKS_DIR="${POLARIS_BENCHMARKS_DIR:-/shared/hf/benchmarks}"' in text   # fetch's layout
         assert "-o 'training.logger=[console,wandb]'" in text
     assert "HF_HOME=$HF_HOME HF_HUB_OFFLINE" in (tmp_path / "f" / "ray_job_submit.sh").read_text()   # reaches the job
     capsys.readouterr()
@@ -226,3 +227,24 @@ def test_slurm_script_fails_fast_when_the_ray_head_dies(tmp_path):
     assert "Ray on node-a is not running" in p.stdout + p.stderr
     assert "no authentication token was found" in p.stdout + p.stderr      # the head's log, shown
     assert took < 100, f"took {took:.0f} s to notice the dead head (RAY_WAIT_S=200)"
+
+
+def test_every_gpu_section_has_a_job_script(tmp_path):
+    """Sections 1, 2 and 4 (profiling, temperature sweep, evaluation + report) need a GPU node too: one
+    single-node job script each, with the training script's environment, Ray token, HF cache and
+    time-limit handling (warning -> stop the section, whose finished work is on disk -> requeue)."""
+    assert cli(["--tier", "paper-4b", "--render-launch", str(tmp_path), "--run", "/shared/r", "--time", "1-00:00:00",
+                "--hf-home", "/shared/hf"]) == 0
+    train = (tmp_path / "polaris_slurm.sbatch").read_text()
+    for section in ("01_difficulty", "02_temperature", "04_evaluation"):
+        sb = (tmp_path / f"polaris_{section}.sbatch").read_text()
+        assert "#SBATCH --nodes=1" in sb and "#SBATCH --gpus-per-node=1" in sb and "#SBATCH --requeue" in sb
+        assert "#SBATCH --time=1-00:00:00" in sb and "#SBATCH --signal=B:USR1@" in sb
+        assert f'SECTION={section}' in sb and 'polaris-repro run "$SECTION" --tier "$TIER" --run "$RUN_DIR" &' in sb
+        assert f"--output=/shared/r/slurm-%j-{section}.out" in sb
+        assert f"POLARIS_SBATCH_SCRIPT:-{tmp_path / f'polaris_{section}.sbatch'}" in sb
+        for shared in ("export SRUN_CPUS_PER_TASK", "polaris_repro.training.ray_auth ensure", 'HF_HOME="${HF_HOME:-/shared/hf}"',
+                       "requeue_or_resubmit() {", "scontrol requeue"):
+            assert shared in sb and shared in train, shared
+        assert ("polaris-repro run 05_report" in sb) == (section == "04_evaluation")
+    assert 'requeue_or_resubmit "stopped at a step boundary' in train

@@ -35,7 +35,8 @@ def test_render_paper_4b(tmp_path):
 
 def test_render_other_tiers_and_errors(tmp_path):
     cfg = load_config("paper-7b")
-    (sb, _) = launch.render_all(cfg, tmp_path / "7b")
+    sb, _job, *sections = launch.render_all(cfg, tmp_path / "7b")
+    assert [p.name for p in sections] == [f"polaris_{s}.sbatch" for s in launch.SECTION_JOBS]
     assert "#SBATCH --nodes=1" in sb.read_text() and "stage1 (16384 tokens, T=0.7)" in sb.read_text()
     with pytest.raises(ValueError, match="no GPUs and one node"):
         launch.render_all(load_config("tiny"), tmp_path / "tiny")

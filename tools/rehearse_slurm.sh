@@ -9,15 +9,18 @@
 #      itself; every next allocation resumes from the checkpoint, until all three stages are done
 #      (2 FSDP ranks on 2 nodes, sharded checkpoints merged). Each allocation of this short limit does
 #      about one verl launch, so the run takes several: a 10-day run under a 2-day limit in miniature;
-#   3. a second job (stage 1 only, a long limit) is cancelled with `scancel` mid-stage: nothing of it
+#   3. a section's job script (01_difficulty on one node) gets the time-limit warning by hand
+#      (`scancel --signal=USR1 --batch`) while it runs: it stops the section, requeues itself, and the
+#      next allocation finishes the section;
+#   4. a second training job (stage 1 only, a long limit) is cancelled with `scancel` mid-stage: nothing of it
 #      may keep running; resubmitting the same script resumes and finishes the stage;
-#   4. prints what happened (each allocation: the warning, the step it stopped at, the requeue, the
+#   5. prints what happened (each allocation: the warning, the step it stopped at, the requeue, the
 #      step it resumed at; rank -> node), then stops only the daemons it started, by pid, also on
 #      failure, and checks that no Ray, SLURM or munge process of it is left.
 #
 # Environment: REHEARSE_RUN (run folder of the time-limit job; the cancel job uses RUN-cancel),
 # REHEARSE_SLURM_STAGES (all | 1: the time-limit job trains stage 1 only, the test's setting),
-# REHEARSE_SLURM_CANCEL (1 | 0: the scancel job), REHEARSE_SLURM_TIME (minutes, 4) and
+# REHEARSE_SLURM_CANCEL (1 | 0: the scancel job), REHEARSE_SLURM_SECTION (1 | 0: the section job), REHEARSE_SLURM_TIME (minutes, 4) and
 # REHEARSE_SLURM_LEAD (seconds of warning, 210), VENV (default .venv). Needs root (slurmd) and the
 # Debian packages slurm-wlm and munge.
 set -euo pipefail
@@ -28,6 +31,7 @@ VENV=${VENV:-$REPO/.venv}
 export PATH="$VENV/bin:$PATH"
 STAGES=${REHEARSE_SLURM_STAGES:-all}
 CANCEL=${REHEARSE_SLURM_CANCEL:-1}
+SECTION_JOB=${REHEARSE_SLURM_SECTION:-1}
 LIMIT_MIN=${REHEARSE_SLURM_TIME:-4}
 LEAD_S=${REHEARSE_SLURM_LEAD:-210}
 RUN=${REHEARSE_RUN:-$REPO/artifacts/rehearsal/rehearse-slurm-$(date +%Y%m%d-%H%M%S)}
@@ -156,7 +160,30 @@ print(f"job {job}: {allocs} allocation(s) under a {limit}-minute limit; stage 1 
       f"{first['to_step']} by SLURM's warning and resumed there in allocation 2; {stops} stop(s) at a step boundary", flush=True)
 PY
 
-# ---- 3. the cancelled job
+# ---- 3. a section's job (one node): 01_difficulty, stopped by a time-limit warning sent by hand
+# (`scancel --signal=USR1 --batch`, what SLURM sends before the limit) once it runs, requeued, resumed
+if [ "$SECTION_JOB" = 1 ]; then
+    say "job: section 01_difficulty of the same run on one node (a 15-minute limit); SIGUSR1 by hand once it runs"
+    render "$RUN" "$RUN/launch-15min" 15 120 ""
+    export RAY_TMPDIR=$TMP/ray-s
+    JOBS=$(sbatch --parsable "$RUN/launch-15min/polaris_01_difficulty.sbatch")
+    OUT="$RUN/slurm-$JOBS-01_difficulty.out"
+    for _ in $(seq 120); do   # the section has started sampling: its output folder exists
+        [ -d "$RUN/01_difficulty" ] && break
+        sleep 1
+    done
+    sleep "${REHEARSE_SLURM_SECTION_DELAY:-5}"
+    say "job $JOBS: scancel --signal=USR1 --batch (the time limit's warning)"
+    scancel --signal=USR1 --batch "$JOBS"
+    final=$(watch_job "$JOBS" 600 | tail -1)
+    grep -h "polaris-slurm" "$OUT" | sed 's/^/    /' || true
+    [ "$final" = COMPLETED ] || { say "section job $JOBS ended $final"; tail -30 "$OUT"; exit 1; }
+    grep -q "requeueing job $JOBS" "$OUT" || { say "section job $JOBS was not requeued by the warning"; exit 1; }
+    [ -s "$RUN/notebooks/01_difficulty.ipynb" ] || { say "no executed notebook for 01_difficulty"; exit 1; }
+    say "job $JOBS: 01_difficulty stopped by the warning, requeued, finished in allocation 2 ($RUN/notebooks/01_difficulty.ipynb)"
+fi
+
+# ---- 4. the cancelled job
 if [ "$CANCEL" = 1 ]; then
     say "job 2: stage 1 only, a long limit; scancel once its first checkpoint exists"
     render "$CANCEL_RUN" "$CANCEL_RUN/launch" 15 120 "--stage 1"

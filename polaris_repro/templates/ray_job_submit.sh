@@ -34,7 +34,7 @@ fi
 # the job's driver runs on the head node in the cluster's environment: pass the model cache there too
 hf_exports=""
 if [ -n "${HF_HOME:-}" ]; then
-    hf_exports="export HF_HOME=$HF_HOME HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} HF_DATASETS_OFFLINE=${HF_DATASETS_OFFLINE:-1} && "
+    hf_exports="export HF_HOME=$HF_HOME HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} HF_DATASETS_OFFLINE=${HF_DATASETS_OFFLINE:-1} POLARIS_BENCHMARKS_DIR=${POLARIS_BENCHMARKS_DIR:-$HF_HOME/benchmarks} && "
 fi
 
 ray job submit \

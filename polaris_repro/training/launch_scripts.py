@@ -19,6 +19,17 @@ from . import time_limits as TL
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATES = ("polaris_slurm.sbatch", "ray_job_submit.sh")
+COMMON = "job_common.sh"        # rendered into every job script: environment, token, requeue
+SECTION_TEMPLATE = "polaris_section.sbatch"
+# the sections with a job of their own (one node): what each does, and what a stopped one keeps
+SECTION_JOBS = {
+    "01_difficulty": ("pass-rate profiling of the training data with vLLM and the difficulty filter",
+                      "finished problems are skipped on restart"),
+    "02_temperature": ("the diversity-based temperature sweep",
+                       "the sampler resumes part-finished temperatures"),
+    "04_evaluation": ("AIME24/25, AMC23, Minerva, OlympiadBench with YaRN, then the report (05_report)",
+                      "finished generations are kept and resumed"),
+}
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
@@ -100,7 +111,8 @@ def _hf_env(hf_home: str | None) -> str:
                          f"got {hf_home!r}")
     return (f'export HF_HOME="${{HF_HOME:-{p}}}"   # a prefetched cache on shared storage (--hf-home)\n'
             'export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"   # never reach the hub from a compute node\n'
-            'export HF_DATASETS_OFFLINE="${HF_DATASETS_OFFLINE:-1}"')
+            'export HF_DATASETS_OFFLINE="${HF_DATASETS_OFFLINE:-1}"\n'
+            f'export POLARIS_BENCHMARKS_DIR="${{POLARIS_BENCHMARKS_DIR:-{p}/benchmarks}}"   # polaris-repro fetch puts them there')
 
 
 _IFNAME_SAFE = re.compile(r"^/[A-Za-z0-9_./+@:-]*$")
@@ -152,18 +164,32 @@ def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python
         "partition_line": f"#SBATCH --partition={partition}" if partition else "# (no partition set: cluster.partition)",
         "repo": str(REPO_ROOT), "run_dir": run_dir, "artifacts_root": str(Path(run_dir).parent),
         "python_env": _python_env(python_env), "socket_env": _socket_env(socket_ifname), "hf_env": _hf_env(hf_home),
+        "section_gpus": max(1, int(cfg["sampling"]["tensor_parallel_size"]) * int(cfg["sampling"]["data_parallel_size"]))
+        if not cpu else 0,
         "stages": ", ".join(f"{s.name} ({s.token_budget} tokens, T={s.temperature})" for s in stage_specs(cfg)),
         "train_args": train_args,
     }
 
 
+def _write(path: Path, template: str, values: dict) -> Path:
+    values = {**values, "script": str(path.resolve())}
+    values["job_common"] = render((TEMPLATE_DIR / COMMON).read_text(), values).rstrip("\n")
+    write_text(path, render((TEMPLATE_DIR / template).read_text(), values))
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
 def render_all(cfg: dict, out_dir: str | os.PathLike, **kw) -> list[Path]:
-    values = launch_values(cfg, script=Path(out_dir) / "polaris_slurm.sbatch", **kw)
-    out = []
-    for name in TEMPLATES:
-        text = render((TEMPLATE_DIR / name).read_text(), values)
-        path = Path(out_dir) / name
-        write_text(path, text)
-        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        out.append(path)
+    """The training job script, the ray-job script, and one single-node job script per section of
+    :data:`SECTION_JOBS` (``polaris_<section>.sbatch``; 04_evaluation also runs the report)."""
+    out_dir = Path(out_dir)
+    values = launch_values(cfg, script=out_dir / "polaris_slurm.sbatch", **kw)
+    out = [_write(out_dir / name, name, values) for name in TEMPLATES]
+    one_node = {**values, "gpus_line": values["gpus_line"].replace(
+        f"--gpus-per-node={values['gpus_per_node']}", f"--gpus-per-node={values['section_gpus']}")}
+    for section, (what, resume) in SECTION_JOBS.items():
+        then = 'polaris-repro run 05_report --tier "$TIER" --run "$RUN_DIR"' if section == "04_evaluation" else ":"
+        out.append(_write(out_dir / f"polaris_{section}.sbatch", SECTION_TEMPLATE,
+                          {**one_node, "section": section, "section_what": what, "section_resume": resume,
+                           "then_run": then}))
     return out
