@@ -15,7 +15,7 @@ ifneq ($(wildcard ../shared/data/benchmarks/aime24.parquet),)
 export POLARIS_BENCHMARKS_DIR ?= $(abspath ../shared/data/benchmarks)
 endif
 
-.PHONY: venv test reproduce rehearse rehearse-slurm slurm-packages bench check-cluster-env gpu-smoke clean-venv
+.PHONY: venv test reproduce rehearse rehearse-slurm system-packages bench check-cluster-env gpu-smoke clean-venv
 
 venv: $(STAMP)
 
@@ -28,7 +28,7 @@ $(STAMP): envs/cpu.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (polaris-repro)" >/dev/null
 	@touch $(STAMP)
 
-test: venv slurm-packages
+test: venv system-packages
 	$(PY) -m pytest tests -v --durations=15
 
 reproduce: venv
@@ -39,15 +39,17 @@ reproduce: venv
 rehearse: venv
 	bash tools/rehearse.sh
 
-# Debian's SLURM and munge (the private cluster of rehearse-slurm and of tests/test_rehearse_slurm.py)
-slurm-packages:
-	@if command -v slurmctld >/dev/null && command -v munged >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ]; then echo "installing Debian's slurm-wlm and munge (about 1 min)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; \
-	else echo "slurm-wlm and munge are not installed and this is not root: tests/test_rehearse_slurm.py will fail" \
-	  "(sudo apt-get install slurm-wlm munge)"; fi
+# Debian packages the tests drive: SLURM and munge (the private cluster of rehearse-slurm and
+# tests/test_rehearse_slurm.py), Chromium (the report's headless screenshot, tests/test_report.py)
+SYSTEM_PACKAGES := slurm-wlm munge chromium
+system-packages:
+	@if command -v slurmctld >/dev/null && command -v munged >/dev/null && command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then echo "installing Debian's $(SYSTEM_PACKAGES) (1-3 min)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else echo "$(SYSTEM_PACKAGES) are not all installed and this is not root: the SLURM rehearsal test and the" \
+	  "report screenshot test will fail (sudo apt-get install $(SYSTEM_PACKAGES))"; fi
 
-rehearse-slurm: venv slurm-packages
+rehearse-slurm: venv system-packages
 	bash tools/rehearse_slurm.sh
 
 bench: venv

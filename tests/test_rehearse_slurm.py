@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_time_limit_requeue_and_resume_under_a_real_slurm(tmp_path):
     missing = [x for x in ("slurmctld", "slurmd", "munged", "sbatch") if not shutil.which(x)]
-    assert not missing, f"{missing} not installed: `make slurm-packages` (apt-get install slurm-wlm munge), as root"
+    assert not missing, f"{missing} not installed: `make system-packages` (apt-get install slurm-wlm munge), as root"
     assert os.geteuid() == 0, "a private SLURM needs root (slurmd)"
     run = tmp_path / "run"
     home = tmp_path / "home"
