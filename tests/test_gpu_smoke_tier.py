@@ -7,6 +7,7 @@ from polaris_repro.config import load_config
 from polaris_repro.resources import is_gpu_tier
 from polaris_repro.training import stages as S
 from polaris_repro.training import verl_config as vc
+from tier_overrides import stage_overrides as _overrides
 
 SIZE = "size: the smoke model on synthetic arithmetic, 3 stages of 2 steps on one GPU"
 ALLOWED = {
@@ -28,10 +29,6 @@ ALLOWED = {
 }
 
 
-def _overrides(tier: str, stage: int) -> dict:
-    cfg = load_config(tier)
-    plan = S.plan_stage(cfg, "RUN", stage, dry_run=True, log=lambda s: None)
-    return vc.overrides_to_dict(S.overrides_for(cfg, plan))
 
 
 def test_gpu_smoke_differs_from_paper_4b_only_in_sizes(monkeypatch):

@@ -4,6 +4,7 @@ rehearsal does not carry (or a new difference) fails this test."""
 from polaris_repro.config import load_config
 from polaris_repro.training import stages as S
 from polaris_repro.training import verl_config as vc
+from tier_overrides import stage_overrides as _overrides
 
 SIZE = "size (tiny model and data on 2 CPU cores)"
 CPU = "CPU: verl's CPU path (polaris_repro.verl_cpu.cpu_overrides)"
@@ -50,10 +51,6 @@ def _norm(v: str | None):
     return None if v is None else {"true": "true", "false": "false"}.get(v.lower(), v)
 
 
-def _overrides(tier: str, stage: int) -> dict:
-    cfg = load_config(tier)
-    plan = S.plan_stage(cfg, "RUN", stage, dry_run=True, log=lambda s: None)
-    return vc.overrides_to_dict(S.overrides_for(cfg, plan))
 
 
 def test_rehearsal_dry_run_differs_from_paper_4b_only_in_sizes(monkeypatch):
