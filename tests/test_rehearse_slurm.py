@@ -5,8 +5,9 @@ A private SLURM (munge, slurmctld, two slurmd on loopback) runs the rehearsal ti
 ``polaris_slurm.sbatch`` on 2 nodes with a 4-minute limit and SIGUSR1 210 s before it: the warning
 comes while stage 1 runs, the trainer checkpoints the step it is on and ends, the job stops its Ray
 and requeues itself, and the next allocation resumes stage 1 from that checkpoint and finishes it
-(2 ranks, 2 nodes, 2 shards merged). The Ray token is created by the job in the run folder (the
-home is empty). Afterwards nothing of the rehearsal runs. ~4-5 min on 2 cores; ``make
+(2 ranks, 2 nodes, 2 shards merged). Then section 01_difficulty's own job gets the warning by hand
+(``scancel --signal=USR1 --batch``), stops the section, requeues and finishes it. The Ray token is
+created by the job in the run folder (the home is empty). Afterwards nothing of the rehearsal runs. ~4-5 min on 2 cores; ``make
 rehearse-slurm`` runs all three stages and the scancel job."""
 import json
 import os
@@ -50,3 +51,7 @@ def test_time_limit_requeue_and_resume_under_a_real_slurm(tmp_path):
     token = run / "ray_auth_token"
     assert token.exists() and oct(token.stat().st_mode & 0o777) == "0o600" and not (home / ".ray").exists()
     assert "nothing of it left running" in out
+    # a section's own job (01_difficulty, one node): the warning stops the section, the job requeues
+    # itself and the next allocation finishes the section
+    assert re.search(r"job \d+: 01_difficulty stopped by the warning, requeued, finished in allocation 2", out)
+    assert (run / "notebooks" / "01_difficulty.ipynb").stat().st_size > 0

@@ -44,6 +44,7 @@ done
 [ "$(id -u)" = 0 ] || { say "a private SLURM needs root (slurmd starts jobs as their users)"; exit 2; }
 
 TMP=$(mktemp -d /tmp/prs.XXXXXX)     # short: Ray's and munge's socket paths live under it
+chmod 755 "$TMP"                     # munged wants every folder above its socket searchable by all
 mkdir -p "$RUN"
 RUN=$(cd "$RUN" && pwd)
 CANCEL_RUN=$RUN-cancel
