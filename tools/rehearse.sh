@@ -121,8 +121,9 @@ PY
 
 # ---- 2. the doctor against the live cluster
 say "polaris-repro doctor --tier rehearsal (RAY_ADDRESS=$RAY_ADDRESS)"
-polaris-repro doctor --tier rehearsal | tee "$RUN/doctor.txt"
+polaris-repro doctor --tier rehearsal --run "$RUN" | tee "$RUN/doctor.txt"
 grep -q "ray cluster.*2 alive node(s)" "$RUN/doctor.txt"
+[ "$(grep -c "^node .*run folder present" "$RUN/doctor.txt")" = 2 ] || { say "doctor did not check the run folder from both nodes"; exit 1; }
 
 # ---- 3. the launch scripts, rendered for this tier and cluster
 TRAIN_ARGS=""

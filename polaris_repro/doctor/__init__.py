@@ -15,7 +15,8 @@ What is checked (issue 15):
 * **CUDA / GPUs / Ray** -- CUDA visible and its version; GPUs per node and their memory against
   ``training.n_gpus_per_node`` and ``training.nnodes``; the tensor- and sequence-parallel sizes
   against the GPU count and the batch (verl's own divisibility rules); with ``RAY_ADDRESS`` the
-  cluster's alive nodes and GPUs (``ray.nodes()``); on a multi-node tier or with ``RAY_ADDRESS``,
+  cluster's alive nodes and GPUs (``ray.nodes()``) and, from a task on every node, that node's
+  Hugging Face cache (the tier's hub model) and the run folder (``--run``); on a multi-node tier or with ``RAY_ADDRESS``,
   where Ray's auth token will come from (``ray start`` aborts without one; never the token itself);
 * **GPU memory per stage** -- :func:`actor_memory` (FSDP states, gathered unit, activations with or
   without gradient checkpointing, logits, at ``ppo_max_token_len_per_gpu`` = the stage's token
@@ -54,7 +55,7 @@ import pandas as pd
 from ..config import ConfigError, load_config
 from ..resources import is_gpu_tier, model_spec
 from .data import check_data
-from .gpus import check_cluster_only, check_gpus, check_gpus_sampling, check_parallelism, check_ray_auth
+from .gpus import check_cluster_only, check_gpus, check_gpus_sampling, check_nodes, check_parallelism, check_ray_auth
 from .hardware import GPU, PACKAGES, Hardware, detect_hardware
 from .memory import check_disk, check_memory
 from .model import check_model
@@ -63,7 +64,7 @@ from .software import ENV_DIR, check_cpu_precision, check_cuda, check_logger, ch
     env_file, env_pins, flash_attn_step
 
 __all__ = ["COLUMNS", "ENV_DIR", "GPU", "Hardware", "PACKAGES", "STATUSES", "check_cluster_only",
-           "check_cpu_precision", "check_cuda", "check_ray_auth", "check_data", "check_disk", "check_gpus", "check_gpus_sampling",
+           "check_cpu_precision", "check_cuda", "check_nodes", "check_ray_auth", "check_data", "check_disk", "check_gpus", "check_gpus_sampling",
            "check_logger", "check_memory", "cluster_cuda", "flash_attn_step", "check_model", "check_packages", "check_parallelism", "cli",
            "detect_hardware", "doctor", "env_file", "env_pins", "failed", "format_table", "run_before",
            "summary_line"]
@@ -99,6 +100,7 @@ def doctor(tier: str | Mapping, overrides: Sequence[str] | Mapping | None = None
         ("cpu precision", lambda: check_cpu_precision(cfg, hw) if training else []),
         ("gpus", lambda: check_gpus(cfg, hw) if training else check_gpus_sampling(cfg, hw)),
         ("ray auth token", lambda: check_ray_auth(cfg, hw) if training else []),
+        ("nodes", lambda: check_nodes(cfg, hw)),
         ("gpu memory", lambda: check_memory(cfg, hw, spec) if training else
          [row("gpu memory", "ok", "training memory not needed (no training in this run)")]),
         ("model", lambda: check_model(cfg, spec)),
@@ -149,7 +151,7 @@ def run_before(cfg: dict, *, skip: bool = False, verl_overrides: Sequence[str] =
         return True
     t0 = time.time()
     table = doctor(cfg, verl_overrides=verl_overrides, training=training,
-                   hardware=detect_hardware(disk_path=run_dir))
+                   hardware=detect_hardware(disk_path=run_dir, node_probe=(str(cfg["model"]["path"]), run_dir)))
     print(format_table(table), file=stream)
     print(summary_line(table) + f" in {time.time() - t0:.1f} s", file=stream, flush=True)
     if failed(table):
@@ -168,13 +170,16 @@ def cli(argv: list[str] | None = None) -> int:
     p.add_argument("--hardware", default=None, help="a JSON file describing the hardware (Hardware.from_dict) "
                    "instead of this machine")
     p.add_argument("--no-ray", action="store_true", help="do not connect to RAY_ADDRESS")
+    p.add_argument("--run", default=None, help="the run folder: with RAY_ADDRESS, checked from every node "
+                   "(with the tier's model in each node's Hugging Face cache)")
     p.add_argument("--csv", default=None, help="also write the table to this CSV file")
     args = p.parse_args(argv)
     t0 = time.time()
     try:
         cfg = load_config(args.tier, args.override)
         hw = Hardware.from_dict(json.loads(Path(args.hardware).read_text())) if args.hardware else \
-            detect_hardware(ray=not args.no_ray)
+            detect_hardware(ray=not args.no_ray, disk_path=args.run,
+                            node_probe=(str(cfg["model"]["path"]), str(Path(args.run).resolve()) if args.run else None))
         table = doctor(cfg, hardware=hw, verl_overrides=args.verl)
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

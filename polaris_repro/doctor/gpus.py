@@ -67,6 +67,38 @@ NOT_REHEARSED = ("NCCL collectives", "verl's vLLM rollout (weight sync, sleep mo
                  "tensor-parallel vLLM", "CPU/GPU offload of parameters and optimizer")
 
 
+def check_nodes(cfg: dict, hw: Hardware) -> list[Row]:
+    """What every Ray node sees (a task pinned to each, :func:`.hardware.node_view`): the tier's hub
+    model in that node's Hugging Face cache, and the run folder there (shared storage) writable."""
+    if not hw.node_views:
+        return []
+    model = str(cfg["model"]["path"])
+    hub = "/" in model and not model.startswith(("builtin:", "/", "."))
+    rows = []
+    for v in hw.node_views:
+        label = f"node {v.get('host')} ({str(v.get('node_id'))[:8]})"
+        found, status, fix = [f"HF_HOME={v.get('hf_home') or '~/.cache/huggingface'}"], "ok", []
+        if hub:
+            if v.get("model"):
+                found.append(f"{model} cached")
+            elif v.get("model") is None:
+                found.append(f"{model}: cache not readable there")
+                status = "warn"
+            else:
+                found.append(f"{model} NOT cached" + (" and HF_HUB_OFFLINE=1" if v.get("offline") else
+                                                       ": every node downloads it at its first use"))
+                status = "fail" if v.get("offline") else "warn"
+                fix.append("polaris-repro fetch --tier T --to DIR, then render with --hf-home DIR")
+        rd = v.get("run_dir")
+        if rd:
+            found.append(f"run folder {rd}")
+            if rd.startswith("not writable"):
+                status = "fail"
+                fix.append("put the run folder on storage every node can write (--run)")
+        rows.append(row(label, status, "; ".join(found), "; ".join(fix)))
+    return rows
+
+
 def check_ray_auth(cfg: dict, hw: Hardware) -> list[Row]:
     """Ray 2.60's token authentication: a cluster started with ``ray start --head`` needs a token that
     ``ray start`` does not create, and every node, driver and job submission must present it."""

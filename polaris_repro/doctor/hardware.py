@@ -38,6 +38,7 @@ class Hardware:
     ray_nodes: list[dict] | None = None
     ray_error: str | None = None
     ray_token: str | None = None          # where Ray would read its auth token (never the token), None: nowhere
+    node_views: list[dict] | None = None  # node_view() of every Ray node (RAY_ADDRESS), None: not probed
     disk_free_gb: float | None = None
     disk_path: str | None = None          # where the free space was measured (the run folder's volume)
     env: dict[str, str] = field(default_factory=dict)
@@ -92,8 +93,34 @@ def _netrc_hosts() -> tuple[str, ...]:
         return ()
 
 
-def _ray_listing(address: str, timeout_s: float = 15.0) -> tuple[list[dict] | None, str | None]:
-    """``ray.nodes()`` of the cluster at ``address`` (connects as a driver, lists, disconnects)."""
+def node_view(model: str | None, run_dir: str | None) -> dict:
+    """What one node sees (run there as a Ray task): its host, its HF_HOME and offline flag, whether
+    the tier's hub model is in that cache, and whether the run folder is there and writable."""
+    import socket
+
+    out = {"host": socket.gethostname(), "hf_home": os.environ.get("HF_HOME"),
+           "offline": os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"), "model": None, "run_dir": None}
+    if model and "/" in model and not model.startswith(("builtin:", "/", ".")):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            out["model"] = isinstance(try_to_load_from_cache(model, "config.json"), str)
+        except Exception:  # huggingface_hub missing: unknown
+            out["model"] = None
+    if run_dir:
+        p = Path(run_dir)
+        probe = p
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        out["run_dir"] = "present" if p.is_dir() and os.access(p, os.W_OK) else (
+            "creatable" if os.access(probe, os.W_OK) else f"not writable ({probe})")
+    return out
+
+
+def _ray_listing(address: str, timeout_s: float = 15.0, probe: tuple | None = None
+                 ) -> tuple[list[dict] | None, str | None, list[dict] | None]:
+    """``ray.nodes()`` of the cluster at ``address`` (connects as a driver, lists, disconnects) and,
+    with ``probe = (model, run_dir)``, :func:`node_view` from a task pinned to every alive node."""
     box: dict = {}
 
     def work():
@@ -104,6 +131,14 @@ def _ray_listing(address: str, timeout_s: float = 15.0) -> tuple[list[dict] | No
                      ignore_reinit_error=True, include_dashboard=False)
             try:
                 box["nodes"] = ray.nodes()
+                if probe is not None:
+                    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+                    task = ray.remote(num_cpus=0)(node_view)
+                    alive = [n for n in box["nodes"] if n.get("Alive")]
+                    refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                            .remote(*probe) for n in alive]
+                    box["views"] = [{"node_id": n["NodeID"], **v} for n, v in zip(alive, ray.get(refs, timeout=timeout_s))]
             finally:
                 ray.shutdown()
         except Exception as e:  # any connection error is the finding
@@ -111,10 +146,10 @@ def _ray_listing(address: str, timeout_s: float = 15.0) -> tuple[list[dict] | No
 
     t = threading.Thread(target=work, daemon=True)
     t.start()
-    t.join(timeout_s)
+    t.join(timeout_s * (2 if probe is not None else 1))
     if t.is_alive():
-        return None, f"no answer from the Ray cluster at {address} within {timeout_s:.0f} s"
-    return box.get("nodes"), box.get("error")
+        return None, f"no answer from the Ray cluster at {address} within {timeout_s:.0f} s", None
+    return box.get("nodes"), box.get("error"), box.get("views")
 
 
 _CUDA_PROBE = """
@@ -152,7 +187,8 @@ def _cuda_probe(timeout_s: float = 25.0) -> dict:
         return {"cuda_version": f"error: unreadable probe output {r.stdout[-200:]!r}"}
 
 
-def detect_hardware(*, ray: bool = True, disk_path: str | os.PathLike | None = None) -> Hardware:
+def detect_hardware(*, ray: bool = True, disk_path: str | os.PathLike | None = None,
+                    node_probe: tuple[str | None, str | None] | None = None) -> Hardware:
     """This machine: CUDA devices (through torch, without allocating), package versions, the Ray
     cluster at ``RAY_ADDRESS`` if set, free disk under the artifacts root, the relevant env vars."""
     hw = Hardware(packages={p: installed_version(p) for p in PACKAGES},
@@ -179,7 +215,7 @@ def detect_hardware(*, ray: bool = True, disk_path: str | os.PathLike | None = N
     src = token_source()
     hw.ray_token = None if src is None else (src[1] if src[0] == "default" else f"{src[0]} ({src[1]})")
     if ray and hw.env.get("RAY_ADDRESS"):
-        hw.ray_nodes, hw.ray_error = _ray_listing(hw.env["RAY_ADDRESS"])
+        hw.ray_nodes, hw.ray_error, hw.node_views = _ray_listing(hw.env["RAY_ADDRESS"], probe=node_probe)
     hw.description = f"this machine ({len(hw.gpus)} GPU(s))"
     return hw
 
