@@ -57,6 +57,9 @@ def test_every_node_checks_its_own_model_cache_and_the_run_folder(tmp_path):
     assert "run folder" in n2["fix"]
     assert rows["node n3 (cccccccc)"]["status"] == "warn"
     assert D.check_nodes(cfg, D.Hardware()) == []
+    wandb = load_config("paper-4b", ["training.logger=[console,wandb]"])
+    rows = D.check_nodes(wandb, D.Hardware(node_views=[{**views[0], "wandb": False}, {**views[0], "wandb": True}]))
+    assert [r["status"] for r in rows] == ["fail", "ok"] and "WANDB_API_KEY" in rows[0]["fix"]
 
 
 def test_node_view_runs_as_a_ray_task_on_each_node(tmp_path, monkeypatch):

@@ -69,7 +69,8 @@ NOT_REHEARSED = ("NCCL collectives", "verl's vLLM rollout (weight sync, sleep mo
 
 def check_nodes(cfg: dict, hw: Hardware) -> list[Row]:
     """What every Ray node sees (a task pinned to each, :func:`.hardware.node_view`): the tier's hub
-    model in that node's Hugging Face cache, and the run folder there (shared storage) writable."""
+    model in that node's Hugging Face cache, the run folder there (shared storage) writable, and
+    wandb's credentials when the tier logs to wandb."""
     if not hw.node_views:
         return []
     model = str(cfg["model"]["path"])
@@ -89,6 +90,10 @@ def check_nodes(cfg: dict, hw: Hardware) -> list[Row]:
                                                        ": every node downloads it at its first use"))
                 status = "fail" if v.get("offline") else "warn"
                 fix.append("polaris-repro fetch --tier T --to DIR, then render with --hf-home DIR")
+        if "wandb" in [str(x) for x in cfg["training"].get("logger") or []] and v.get("wandb") is False:
+            found.append("no wandb credentials")
+            status = "fail"
+            fix.append("WANDB_API_KEY in the job's environment (or wandb login on shared home, WANDB_MODE=offline)")
         rd = v.get("run_dir")
         if rd:
             found.append(f"run folder {rd}")

@@ -93,13 +93,19 @@ def _netrc_hosts() -> tuple[str, ...]:
         return ()
 
 
+NODE_PROBE_TIMEOUT_S = 90.0
+
+
 def node_view(model: str | None, run_dir: str | None) -> dict:
     """What one node sees (run there as a Ray task): its host, its HF_HOME and offline flag, whether
     the tier's hub model is in that cache, and whether the run folder is there and writable."""
     import socket
 
     out = {"host": socket.gethostname(), "hf_home": os.environ.get("HF_HOME"),
-           "offline": os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"), "model": None, "run_dir": None}
+           "offline": os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"), "model": None, "run_dir": None,
+           # wandb can log from this node: a key, a `wandb login` (~/.netrc), or offline mode
+           "wandb": bool(os.environ.get("WANDB_API_KEY")) or "api.wandb.ai" in _netrc_hosts()
+           or os.environ.get("WANDB_MODE") in ("offline", "disabled")}
     if model and "/" in model and not model.startswith(("builtin:", "/", ".")):
         try:
             from huggingface_hub import try_to_load_from_cache
@@ -138,7 +144,9 @@ def _ray_listing(address: str, timeout_s: float = 15.0, probe: tuple | None = No
                     alive = [n for n in box["nodes"] if n.get("Alive")]
                     refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
                             .remote(*probe) for n in alive]
-                    box["views"] = [{"node_id": n["NodeID"], **v} for n, v in zip(alive, ray.get(refs, timeout=timeout_s))]
+                    # a task needs a worker process on each node: seconds on an idle node, more on a busy one
+                    box["views"] = [{"node_id": n["NodeID"], **v} for n, v in
+                                    zip(alive, ray.get(refs, timeout=NODE_PROBE_TIMEOUT_S))]
             finally:
                 ray.shutdown()
         except Exception as e:  # any connection error is the finding
@@ -146,7 +154,7 @@ def _ray_listing(address: str, timeout_s: float = 15.0, probe: tuple | None = No
 
     t = threading.Thread(target=work, daemon=True)
     t.start()
-    t.join(timeout_s * (2 if probe is not None else 1))
+    t.join(timeout_s + (NODE_PROBE_TIMEOUT_S if probe is not None else 0))
     if t.is_alive():
         return None, f"no answer from the Ray cluster at {address} within {timeout_s:.0f} s", None
     return box.get("nodes"), box.get("error"), box.get("views")
