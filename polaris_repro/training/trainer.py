@@ -215,6 +215,9 @@ class PolarisTrainer(RayPPOTrainer):
             return super().fit()
         except (_StageComplete, _StopAtBoundary) as done:
             print(f"[polaris] {done}", flush=True)
+            wg = getattr(self, "actor_rollout_wg", None)
+            if hasattr(wg, "async_calls_finalize_fn_exec"):   # an asynchronous checkpoint save finishes
+                wg.async_calls_finalize_fn_exec(blocking=True)
             if hasattr(self, "_dump_executor"):
                 self._shutdown_dump_executor()
             return None
