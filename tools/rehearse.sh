@@ -59,6 +59,8 @@ stop_cluster() {
         # the cluster's processes, and any verl launch of this run (the job's stage runner starts
         # each launch in a session of its own; its command line names the run folder)
         pids="$(session_pids "${SESSIONS[@]}") $(pgrep -f -- "polaris_repro.training.main_polaris.*$RUN" || true)"
+        # a stage runner still running (the script failed while waiting for it)
+        [ -n "${TRAIN_PID:-}" ] && kill -0 "$TRAIN_PID" 2>/dev/null && pids="$pids $TRAIN_PID"
         # shellcheck disable=SC2086
         [ -n "${pids// /}" ] && kill -TERM $pids 2>/dev/null
         for _ in $(seq 20); do
@@ -133,6 +135,8 @@ polaris-repro train --tier rehearsal --render-launch "$RUN/launch" --run "$RUN" 
     --cpus-per-node 8 --train-args "$TRAIN_ARGS"
 
 # ---- 4. stage 1, stopped by SIGTERM after its first checkpoint
+# the tier's model first, built once per machine (minutes on a busy machine): not inside the wait below
+say "the rehearsal tier's model: $(python -c 'from polaris_repro.models import resolve_model_path as r; print(r("builtin:tiny"))')"
 CKPT="$RUN/03_training/stage1/checkpoints/latest_checkpointed_iteration.txt"
 say "stage 1 on 2 nodes; SIGTERM once $CKPT exists"
 polaris-repro train --tier rehearsal --stage 1 --run "$RUN" > "$RUN/stage1-sigterm.log" 2>&1 &
