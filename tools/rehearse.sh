@@ -72,6 +72,9 @@ stop_cluster() {
         [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
         SESSIONS=()
     fi
+    if [ "$rc" -ne 0 ] && [ -d "$RAY_TMP/session_latest/logs" ]; then   # keep Ray's own logs of a failure
+        cp -rL "$RAY_TMP/session_latest/logs" "$RUN/ray-session-logs" 2>/dev/null || true
+    fi
     rm -rf "$RAY_TMP"
     if [ "$rc" -eq 0 ]; then say "passed in $(( $(date +%s) - T0 )) s; run folder $RUN"; else say "FAILED (exit $rc); logs in $RUN"; fi
 }
