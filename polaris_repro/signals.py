@@ -54,18 +54,25 @@ def install() -> bool:
 
 
 @contextlib.contextmanager
-def as_interrupt():
-    """:func:`install` for the duration of a block; the previous handlers come back after it."""
+def handling(handlers: dict):
+    """``{signal: handler}`` installed for the duration of a block, the previous handlers restored
+    after it; a no-op outside the main thread, where Python cannot install handlers."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {s: signal.getsignal(s) for s in SIGNALS}
-    install()
+    old = {s: signal.getsignal(s) for s in handlers}
+    for s, h in handlers.items():
+        signal.signal(s, h)
     try:
         yield
     finally:
         for s, h in old.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
+def as_interrupt():
+    """:func:`install` for the duration of a block; the previous handlers come back after it."""
+    return handling({s: _raise for s in SIGNALS})
 
 
 _PR_SET_PDEATHSIG = 1

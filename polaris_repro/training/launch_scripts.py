@@ -106,7 +106,7 @@ def _hf_env(hf_home: str | None) -> str:
         return ("# HF_HOME not set at rendering (--hf-home): each node uses its own ~/.cache/huggingface and\n"
                 "# downloads what is missing, which fails on nodes without internet")
     p = Path(hf_home).expanduser()
-    if not p.is_absolute() or not _IFNAME_SAFE.match(str(p)):
+    if not p.is_absolute() or not _PATH_SAFE.match(str(p)):
         raise ValueError(f"--hf-home must be an absolute path without spaces or quotes (the same on every node), "
                          f"got {hf_home!r}")
     return (f'export HF_HOME="${{HF_HOME:-{p}}}"   # a prefetched cache on shared storage (--hf-home)\n'
@@ -115,7 +115,7 @@ def _hf_env(hf_home: str | None) -> str:
             f'export POLARIS_BENCHMARKS_DIR="${{POLARIS_BENCHMARKS_DIR:-{p}/benchmarks}}"   # polaris-repro fetch puts them there')
 
 
-_IFNAME_SAFE = re.compile(r"^/[A-Za-z0-9_./+@:-]*$")
+_PATH_SAFE = re.compile(r"^/[A-Za-z0-9_./+@:-]*$")
 
 
 def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python_env: str | None = None,

@@ -33,7 +33,6 @@ claims share; the launch's process handling is already :mod:`~polaris_repro.trai
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -41,7 +40,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime
 from dataclasses import asdict, dataclass, field, replace
@@ -53,7 +51,7 @@ import pandas as pd
 from .. import sections
 from ..artifacts import now, write_json
 from ..config import StageSpec, stage_spec
-from ..signals import as_interrupt, signal_name
+from ..signals import as_interrupt, handling, signal_name
 from . import mechanisms as M
 from . import supervisor
 from . import time_limits as TL
@@ -572,18 +570,10 @@ def run_stages(cfg: dict, run_dir: str | os.PathLike, stages: Sequence[int | str
     return out
 
 
-@contextlib.contextmanager
 def _stop_on_usr1(run_dir: Path):
     """SIGUSR1 to ``polaris-repro train`` (``kill -USR1``, or SLURM's ``--signal=USR1@...`` without
     ``B:``) writes the run's stop request: checkpoint at the next step boundary, then exit."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGUSR1, lambda *_: TL.request_stop(run_dir, "SIGUSR1 to polaris-repro train"))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGUSR1, old if old is not None else signal.SIG_DFL)
+    return handling({signal.SIGUSR1: lambda *_: TL.request_stop(run_dir, "SIGUSR1 to polaris-repro train")})
 
 
 # --------------------------------------------------------------------------------------------
