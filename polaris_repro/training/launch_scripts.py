@@ -149,7 +149,7 @@ def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python
             raise ValueError(f"--signal-lead must be whole seconds from 60 to 65535 (SLURM checks limits about "
                              f"every 30 s), got {signal_lead_s!r}")
         lead, lead_note = signal_lead_s, "given with --signal-lead"
-    if time_line.startswith("#SBATCH") and lead >= limit_s:
+    if time_limit and lead >= limit_s:
         raise ValueError(f"--time {time_limit}: the time-limit warning comes {lead} s before the limit, which is "
                          f"not shorter than the limit itself; ask for more time or pass a smaller --signal-lead")
     gpus_line = (f"#SBATCH --gpus-per-node={gpus}" if not cpu else
