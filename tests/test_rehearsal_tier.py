@@ -16,6 +16,7 @@ ALLOWED = {
     "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": SIZE,
     "actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu": SIZE,
     "actor_rollout_ref.rollout.max_model_len": SIZE, "actor_rollout_ref.rollout.max_num_batched_tokens": SIZE,
+    "actor_rollout_ref.rollout.max_num_seqs": SIZE + " (vLLM requires max_num_seqs <= max_num_batched_tokens)",
     "actor_rollout_ref.rollout.n": SIZE, "actor_rollout_ref.rollout.val_kwargs.n": SIZE,
     "trainer.total_training_steps": SIZE,
     "actor_rollout_ref.actor.optim.lr": "size: a 2M-parameter random model needs a larger step than Qwen3-4B",
@@ -26,7 +27,7 @@ ALLOWED = {
     "trainer.nnodes": SHAPE, "trainer.n_gpus_per_node": SHAPE,
     # what a CPU cannot do
     "actor_rollout_ref.rollout.name": "CPU: vLLM does not run inside verl on CPU (README); the hf rollout",
-    "actor_rollout_ref.rollout.dtype": "CPU: the hf rollout is the actor's fp32 copy (bf16 on GPUs)",
+    "actor_rollout_ref.rollout.dtype": "CPU: fp32 rollouts, as the CPU actor computes in fp32 (bf16 on GPUs)",
     "actor_rollout_ref.rollout.enforce_eager": "CPU: no CUDA graphs (paper-4b runs vLLM with them)",
     "actor_rollout_ref.model.use_remove_padding": "CPU: verl's remove-padding path needs flash-attention "
                                                   "varlen kernels (CUDA); sdpa attention here",
@@ -53,11 +54,18 @@ def _norm(v: str | None):
 
 
 
-def test_rehearsal_dry_run_differs_from_paper_4b_only_in_sizes(monkeypatch):
+# `make rehearse-vllm`: the rehearsal with verl's vLLM rollout (vLLM 0.24.0's CPU build)
+VLLM_OVERRIDES = ("training.rollout_name=vllm", "training.old_log_prob=recompute")
+ALLOWED_VLLM = {k: v for k, v in ALLOWED.items() if k != "actor_rollout_ref.rollout.name"}
+ALLOWED_VLLM["actor_rollout_ref.rollout.enable_sleep_mode"] = (
+    "CPU: vLLM's CPU platform has no sleep mode (paper-4b: verl's default, on)")
+
+
+def _differences(monkeypatch, allowed: dict, overrides=()) -> dict:
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     seen = set()
     for stage in range(3):
-        paper, reh = _overrides("paper-4b", stage), _overrides("rehearsal", stage)
+        paper, reh = _overrides("paper-4b", stage), _overrides("rehearsal", stage, overrides)
         for key in sorted(set(paper) | set(reh)):
             a, b = _norm(paper.get(key)), _norm(reh.get(key))
             if a == b:
@@ -65,10 +73,22 @@ def test_rehearsal_dry_run_differs_from_paper_4b_only_in_sizes(monkeypatch):
             if key.startswith(CPU_PREFIXES) and a is None:
                 seen.add("cpu")
                 continue                      # added by the CPU path only
-            assert key in ALLOWED, f"stage {stage + 1}: {key} = {b!r} in rehearsal, {a!r} in paper-4b (not an allowed difference)"
+            assert key in allowed, f"stage {stage + 1}: {key} = {b!r} in rehearsal, {a!r} in paper-4b (not an allowed difference)"
             seen.add(key)
-    unused = set(ALLOWED) - seen
+    unused = set(allowed) - seen
     assert not unused, f"allowed differences that no longer differ (remove them): {sorted(unused)}"
+    return reh
+
+
+def test_rehearsal_with_vllm_differs_from_paper_4b_only_in_sizes_and_the_cpu(monkeypatch):
+    reh = _differences(monkeypatch, ALLOWED_VLLM, VLLM_OVERRIDES)
+    assert _norm(reh["actor_rollout_ref.rollout.name"]) == "vllm"
+    assert _norm(reh["actor_rollout_ref.rollout.enable_sleep_mode"]) == "false"
+    assert "algorithm.rollout_correction.bypass_mode" not in reh   # old log-probs recomputed, as paper-4b
+
+
+def test_rehearsal_dry_run_differs_from_paper_4b_only_in_sizes(monkeypatch):
+    _differences(monkeypatch, ALLOWED)
     # the paper's switches the rehearsal exists to run
     reh = _overrides("rehearsal", 0)
     for key, value in (("actor_rollout_ref.actor.use_dynamic_bsz", "true"),

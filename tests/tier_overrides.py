@@ -4,7 +4,7 @@ from polaris_repro.training import stages as S
 from polaris_repro.training import verl_config as vc
 
 
-def stage_overrides(tier: str, stage: int) -> dict:
-    cfg = load_config(tier)
+def stage_overrides(tier: str, stage: int, overrides=()) -> dict:
+    cfg = load_config(tier, list(overrides))
     plan = S.plan_stage(cfg, "RUN", stage, dry_run=True, log=lambda s: None)
     return vc.overrides_to_dict(S.overrides_for(cfg, plan))

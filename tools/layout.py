@@ -20,7 +20,7 @@ SKIP = {".git", ".ci", ".venv", ".pytest_cache", "__pycache__", "shared"}
 TOP_LEVEL = {
     "notebooks": "00_reproduce + one notebook per section (exactly one `parameters` cell each)",
     PACKAGE: "the package, one module per mechanism (below)",
-    "envs": "cpu.txt (CPU tiers), cluster.txt (GPU cluster), vllm-cpu.txt (vLLM on CPU, tests)",
+    "envs": "cpu.txt (CPU tiers), cluster.txt (GPU cluster), cluster-on-cpu.txt (its vLLM swapped for the CPU build)",
     "artifacts": "run folders: artifacts/<tier>/<run-id>/ (not committed)",
     "tests": "unit tests and notebook tests (`make test`); golden/ holds stored outputs",
     "benchmarks": "speed benchmarks printing ratios against a baseline measured in the same run",

@@ -17,7 +17,9 @@
 #
 # Environment: REHEARSE_RUN (run folder), REHEARSE_PORT (GCS port, 6391), REHEARSE_DASHBOARD_PORT
 # (8266), REHEARSE_CLIENT_PORT (6392), REHEARSE_STAGES (all | 1: stage 1 only, the test's setting),
-# VENV (default .venv).
+# REHEARSE_OVERRIDES (tier config overrides for every train call and the rendered job, space-separated
+# key=value; `make rehearse-vllm` passes training.rollout_name=vllm training.old_log_prob=recompute),
+# VENV (default .venv; `make rehearse-vllm`: the cluster's environment on a CPU).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +30,8 @@ PORT=${REHEARSE_PORT:-6391}
 DASHBOARD_PORT=${REHEARSE_DASHBOARD_PORT:-8266}
 CLIENT_PORT=${REHEARSE_CLIENT_PORT:-6392}   # outside Ray's worker port range (10002-19999)
 STAGES=${REHEARSE_STAGES:-all}
+OVR=()
+for o in ${REHEARSE_OVERRIDES:-}; do OVR+=(-o "$o"); done
 RUN=${REHEARSE_RUN:-$REPO/artifacts/rehearsal/rehearse-$(date +%Y%m%d-%H%M%S)}
 RAY_TMP=$(mktemp -d /tmp/polaris-rh.XXXXXX)     # short: Ray's socket paths live under it
 
@@ -126,14 +130,14 @@ PY
 
 # ---- 2. the doctor against the live cluster
 say "polaris-repro doctor --tier rehearsal (RAY_ADDRESS=$RAY_ADDRESS)"
-polaris-repro doctor --tier rehearsal --run "$RUN" | tee "$RUN/doctor.txt"
+polaris-repro doctor --tier rehearsal --run "$RUN" "${OVR[@]}" | tee "$RUN/doctor.txt"
 grep -q "ray cluster.*2 alive node(s)" "$RUN/doctor.txt"
 [ "$(grep -c "^node .*run folder present" "$RUN/doctor.txt")" = 2 ] || { say "doctor did not check the run folder from both nodes"; exit 1; }
 
 # ---- 3. the launch scripts, rendered for this tier and cluster
 TRAIN_ARGS=""
 [ "$STAGES" = 1 ] && TRAIN_ARGS="--stage 1"
-polaris-repro train --tier rehearsal --render-launch "$RUN/launch" --run "$RUN" \
+polaris-repro train --tier rehearsal --render-launch "$RUN/launch" --run "$RUN" "${OVR[@]}" \
     -o cluster.ray_port="$PORT" -o cluster.dashboard_port="$DASHBOARD_PORT" --python-env "$VENV" \
     --cpus-per-node 8 --train-args "$TRAIN_ARGS"
 
@@ -142,7 +146,7 @@ polaris-repro train --tier rehearsal --render-launch "$RUN/launch" --run "$RUN" 
 say "the rehearsal tier's model: $(python -c 'from polaris_repro.models import resolve_model_path as r; print(r("builtin:tiny"))')"
 CKPT="$RUN/03_training/stage1/checkpoints/latest_checkpointed_iteration.txt"
 say "stage 1 on 2 nodes; SIGTERM once $CKPT exists"
-polaris-repro train --tier rehearsal --stage 1 --run "$RUN" > "$RUN/stage1-sigterm.log" 2>&1 &
+polaris-repro train --tier rehearsal --stage 1 --run "$RUN" "${OVR[@]}" > "$RUN/stage1-sigterm.log" 2>&1 &
 TRAIN_PID=$!
 for _ in $(seq 400); do
     [ -f "$CKPT" ] && break

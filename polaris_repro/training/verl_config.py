@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..artifacts import REPO_ROOT
-from ..config import stage_spec
+from ..config import CPU_TIERS, stage_spec
 from .time_limits import STOP_FILE
 
 REWARD_PATH = REPO_ROOT / "polaris_repro" / "reward.py"
@@ -150,7 +150,7 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
     grading = cfg["grading"]
     rollout_name = tr["rollout_name"]
     if cpu is None:
-        cpu = rollout_name == "hf"
+        cpu = rollout_name == "hf" or cfg.get("tier") in CPU_TIERS
     save_contents = ["model", "optimizer", "extra"] + (["hf_model"] if tr["save_hf_model"] else [])
     loggers = list(logger if logger is not None else tr["logger"])
     mb = int(tr["micro_batch_size_per_gpu"])
@@ -225,7 +225,8 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         (r + "enable_chunked_prefill", tr["enable_chunked_prefill"]),
         (r + "enforce_eager", bool(tr["enforce_eager"])),
         (r + "free_cache_engine", True),
-        (r + "max_num_seqs", 1024),
+        # vLLM requires max_num_batched_tokens >= max_num_seqs; only the tiny tiers' budgets are below 1024
+        (r + "max_num_seqs", min(1024, budget)),
         (r + "enable_prefix_caching", True),
         (r + "max_num_batched_tokens", budget),
         (r + "max_model_len", budget),
@@ -290,7 +291,7 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         from ..verl_cpu import cpu_overrides, resolve_precision  # the CPU platform + hf rollout plugin
 
         groups.append(cpu_overrides(precision=resolve_precision(tr["cpu_precision"]), nnodes=nnodes,
-                                    n_gpus=per_node))
+                                    n_gpus=per_node, rollout=rollout_name))
     groups.append(extra)
     return merge_overrides(*groups)
 

@@ -164,7 +164,8 @@ def attached_to_cluster() -> bool:
 
 def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, nnodes: int = 1, num_cpus: int | None = None,
                   agent_workers: int = 1, reward_workers: int = 1, precision: str = "fp32",
-                  attach: bool | None = None, threads: int | None = None) -> list[str]:
+                  attach: bool | None = None, threads: int | None = None,
+                  rollout: str = ROLLOUT_NAME) -> list[str]:
     """Hydra overrides for running ``verl.trainer.main_ppo`` on this plugin's CPU platform.
 
     Args:
@@ -238,7 +239,7 @@ def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, nnodes: int = 1, num_
         ]
     out += [
         "++actor_rollout_ref.model.override_config.attn_implementation=sdpa",
-        f"actor_rollout_ref.rollout.name={ROLLOUT_NAME}",
+        f"actor_rollout_ref.rollout.name={rollout}",
         "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
         "actor_rollout_ref.rollout.data_parallel_size=1",
         "actor_rollout_ref.rollout.pipeline_model_parallel_size=1",
@@ -256,6 +257,10 @@ def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, nnodes: int = 1, num_
         # parameter, a quarter of a smoke update's time. foreach = one dispatch per op for all of them
         "++actor_rollout_ref.actor.optim.override_optimizer_config={foreach:true}",
     ]
+    if rollout == "vllm":
+        out += ["++actor_rollout_ref.rollout.enable_sleep_mode=False",
+                f"{env_vars}VLLM_TARGET_DEVICE=cpu",
+                f"{env_vars}VLLM_CPU_KVCACHE_SPACE='1'"]
     if precision == "fp32":
         mp = "{param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}"
         out += [f"++actor_rollout_ref.actor.fsdp_config.mixed_precision={mp}",
