@@ -333,6 +333,14 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"'sampling.engine' must be vllm or hf, got {cfg['sampling']['engine']!r}")
     if cfg["grading"]["answer_extraction"] not in ("boxed", "boxed_or_last_number"):
         raise ConfigError("'grading.answer_extraction' must be boxed or boxed_or_last_number")
+    checker = cfg["grading"]["checker"]
+    if checker not in ("polaris", "deepscaler"):
+        raise ConfigError(f"'grading.checker' must be polaris or deepscaler, got {checker!r}")
+    if checker == "deepscaler" and (cfg["grading"]["require_think"] is not True
+                                    or cfg["grading"]["answer_extraction"] != "boxed"):
+        raise ConfigError("'grading.checker: deepscaler' (DeepScaleR's rules) always requires </think> and "
+                          "a boxed answer: set 'grading.require_think' to true and "
+                          "'grading.answer_extraction' to boxed, or use 'grading.checker: polaris'")
     if cfg["training"]["temperature_mode"] not in ("config", "search"):
         raise ConfigError("'training.temperature_mode' must be config or search, "
                           f"got {cfg['training']['temperature_mode']!r}")

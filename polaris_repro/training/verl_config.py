@@ -245,6 +245,7 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         ("+reward.custom_reward_function.reward_kwargs.require_think", bool(grading["require_think"])),
         ("+reward.custom_reward_function.reward_kwargs.mode", grading["answer_extraction"]),
         ("+reward.custom_reward_function.reward_kwargs.timeout_s", float(grading["timeout_s"])),
+        ("+reward.custom_reward_function.reward_kwargs.checker", grading["checker"]),  # polaris | deepscaler
         # --- trainer
         ("trainer.project_name", project_name(cfg)),
         ("trainer.experiment_name", f"{cfg.get('tier')}-{st.name}"),
