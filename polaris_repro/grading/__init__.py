@@ -25,6 +25,9 @@ Rules (a superset of what the POLARIS / DeepScaleR checker accepts, see referenc
 * MATH-style normalisation: ``\\text{}``/``\\mathrm{}`` wrappers, spaces, ``\\left``/``\\right``,
   ``^\\circ``/``^{\\circ}``, ``$``, ``%``, ``\\dfrac``/``\\tfrac``, ``\\frac12``, trailing units,
   a short ``x =`` (or ``f(x) =``) prefix, a trailing ``.``.
+* Units are part of the value (:mod:`.units`): different dimensions never match, the same
+  dimension after an exact conversion (``100\\text{ cm}`` = ``1\\text{ m}``); a bare number matches a
+  ground truth with a unit, an answer's known unit is dropped against a bare ground truth.
 * Values: numbers are exact rationals (``025`` = ``25``, ``142.0`` = ``142``, ``0.5`` = ``\\frac12``,
   ``4.5e33`` = ``4.5\\times10^{33}``); integers therefore match exactly, never within a tolerance.
 * Expressions are compared by numeric identity testing: both sides are evaluated with mpmath at

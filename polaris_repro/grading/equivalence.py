@@ -13,6 +13,7 @@ from .parser import has_discrete, has_inf, free_symbols
 from .structures import prepare
 from .evaluator import mp_contexts, exact_or_none, int_point, numeric_value, sample_point
 from .forms import literal_precision
+from .units import split_unit
 from .values import MIN_GOLD_APPROX_DIGITS, linear_coefficients, rounds_to  # noqa: F401
 
 
@@ -458,12 +459,50 @@ def equivalent(pred: str | None, truth: str | None, *, timeout_s: float = DEFAUL
             return int(mp_.group(1)) == int(mt.group(1))
     deadline = time.monotonic() + timeout_s
     try:
-        pp, pt = prepare(pred), prepare(truth)
-        if pp.key and pp.key == pt.key:
-            return True
-        return _value_equal(pp.value, pt.value, deadline)
+        hp, up = split_unit(pred)
+        ht, ut = split_unit(truth)
+        if up is None and ut is None:
+            return _plain_equivalent(pred, truth, deadline)
+        if up is None:
+            # a unit left off the answer's number: the ground truth's unit is clearly a unit (or a
+            # noun, as before), so the number alone is compared
+            return _plain_equivalent(pred, ht, deadline)
+        if ut is None:
+            # a unit the ground truth does not have: accepted only for a known unit (or a noun, as
+            # before: "14 apples" = 14); "10^{33}\text{ foo/s}" against a bare number is rejected
+            return (up.known or up.noun) and _plain_equivalent(hp, truth, deadline)
+        return _quantities_equal(hp, up, ht, ut, deadline)
     except (Deadline, RecursionError):
         return False
+
+
+def _plain_equivalent(pred: str, truth: str, deadline: float) -> bool:
+    """Equivalence of two answers without units (the rules in the module docstring)."""
+    pp, pt = prepare(pred), prepare(truth)
+    if pp.key and pp.key == pt.key:
+        return True
+    return _value_equal(pp.value, pt.value, deadline)
+
+
+def _single_expr(v):
+    """The expression AST of a single value (through labels and one-element sets), else None."""
+    while v is not None and (v[0] == "named" or (v[0] == "set" and len(v[1]) == 1)):
+        v = v[2] if v[0] == "named" else v[1][0]
+    return v[1] if v is not None and v[0] == "expr" else None
+
+
+def _quantities_equal(hp: str, up, ht: str, ut, deadline: float) -> bool:
+    """Two quantities: the same dimension, and the values equal after the exact conversion
+    (``1\text{ m}`` = ``100\text{ cm}``); units of different dimensions never match, and unknown
+    units only themselves."""
+    if up.dims != ut.dims:
+        return False
+    if up.factor == ut.factor:
+        return _plain_equivalent(hp, ht, deadline)
+    a, b = _single_expr(prepare(hp).value), _single_expr(prepare(ht).value)
+    if a is None or b is None or has_inf(a) or has_inf(b):
+        return False
+    return _expr_equal(("*", (a, ("n", up.factor))), ("*", (b, ("n", ut.factor))), deadline)
 
 
 def any_equivalent(pred: str | None, truths: list[str], timeout_s: float) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from fractions import Fraction
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -14,6 +15,7 @@ from .parser import has_inf, free_symbols
 from .structures import prepare
 from .evaluator import mp_contexts, exact_or_none, numeric_value, sample_point
 from .equivalence import any_equivalent
+from .units import split_unit
 
 
 MODES = ("boxed", "boxed_or_last_number")
@@ -72,7 +74,14 @@ def grade(response: str | None, ground_truth: Any, *, require_think: bool = Fals
       ``1:00``);
     * ``i`` is the imaginary unit (``i(2-i)`` = ``1+2i``, ``i^2`` = ``-1``), never a variable;
     * ``^\\circ`` inside a trigonometric function is degrees (``\\sin 30^\\circ`` = ``1/2``);
-      elsewhere it is a unit and dropped (``30^\\circ`` = ``30``, not ``\\pi/6``);
+      elsewhere it is the unit degree (``30^\\circ`` = ``30``, not ``\\pi/6``);
+    * units are part of the value (:mod:`.units`): quantities with units of different dimensions
+      never match (``6\\text{ inches}`` != ``6\\text{ feet}``), the same dimension matches after
+      an exact conversion (``1\\text{ m}`` = ``100\\text{ cm}``, ``2\\text{ hours}`` =
+      ``120\\text{ minutes}``), unknown units match only themselves; a bare number matches a
+      ground truth with a unit (``5600`` = ``5600\\text{ K}``), and an answer's known unit (or
+      noun) is dropped against a bare ground truth (``3\\text{ m}`` = ``3``); ``2m`` is a product
+      (``m`` in math mode is a variable), not ``2\\text{ m}``;
     * ``A \\approx d``: the answer is ``A`` (or the decimal ``d`` itself) when ``d`` agrees with
       ``A`` within one unit in its last place; an inconsistent approximation is compared as a
       string only;
@@ -148,6 +157,16 @@ def canonical_answer(answer: str | None, *, timeout_s: float = 0.5) -> str | Non
     rounded to 25 digits; everything else to the normalised string."""
     if answer is None or not str(answer).strip():
         return None
+    head, unit = split_unit(str(answer))
+    if unit is not None and not unit.noun:
+        # a quantity: its value in the SI base when exact, else the value's key, and the dimension
+        # (so "1 m" and "100 cm" share a key and "5 cm", "5 m" do not)
+        hk = canonical_answer(head, timeout_s=timeout_s)
+        dims = "*".join(f"{b}^{p}" for b, p in unit.dims)
+        if hk is not None and hk.startswith("q:"):
+            x = Fraction(hk[2:]) * unit.factor
+            return f"q:{x.numerator}/{x.denominator}|{dims}"
+        return f"{hk}|{dims}@{unit.factor}"
     prep = prepare(str(answer))
     v = prep.value
     while v is not None and (v[0] in ("named", "approx") or (v[0] == "set" and len(v[1]) == 1)):
