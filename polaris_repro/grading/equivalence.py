@@ -1,6 +1,10 @@
 """Equivalence of two answers: expressions by exact value or numeric identity testing,
 structures element by element (tuples, intervals), as multisets (lists, sets, unions) or side by
 side (relations); :func:`equivalent` is the bounded entry point.
+
+The module is longer than 500 lines because it is the one place where two parsed answers are
+compared: expressions, structures, relations and quantities with units (the unit table itself is in
+:mod:`.units`) share the value comparison and its deadline, and splitting them would split that.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ _THIN_THOUSANDS = re.compile(r"(?<=\d)\s*(?:,\s*\\!\s*|\{\s*,\s*\}\s*)(?=\d{3}(?
 # "4210_{7}" -> "4210_7" (a base subscript on a digit run; "x_{12}" is left alone)
 _BASE_SUB = re.compile(r"(?<=\d)_\{\s*(\d+)\s*\}")
 # "... ^\circ" on a number inside a trigonometric function: degrees -> radians
-_TRIG = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
+TRIG_FUNCTION = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)(?![a-zA-Z])")
 _DEG_NUM = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![a-zA-Z])|°|\\degree(?![a-zA-Z]))")
 
 
@@ -30,7 +30,7 @@ def rewrite_numbers(s: str) -> str:
         s = _THIN_THOUSANDS.sub("", s)
     if "_" in s:
         s = _BASE_SUB.sub(r"_\1", s)
-    if _TRIG.search(s):
+    if TRIG_FUNCTION.search(s):
         s = _DEG_NUM.sub(lambda m: "(\\frac{" + m.group(1) + "\\pi}{180})", s)
     return s
 
@@ -41,7 +41,7 @@ _TAIL_TEXT = re.compile(r"(?<=[0-9}\s)])\s*\\(?:text|textrm|textnormal|mbox|text
                         r"\{\s*([A-Za-z][A-Za-z .'\-]*)\}\s*\.?\s*\Z")
 # words that change the meaning of the value before them: such a tail is kept (and the answer
 # then compares as a string)
-_MEANINGFUL = {"or", "and", "not", "no", "none", "more", "less", "than", "least", "most", "except",
+MEANINGFUL_WORDS = {"or", "and", "not", "no", "none", "more", "less", "than", "least", "most", "except",
                "unless", "if", "only", "plus", "minus", "times", "over", "per", "each", "all", "any",
                "every", "but", "is", "are", "to", "at", "from", "between", "approximately", "about",
                "nearly", "almost", "roughly", "greater", "smaller", "larger", "fewer", "up", "down",
@@ -65,7 +65,7 @@ def drop_trailing_text(s: str) -> str:
         return s
     words = re.split(r"[\s.'\-]+", m.group(1).lower())
     words = [w for w in words if w]
-    if not words or max(len(w) for w in words) < 2 or any(w in _MEANINGFUL for w in words):
+    if not words or max(len(w) for w in words) < 2 or any(w in MEANINGFUL_WORDS for w in words):
         return s
     return s[:m.start()].rstrip()
 

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .forms import _MEANINGFUL, _TRIG
+from .forms import MEANINGFUL_WORDS, TRIG_FUNCTION
 
 F = Fraction
 
@@ -127,7 +127,7 @@ def _atom(name: str, in_text: bool):
             return d, f * pf, True
     if len(name) == 1:
         return ({"?" + name: 1}, F(1), False) if name.isupper() else None
-    if low in _MEANINGFUL:
+    if low in MEANINGFUL_WORDS:
         return None
     return {"?" + name: 1}, F(1), False
 
@@ -270,7 +270,7 @@ def split_unit(answer: str) -> tuple[str, Unit | None]:
     m = _PERCENT_TAIL.search(t)
     if m and _head_ok(t[:m.start()]):
         return _clean_head(t[:m.start()]), Unit((("pct", 1),), F(1), True)
-    if not _TRIG.search(t):
+    if not TRIG_FUNCTION.search(t):
         m = _DEGREE_TAIL.search(t)
         if m and _head_ok(t[:m.start()]):
             cf = m.group(1) or m.group(2)
