@@ -36,9 +36,10 @@ Where this differs from the original, and why: the original decides (b) with sym
 (``simplify(a - b) == 0`` after parsing the LaTeX).  Model output is untrusted and sympy's parsing
 evaluates strings and cannot be interrupted inside verl's reward threads, so here the symbolic
 equality is decided by the package's own safe parser (:class:`~polaris_repro.grading.parser.Parser`,
-which never evaluates model text) and its bounded evaluators: exact rational arithmetic when both
-sides are constants, else numeric identity testing at 80 significant digits at 3 pseudo-random
-points (positive values) for the free symbols.  Every check shares one deadline (``timeout_s``,
+which never evaluates model text) and the identity test the package's own checker uses
+(:func:`~polaris_repro.grading.equivalence.expr_equal`): exact rational arithmetic when both sides
+are constants, else numeric identity testing at 80 significant digits at pseudo-random points
+(positive values; integer points for floor/ceil/gcd) for the free symbols.  Every check shares one deadline (``timeout_s``,
 default :data:`~polaris_repro.grading.limits.DEFAULT_TIMEOUT_S`) that the evaluators check at every
 node, and answers longer than :data:`~polaris_repro.grading.limits.MAX_ANSWER_CHARS` get the string
 checks only, so a call is bounded in time in any thread (no signals).  An expression the parser does
@@ -46,57 +47,28 @@ not read is not equal (a parse failure in the original also fails the check).
 """
 from __future__ import annotations
 
-import math
 import re
 import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import numpy as np
-
 from .limits import DEFAULT_TIMEOUT_S, MAX_ANSWER_CHARS, Deadline, NotMath, Undefined
-from .extraction import extract_answer, split_think
-from .parser import Parser, free_symbols, has_inf, tokenize
-from .evaluator import exact_or_none, mp_contexts, numeric_value, sample_point
+from .equivalence import expr_equal
+from .extraction import extract_answer, ground_truths, split_think
+from .normalisation import unwrap_text
+from .parser import Parser, tokenize
 from .grader import GradeResult
 
 
 MAX_UNKNOWN_LETTERS = 2   # rule 4b: more distinct unknown letters -> no symbolic check
-SYMBOLIC_POINTS = 3       # sample points of the numeric identity test (expressions with symbols)
 
 
 # ---------------------------------------------------------------- rules 1-3: answer, ground truths
 
 def deepscaler_truths(ground_truth: Any) -> list[str]:
-    """Rule 3: the candidate ground-truth strings (a list, or one value; floats cast to strings,
-    boxed ground truths extracted, blanks dropped)."""
-    out: list[str] = []
-
-    def add(g: Any) -> None:
-        if g is None:
-            return
-        if isinstance(g, (list, tuple, np.ndarray)):
-            for x in g:
-                add(x)
-            return
-        if isinstance(g, bytes):
-            g = g.decode("utf-8", "replace")
-        if isinstance(g, (float, np.floating)):
-            if math.isnan(float(g)):
-                return
-            s = str(float(g))
-        elif isinstance(g, np.integer):
-            s = str(int(g))
-        else:
-            s = str(g)
-        if "\\boxed" in s:
-            s = extract_answer(s) or s
-        s = s.strip()
-        if s:
-            out.append(s)
-
-    add(ground_truth)
-    return out
+    """Rule 3: the candidate ground-truth strings (a list, or one value; floats cast to strings as
+    they are, ``142.0`` -> ``"142.0"``; ground truths containing ``\\boxed`` extracted; blanks dropped)."""
+    return ground_truths(ground_truth, integral_floats=False, box_markers=("\\boxed",))
 
 
 def deepscaler_grade(response: str | None, ground_truth: Any, *,
@@ -136,33 +108,7 @@ _CMD = re.compile(r"\\([a-zA-Z]+)")
 
 def _unwrap(s: str) -> str:
     """``\\text{abc}`` (and the other wrappers) -> ``abc``, in one pass over the string."""
-    if "\\" not in s:
-        return s
-    out: list[str] = []
-    closing: list[bool] = []    # per open brace: is it a wrapper's (dropped) brace?
-    i, n = 0, len(s)
-    while i < n:
-        c = s[i]
-        if c == "\\":
-            m = _CMD.match(s, i)
-            if m and m.group(1) in _WRAPPERS and m.end() < n and s[m.end()] == "{":
-                closing.append(True)
-                i = m.end() + 1
-                continue
-            tok = m.group(0) if m else s[i:i + 2]
-            out.append(tok)
-            i += len(tok)
-            continue
-        if c == "{":
-            closing.append(False)
-            out.append(c)
-        elif c == "}":
-            if not (closing and closing.pop()):
-                out.append(c)
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out)
+    return unwrap_text(s, _WRAPPERS)
 
 
 _DEGREES = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°|\\degree")
@@ -319,26 +265,12 @@ def _parse(s: str):
 
 
 def _expressions_equal(a: str, b: str, deadline: float) -> bool:
-    """Symbolic equality of two expressions by the package's safe parser and bounded evaluators
-    (exact rationals for constants, numeric identity at 80 digits otherwise); False when either
-    side does not parse or the deadline passes."""
+    """Symbolic equality of two expressions by the package's safe parser and its bounded identity
+    test (:func:`~polaris_repro.grading.equivalence.expr_equal`: exact rationals for constants,
+    numeric identity at 80 digits otherwise); False when either side does not parse or the
+    deadline passes."""
     try:
-        ta, tb = _parse(a), _parse(b)
-        if ta == tb:
-            return True
-        if has_inf(ta) or has_inf(tb):
-            return False
-        ea, eb = exact_or_none(ta, deadline), exact_or_none(tb, deadline)
-        if ea is not None and eb is not None:
-            return ea == eb
-        ctx = mp_contexts()[1]
-        names = sorted(free_symbols(ta, set()) | free_symbols(tb, set()))
-        for k in range(SYMBOLIC_POINTS if names else 1):
-            env = {n: ctx.mpf(v) for n, v in sample_point(names, k).items()}
-            va, vb = numeric_value(ta, ctx, env, deadline), numeric_value(tb, ctx, env, deadline)
-            if abs(va - vb) > ctx.mpf(10) ** -60 * max(1, abs(va), abs(vb)):
-                return False
-        return True
+        return expr_equal(_parse(a), _parse(b), deadline)
     except (NotMath, Undefined, Deadline, KeyError, ZeroDivisionError, ValueError, OverflowError,
             TypeError, RecursionError):
         return False

@@ -21,7 +21,7 @@ from .units import split_unit
 from .values import MIN_GOLD_APPROX_DIGITS, linear_coefficients, rounds_to  # noqa: F401
 
 
-def _expr_equal(a, b, deadline: float) -> bool:
+def expr_equal(a, b, deadline: float) -> bool:
     if a == b:
         return True
     if has_inf(a) or has_inf(b):
@@ -159,7 +159,7 @@ def _structure_equal(a, b, deadline: float, top: bool) -> bool:
     if ka != kb:
         return False
     if ka == "expr":
-        return _expr_equal(a[1], b[1], deadline) or (len(a) > 2 and _decimal_matches(a[2], b[1], deadline)) \
+        return expr_equal(a[1], b[1], deadline) or (len(a) > 2 and _decimal_matches(a[2], b[1], deadline)) \
             or (len(a) == 2 and len(b) > 2 and rounds_to(a[1], b[2], deadline))
     if ka in ("set", "union"):
         return _match_all(a[1], b[1], deadline)
@@ -173,7 +173,7 @@ def _structure_equal(a, b, deadline: float, top: bool) -> bool:
     if ka == "rel":
         for ops, sides in ((b[1], b[2]), _canon_rel(b[1], b[2])):
             if ops == a[1] and len(sides) == len(a[2]) and all(
-                    _expr_equal(x, y, deadline) for x, y in zip(a[2], sides)):
+                    expr_equal(x, y, deadline) for x, y in zip(a[2], sides)):
                 return True
         return False
     if ka == "text":
@@ -352,7 +352,7 @@ def intervals_of(v, deadline: float):
 def _end_equal(x, y, deadline: float) -> bool:
     if x in (_INF, _NINF) or y in (_INF, _NINF):
         return x == y
-    return _expr_equal(x, y, deadline)
+    return expr_equal(x, y, deadline)
 
 
 def _intervals_equal(xs, ys, deadline: float) -> bool:
@@ -506,7 +506,7 @@ def _quantities_equal(hp: str, up, ht: str, ut, deadline: float) -> bool:
     a, b = _single_expr(prepare(hp).value), _single_expr(prepare(ht).value)
     if a is None or b is None or has_inf(a) or has_inf(b):
         return False
-    return _expr_equal(("*", (a, ("n", up.factor))), ("*", (b, ("n", ut.factor))), deadline)
+    return expr_equal(("*", (a, ("n", up.factor))), ("*", (b, ("n", ut.factor))), deadline)
 
 
 def any_equivalent(pred: str | None, truths: list[str], timeout_s: float) -> bool:

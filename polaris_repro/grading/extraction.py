@@ -153,11 +153,13 @@ def last_number(text: str | None) -> str | None:
     return num or None
 
 
-def ground_truths(ground_truth: Any) -> list[str]:
+def ground_truths(ground_truth: Any, *, integral_floats: bool = True,
+                  box_markers: tuple[str, ...] = ("\\boxed", "\\fbox")) -> list[str]:
     """Ground truth (str, number, list/array of those) -> list of candidate answer strings.
 
-    Integral floats become integers (``142.0`` -> ``"142"``); a ground truth with a ``\\boxed`` is
-    itself extracted; blanks are dropped."""
+    Integral floats become integers (``142.0`` -> ``"142"``; ``integral_floats=False`` keeps
+    ``str(float)``: ``"142.0"``); a ground truth containing one of ``box_markers`` is itself
+    extracted; blanks are dropped."""
     out: list[str] = []
 
     def add(g: Any) -> None:
@@ -173,14 +175,14 @@ def ground_truths(ground_truth: Any) -> list[str]:
             f = float(g)
             if math.isnan(f):
                 return
-            s = str(int(f)) if f.is_integer() else repr(f)
+            s = str(int(f)) if integral_floats and f.is_integer() else repr(f)
         elif isinstance(g, (int, np.integer)):
             s = str(int(g))
         elif isinstance(g, bytes):
             s = g.decode("utf-8", "replace")
         else:
             s = str(g)
-        if "\\boxed" in s or "\\fbox" in s:
+        if any(marker in s for marker in box_markers):
             s = extract_answer(s) or s
         s = s.strip()
         if s:

@@ -33,8 +33,9 @@ _UNICODE = {"−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "/"
             "√": "\\sqrt ", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "±": "\\pm ", "∪": "\\cup "}
 
 
-def _unwrap_text(s: str) -> str:
-    """Drop ``\\text{...}``-like wrappers (keeping their content) in one linear pass."""
+def unwrap_text(s: str, cmds: frozenset[str] | set[str] = _TEXT_CMDS) -> str:
+    """Drop ``\\text{...}``-like wrappers, the commands ``cmds`` (keeping their content), in one
+    linear pass."""
     out: list[str] = []
     stack: list[bool] = []
     i, n = 0, len(s)
@@ -43,7 +44,7 @@ def _unwrap_text(s: str) -> str:
         if c == "\\":
             m = CMD_RE.match(s, i)
             if m:
-                if m.group(1) in _TEXT_CMDS:
+                if m.group(1) in cmds:
                     j = m.end()
                     while j < n and s[j] == " ":
                         j += 1
@@ -89,7 +90,7 @@ def basic_normalize(s: str) -> str:
     s = _SPACES_CMD.sub(" ", s)
     s = s.replace("\\\\", " ").replace("\n", " ").replace("\t", " ")
     if "\\" in s:
-        s = _unwrap_text(s)
+        s = unwrap_text(s)
     if _OR_AND.search(s) and not _WORDS.search(_OR_AND.sub(" ", CMD_RE.sub(" ", s))):
         # "x=1 or x=2" -> "x=1, x=2", "1, 2, and 3" -> "1, 2, 3" (not inside prose answers); "or"
         # between inequalities is their union: kept as \lor for the structure builder
