@@ -32,6 +32,7 @@ from polaris_repro.data import synthetic_problems
 from polaris_repro.models import resolve_model_path
 from polaris_repro.sampling import vllm_cpu_env
 from polaris_repro.training.mechanisms import skip_batch
+from polaris_repro.verl_cpu.vllm_plugin import SKIP_SYNCS_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +71,7 @@ def vllm_run(venv, tmp_path_factory) -> dict:
            "-o", f"data.train.path={data}", "-o", "training.shuffle=false",
            "-o", "training.lr=5e-3", "-o", "training.entropy_coeff=0.05",
            "-o", "training.test_freq=-1", "--verl", f"trainer.total_training_steps={STEPS}"]
-    env = vllm_cpu_env.venv_env({vllm_cpu_env_skip(): str(SKIPPED_VERSION), "PYTHONWARNINGS": "ignore"})
+    env = vllm_cpu_env.venv_env({SKIP_SYNCS_ENV: str(SKIPPED_VERSION), "PYTHONWARNINGS": "ignore"})
     proc = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, timeout=1500)
     stage = run_dir / "03_training" / "stage1"
     logs = sorted((stage / "logs").glob("launch-*.log")) if (stage / "logs").exists() else []
@@ -83,12 +84,6 @@ def vllm_run(venv, tmp_path_factory) -> dict:
     acc = [json.loads(x) for x in (stage / "accuracy_log.jsonl").read_text().splitlines()] \
         if (stage / "accuracy_log.jsonl").exists() else []
     return {"proc": proc, "log": log, "metrics": metrics, "accuracy_log": acc, "stage": stage}
-
-
-def vllm_cpu_env_skip() -> str:
-    from polaris_repro.verl_cpu.vllm_plugin import SKIP_SYNCS_ENV
-
-    return SKIP_SYNCS_ENV
 
 
 def _show(run) -> str:
