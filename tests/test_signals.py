@@ -80,13 +80,15 @@ def test_launch_child_gets_sigterm_when_its_parent_dies(tmp_path):
             "from polaris_repro.signals import exit_with_parent\n"
             "c = subprocess.Popen([sys.executable, '-c', 'import signal, sys, time\\n"
             "signal.signal(signal.SIGTERM, lambda *a: (open(sys.argv[1], \"w\").write(\"TERM\"), sys.exit(0)))\\n"
+            "open(sys.argv[1] + \".ready\", \"w\").close()\\n"
             "time.sleep(60)', sys.argv[1]], preexec_fn=exit_with_parent)\n"
             "print(c.pid, flush=True)\n"
             "time.sleep(60)\n")
     mark = tmp_path / "got"
     parent = subprocess.Popen([sys.executable, "-c", code, str(mark)], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
-    time.sleep(1.0)                      # the child installs its handler
+    # the child has installed its handler (a fixed 1 s sleep was too short on a loaded machine)
+    _wait_for(lambda: (tmp_path / "got.ready").exists(), 30, "the child's SIGTERM handler")
     parent.kill()
     parent.wait()
     _wait_for(lambda: mark.exists(), 15, "the child's SIGTERM")
