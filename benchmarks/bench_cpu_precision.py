@@ -38,14 +38,15 @@ def child(reps: int, out: str) -> None:
     from transformers import AutoModelForCausalLM
 
     from polaris_repro.models import resolve_model_path
-    from polaris_repro.verl_cpu import native_bf16
+    from polaris_repro.verl_cpu import native_bf16, resolve_precision
 
     torch.manual_seed(0)
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1)))
     model = AutoModelForCausalLM.from_pretrained(resolve_model_path("builtin:smoke"), dtype=torch.float32)
     model.train()
     ids = torch.randint(0, model.config.vocab_size, (int(os.environ.get("BENCH_ROWS", 8)), 146), generator=torch.Generator().manual_seed(1))
-    res = {"native_bf16": native_bf16(), "capability": torch.backends.cpu.get_cpu_capability()}
+    res = {"native_bf16": native_bf16(), "capability": torch.backends.cpu.get_cpu_capability(),
+           "auto": resolve_precision("auto")}
     # verl's bf16 on CPU is FSDP2's mixed precision: the parameters are cast to bf16 once per forward
     # (param_dtype) and the actor runs under bf16 autocast, so the products see bf16 weights; fp32
     # keeps fp32 everywhere. (Autocast over fp32 weights alone re-casts every weight in every op and
@@ -104,7 +105,7 @@ def main() -> int:
           f"{'auto picks':<10} {'max |grad - native| fp32':>26} {'bf16':>10}")
     for cap, r in results.items():
         ratio = r["bf16"]["s"] / r["fp32"]["s"]
-        pick = "bf16" if r["native_bf16"] else "fp32"
+        pick = r["auto"]  # the launch's own rule under this cap
         faster = "bf16" if ratio < 1 else "fp32"
         ok &= pick == faster or abs(ratio - 1) < 0.1
         dev = {p: (float(np.max(np.abs(np.array(r[p]["grad"]) - np.array(ref[p]["grad"])))) if ref else float("nan"))

@@ -244,13 +244,15 @@ class Result:
 def run_identity(run_dir: Path) -> dict | None:
     """tier, seed and kernels (:func:`polaris_repro.machine.numerics_key`) of a run; None without a
     manifest."""
-    from .machine import numerics_key
+    from .machine import numerics_key, run_precision
 
     path = Path(run_dir) / "manifest.json"
     if not path.exists():
         return None
     man = json.loads(path.read_text())
-    return {"tier": man.get("tier"), "seed": man.get("seed"), "numerics": numerics_key(man.get("machine")),
+    fp = man.get("machine")
+    precision = run_precision(fp, ((man.get("config") or {}).get("training") or {}).get("cpu_precision"))
+    return {"tier": man.get("tier"), "seed": man.get("seed"), "numerics": numerics_key(fp, precision),
             "manifest": man}
 
 

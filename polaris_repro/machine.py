@@ -40,7 +40,7 @@ def fingerprint() -> dict:
     from .verl_cpu import native_bf16
 
     model, flags = _cpuinfo()
-    return {
+    fp = {
         "cpu": model,
         "cores": os.cpu_count(),
         "flags": [f for f in FLAGS if f in flags],
@@ -50,6 +50,8 @@ def fingerprint() -> dict:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__.split("+")[0],
     }
+    fp["auto_precision"] = auto_precision(fp)
+    return fp
 
 
 def bf16_kernels(fp: dict | None) -> str:
@@ -63,6 +65,26 @@ def bf16_kernels(fp: dict | None) -> str:
     return "AMX" if amx else "AVX512-BF16"
 
 
+def auto_precision(fp: dict | None) -> str:
+    """What ``training.cpu_precision: auto`` trains in on the machine of ``fp``: ``bf16`` only where
+    bf16 products run on AMX tiles, the one CPU class where bf16 beat fp32 for the smoke actor
+    (:func:`amx_bf16`); ``fp32`` elsewhere (AVX-512 BF16 without AMX, AVX-512, AVX2)."""
+    return "bf16" if bf16_kernels(fp) == "AMX" else "fp32"
+
+
+def run_precision(fp: dict | None, cpu_precision: str | None) -> str | None:
+    """The precision a run's actor trained in: its ``training.cpu_precision`` with ``auto`` resolved on
+    its machine. A manifest written before ``auto`` meant AMX-only (no ``auto_precision`` field)
+    resolved ``auto`` to bf16 wherever bf16 was native."""
+    if cpu_precision in ("fp32", "bf16"):
+        return cpu_precision
+    if not fp:
+        return None
+    if "auto_precision" in fp:
+        return fp["auto_precision"]
+    return "bf16" if fp.get("native_bf16") else "fp32"
+
+
 def amx_bf16() -> bool:
     """Whether bf16 products run on AMX tiles here, under the current caps (:func:`bf16_kernels` of
     this machine). Only there did bf16 beat fp32 for the smoke actor (2.5 vs 4.5 s a micro-batch;
@@ -70,12 +92,14 @@ def amx_bf16() -> bool:
     return bf16_kernels(fingerprint()) == "AMX"
 
 
-def numerics_key(fp: dict | None) -> str | None:
+def numerics_key(fp: dict | None, precision: str | None = None) -> str | None:
     """``AVX512+AMX-bf16, 2 threads, torch 2.13.0``: runs with the same key and seed compute the same
-    numbers; None when the run recorded no fingerprint."""
+    numbers; None when the run recorded no fingerprint. ``precision`` is what the actor trained in
+    (:func:`run_precision`); an fp32 run's key names no bf16 kernels. Without it, bf16 is assumed
+    wherever the machine has it (the rule of runs made before ``auto`` meant AMX only)."""
     if not fp:
         return None
-    kind = bf16_kernels(fp)
+    kind = bf16_kernels(fp) if precision != "fp32" else ""
     return (f"{fp.get('capability')}{'+' + kind + '-bf16' if kind == 'AMX' else '+bf16' if kind else ''}, "
             f"{fp.get('threads')} threads, torch {fp.get('torch')}")
 

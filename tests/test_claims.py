@@ -370,6 +370,27 @@ def test_the_numerics_key_tells_amx_from_avx512_bf16_and_from_fp32_machines():
     avx2 = {**amx, "capability": "AVX2", "native_bf16": False}
     assert bf16_kernels(avx2) == "" and numerics_key(avx2) == "AVX2, 2 threads, torch 2.13.0"
     assert numerics_key(None) is None
+    # an fp32 run names no bf16 kernels, whatever the machine has; auto resolves per machine
+    assert numerics_key(amx, "fp32") == numerics_key(no_amx, "fp32") == "AVX512, 2 threads, torch 2.13.0"
+    assert numerics_key(amx, "bf16") == "AVX512+AMX-bf16, 2 threads, torch 2.13.0"
+
+
+def test_auto_resolves_to_bf16_on_amx_only_in_the_manifests_reading():
+    """What a run trained in, read back from its manifest: `auto` is bf16 only where the fingerprint
+    says AMX; a manifest from before that rule (no `auto_precision`) was bf16 wherever bf16 was
+    native; an explicit precision wins."""
+    from polaris_repro.machine import auto_precision, run_precision
+
+    amx = {"flags": ["avx512_bf16", "amx_bf16"], "caps": {}, "capability": "AVX512", "native_bf16": True}
+    no_amx = {**amx, "flags": ["avx512_bf16"]}
+    capped = {**amx, "caps": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}}
+    avx2 = {**amx, "capability": "AVX2", "native_bf16": False}
+    assert [auto_precision(f) for f in (amx, no_amx, capped, avx2)] == ["bf16", "fp32", "fp32", "fp32"]
+    for fp in (amx, no_amx, capped, avx2):
+        assert run_precision({**fp, "auto_precision": auto_precision(fp)}, "auto") == auto_precision(fp)
+        assert run_precision(fp, "fp32") == "fp32" and run_precision(fp, "bf16") == "bf16"
+    assert run_precision(no_amx, "auto") == "bf16" and run_precision(avx2, "auto") == "fp32"  # old manifests
+    assert run_precision(None, "auto") is None
 
 
 def test_the_seed_table_marks_held_out_seeds_and_pools_each_group(tmp_path, capsys):

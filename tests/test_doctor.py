@@ -294,39 +294,30 @@ def test_cuda_probe_runs_in_a_child_process(monkeypatch):
     assert hw.cuda_version.startswith("error") and hw.gpus == []
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_the_cpu_precision_row_says_what_the_actor_will_run_in(monkeypatch, native):
-    """`cpu_precision: auto` trains in bf16 only where the CPU multiplies bf16 in hardware; elsewhere
-    the row says fp32 and what that costs the smoke tier; a forced bf16 on such a CPU warns."""
+@pytest.mark.parametrize("kernels", ["AMX", "AVX512-BF16", "none"])
+def test_the_cpu_precision_row_says_what_the_launch_will_run_in(monkeypatch, kernels):
+    """`cpu_precision: auto` trains in bf16 only on AMX, fp32 elsewhere; the row shows what the
+    launch's own rule (`resolve_precision`) gives; a forced bf16 warns without AMX, and says
+    bf16 is emulated where the CPU has no bf16 kernels at all."""
     import polaris_repro.machine as M
     import polaris_repro.verl_cpu as V
     from polaris_repro.doctor.software import check_cpu_precision
 
-    monkeypatch.setattr(V, "native_bf16", lambda: native)
-    monkeypatch.setattr(M, "amx_bf16", lambda: native)
+    monkeypatch.setattr(V, "native_bf16", lambda: kernels != "none")
+    monkeypatch.setattr(M, "amx_bf16", lambda: kernels == "AMX")
     hw = H.Hardware()
     [r] = check_cpu_precision(load_config("smoke"), hw)
     assert r["status"] == "ok"
-    assert ("-> bf16" in r["found"]) == native and ("-> fp32" in r["found"]) == (not native)
-    assert ("~50 min" in r["found"]) == (not native)
+    assert ("-> bf16" in r["found"]) == (kernels == "AMX") and ("-> fp32" in r["found"]) == (kernels != "AMX")
+    assert ("no AMX" in r["found"]) == (kernels == "AVX512-BF16")
+    assert r["found"].split(" -> ")[1].split()[0] == V.resolve_precision("auto")
     [forced] = check_cpu_precision(load_config("smoke", ["training.cpu_precision=bf16"]), hw)
-    assert forced["status"] == ("ok" if native else "warn") and ("emulated" in forced["fix"]) == (not native)
-
-
-def test_the_cpu_precision_row_warns_about_bf16_without_amx(monkeypatch):
-    """bf16 in hardware but no AMX (AVX-512 BF16, or AVX-512 where oneDNN emulates): `auto` still
-    picks bf16, which measured slower than fp32 there; the row says so and how to switch."""
-    import polaris_repro.machine as M
-    import polaris_repro.verl_cpu as V
-    from polaris_repro.doctor.software import check_cpu_precision
-
-    monkeypatch.setattr(V, "native_bf16", lambda: True)
-    monkeypatch.setattr(M, "amx_bf16", lambda: False)
-    [r] = check_cpu_precision(load_config("smoke"), H.Hardware())
-    assert r["status"] == "warn" and "-> bf16" in r["found"] and "no AMX" in r["found"]
-    assert "training.cpu_precision=fp32" in r["fix"]
-    monkeypatch.setattr(M, "amx_bf16", lambda: True)
-    assert check_cpu_precision(load_config("smoke"), H.Hardware())[0]["status"] == "ok"
+    assert forced["status"] == ("ok" if kernels == "AMX" else "warn")
+    assert ("emulated" in forced["fix"]) == (kernels == "none")
+    if kernels == "AVX512-BF16":
+        assert "slower than fp32" in forced["fix"]
+    [fp32] = check_cpu_precision(load_config("smoke", ["training.cpu_precision=fp32"]), hw)
+    assert fp32["status"] == "ok" and "-> fp32" in fp32["found"]
 
 
 def test_cuda_major_and_driver_against_the_cluster_set():

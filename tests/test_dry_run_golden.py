@@ -3,7 +3,8 @@ stored in ``tests/golden/dry_run/<tier>.txt`` (a refactor must not change what a
 
 One thing is normalised, because it legitimately differs between checkouts: the absolute path of
 this repository (the reward function's path, ``reward.custom_reward_function.path``) is written
-as ``<REPO>``. Nothing else varies per invocation: the dry run's run folder is the literal
+as ``<REPO>``. One is fixed, because it legitimately differs between machines: the dry runs are
+made as on a CPU with AMX, where ``cpu_precision: auto`` trains the smoke actor in bf16. Nothing else varies per invocation: the dry run's run folder is the literal
 ``RUN_DIR`` and it prints no timestamps.
 
 Regenerate the stored outputs (only when a change is meant to alter what is launched)::
@@ -27,11 +28,17 @@ TIERS = ("tiny", "smoke", "gpu-smoke", "single-gpu", "paper-4b", "paper-7b", "pa
 def dry_run_text(tier: str) -> str:
     """The stdout of ``polaris-repro train --tier TIER --dry-run`` (all stages, composed and
     validated by verl), with the repository's absolute path replaced by ``<REPO>``."""
+    import polaris_repro.machine as machine
     from polaris_repro.training.cli import cli
 
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = cli(["--tier", tier, "--dry-run"])
+    amx = machine.amx_bf16
+    machine.amx_bf16 = lambda: True  # the stored runs' machine class (auto -> bf16)
+    try:
+        with contextlib.redirect_stdout(buf):
+            rc = cli(["--tier", tier, "--dry-run"])
+    finally:
+        machine.amx_bf16 = amx
     assert rc == 0, f"dry run of {tier} exited {rc}"
     return buf.getvalue().replace(str(REPO), "<REPO>")
 

@@ -635,20 +635,29 @@ def test_forced_outcomes_fix_the_composition_of_each_batch_and_keep_the_policys_
         ForcedPlan.load(tmp_path / "bad.json")
 
 
-def test_auto_precision_trains_in_bf16_only_where_the_cpu_has_it():
-    """cpu_precision: auto -> bf16 only where oneDNN multiplies bf16 in hardware under the current
-    kernel caps; capped to AVX2 (a laptop CPU's kernels) it is fp32."""
+def test_auto_precision_trains_in_bf16_only_on_amx():
+    """cpu_precision: auto -> bf16 only where bf16 products run on AMX tiles under the current
+    kernel caps (where bf16 beat fp32); on AVX-512 BF16 without AMX, and capped to AVX2 (a laptop
+    CPU's kernels), it is fp32. The caps are real: each case runs in a fresh process."""
     import subprocess
     import sys
 
-    from polaris_repro.verl_cpu import native_bf16, resolve_precision
+    from polaris_repro.machine import amx_bf16
+    from polaris_repro.verl_cpu import resolve_precision
 
-    assert resolve_precision("auto") == ("bf16" if native_bf16() else "fp32")
+    assert resolve_precision("auto") == ("bf16" if amx_bf16() else "fp32")
     assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
     with pytest.raises(ValueError, match="auto, fp32 or bf16"):
         resolve_precision("fp16")
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-    out = subprocess.run([sys.executable, "-c", "from polaris_repro.verl_cpu import resolve_precision, native_bf16;"
-                          "print(native_bf16(), resolve_precision('auto'))"], env=env, capture_output=True,
-                         text=True, timeout=120)
-    assert out.stdout.split() == ["False", "fp32"], out.stderr[-2000:]
+    code = ("from polaris_repro.verl_cpu import resolve_precision, native_bf16;"
+            "from polaris_repro.machine import amx_bf16;"
+            "print(native_bf16(), amx_bf16(), resolve_precision('auto'))")
+    caps = {"AVX2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+            "AVX512_CORE_BF16": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}}
+    for cap, extra in caps.items():
+        out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **extra}, capture_output=True,
+                             text=True, timeout=120)
+        native, amx, got = out.stdout.split()
+        assert amx == "False" and got == "fp32", (cap, out.stdout, out.stderr[-2000:])
+        if cap == "AVX2":
+            assert native == "False"

@@ -112,28 +112,28 @@ def _major(version: str) -> int | None:
 
 
 def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
-    """CPU tiers: the precision the actor will train in on this machine, and whether bf16 is native."""
+    """CPU tiers: the precision the actor will train in on this machine (the launch's own rule,
+    :func:`polaris_repro.verl_cpu.resolve_precision`), and which bf16 kernels the CPU has."""
     if is_gpu_tier(cfg):
         return []
     from ..machine import amx_bf16
     from ..verl_cpu import native_bf16, resolve_precision
 
     want = cfg["training"]["cpu_precision"]
-    native = native_bf16()
+    native, amx = native_bf16(), amx_bf16()
     got = resolve_precision(want)
-    found = (f"training.cpu_precision={want} -> {got} (bf16 in hardware: {'yes' if native else 'no'}; "
-             f"{torch_capability()})")
+    kernels = "AMX" if amx else "AVX-512 BF16, no AMX" if native else "none (emulated)"
+    found = f"training.cpu_precision={want} -> {got} (bf16 kernels: {kernels}; {torch_capability()})"
     if got == "bf16" and not native:
         return [row("cpu precision", "warn", found,
                      "bf16 autocast is emulated on this CPU (under an AVX2 cap a smoke step went from 18 s "
                      "to over 5 min); -o training.cpu_precision=auto trains in fp32 here")]
-    if got == "bf16" and not amx_bf16():
-        return [row("cpu precision", "warn", found + "; no AMX",
+    if got == "bf16" and not amx:
+        return [row("cpu precision", "warn", found,
                      "bf16 measured 1.5x (AVX-512 BF16) to 3.5x (AVX-512) slower than fp32 without AMX "
-                     "(benchmarks/bench_cpu_precision.py): -o training.cpu_precision=fp32")]
-    if got == "fp32" and cfg.get("tier") == "smoke":
-        found += ("; an fp32 update costs 2.5-4.5x the bf16 one: make reproduce takes ~50 min on 2 cores "
-                  "without AVX-512 BF16 (~24 min with it), README Results")
+                     "(benchmarks/bench_cpu_precision.py): -o training.cpu_precision=auto trains in fp32 here")]
+    if got == "fp32" and want == "auto" and native:
+        found += "; bf16 pays only on AMX (benchmarks/bench_cpu_precision.py)"
     return [row("cpu precision", "ok", found)]
 
 

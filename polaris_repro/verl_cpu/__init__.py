@@ -120,7 +120,8 @@ def native_bf16() -> bool:
     """Whether this CPU computes bf16 matrix products in hardware under the current kernel caps
     (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``): oneDNN reports bf16 support and ATen runs its
     AVX-512 kernels. Without it (e.g. an AVX2 laptop CPU) bf16 autocast is emulated (capped to AVX2,
-    a smoke step took 18 s and the next over 5 minutes), so ``cpu_precision: auto`` picks fp32 there;
+    a smoke step took 18 s and the next over 5 minutes); ``cpu_precision: auto`` picks fp32 there and
+    on every CPU without AMX (:func:`resolve_precision`);
     ``benchmarks/bench_cpu_precision.py`` times both under kernel caps."""
     import torch
 
@@ -132,10 +133,15 @@ def native_bf16() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
-    """``training.cpu_precision`` as the actor will run it: ``auto`` -> bf16 where the CPU has
-    native bf16 (:func:`native_bf16`), else fp32; ``fp32`` / ``bf16`` as given."""
+    """``training.cpu_precision`` as the actor will run it: ``auto`` -> bf16 only where bf16 products
+    run on AMX tiles under the current caps (:func:`polaris_repro.machine.amx_bf16`), else fp32:
+    ``benchmarks/bench_cpu_precision.py`` measured a bf16 smoke micro-batch 1.5x slower than fp32 on
+    AVX-512 BF16 without AMX, 3.5x on AVX-512 without BF16, and far slower where bf16 is emulated
+    (:func:`native_bf16` false); ``fp32`` / ``bf16`` as given."""
     if precision == "auto":
-        return "bf16" if native_bf16() else "fp32"
+        from ..machine import amx_bf16
+
+        return "bf16" if amx_bf16() else "fp32"
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"training.cpu_precision must be auto, fp32 or bf16, got {precision!r}")
     return precision
