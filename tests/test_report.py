@@ -126,13 +126,13 @@ def claims_for(run: Path, tmp_path: Path, tier: str) -> Path:
     """claims.yaml with the repository's claims, marked as measured on ``tier``; the values of the
     claims this fixture run holds are the fixture's own (typed in above), so the test does not
     depend on which smoke run claims.yaml was last updated from."""
-    from polaris_repro.machine import numerics_key
+    from polaris_repro.claims import run_identity
 
     data = yaml.safe_load((REPO_ROOT / "claims.yaml").read_text())
     data["tier"] = tier
-    man = json.loads((run / "manifest.json").read_text())
+    ident = run_identity(run)
     # the exact claims are this fixture run's: its seed, on the kernels of the machine running the test
-    data["exact"].update(seed=man["seed"], numerics=numerics_key(man["machine"]))
+    data["exact"].update(seed=ident["seed"], numerics=ident["numerics"])
     for c in data["claims"]:
         if c["id"] in FIXTURE_CLAIMS:
             c["value"] = FIXTURE_CLAIMS[c["id"]]
