@@ -296,7 +296,10 @@ def _warmstart(model, tokenizer, spec: dict, log: Callable[[str], None] | None =
             inp[r, :len(ids)] = t
             att[r, :len(ids)] = 1
             lab[r, plen:len(ids)] = t[plen:]
-        loss = model(input_ids=inp, attention_mask=att, labels=lab).loss
+        if spec.get("completion_logits"):
+            loss = completion_loss(model, inp, att, lab, min(plen for _, plen in batch))
+        else:
+            loss = model(input_ids=inp, attention_mask=att, labels=lab).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -307,6 +310,20 @@ def _warmstart(model, tokenizer, spec: dict, log: Callable[[str], None] | None =
             log(f"warm-start step {step}/{steps} loss {loss.item():.3f}")
     model.eval()
     return losses
+
+
+def completion_loss(model, inp, att, lab, first_completion: int):
+    """The causal-LM loss of ``model(input_ids=inp, attention_mask=att, labels=lab).loss`` (mean over
+    the labelled tokens), computing the output layer only from the position before the batch's first
+    labelled token on. With SmolLM2's 49,152-token vocabulary the output layer and its softmax over
+    the prompt positions (55 of 75 tokens) were most of a supervised step: 2.6x faster, the same loss
+    and gradients to fp32 rounding (``tests/test_models.py``)."""
+    import torch
+
+    start = first_completion - 1
+    logits = model(input_ids=inp, attention_mask=att, logits_to_keep=inp.shape[1] - start).logits
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+                                             lab[:, start + 1:].reshape(-1), ignore_index=-100)
 
 
 @contextlib.contextmanager
@@ -431,14 +448,15 @@ SFT_SPECS: dict[str, dict[str, Any]] = {
                  "warmstart_steps": 200, "warmstart_batch": 32, "warmstart_lr": 1e-3, "threads": 2},
     "smoke-sft": {"base": "smoke", "completion": "plain", "seed": 4321,
                   "warmstart_levels": {"add1": 1, "mul1": 1}, "warmstart_problems": 2000,
-                  "warmstart_steps": 24, "warmstart_batch": 12, "warmstart_lr": 1e-4, "threads": 2},
+                  "warmstart_steps": 24, "warmstart_batch": 12, "warmstart_lr": 1e-4, "threads": 2,
+                  "completion_logits": True, "revision": "sft2"},  # sft2: completion-only logits
 }
-SFT_REVISION = "sft1"  # bump when SFT_SPECS or the procedure changes
+SFT_REVISION = "sft1"  # bump when SFT_SPECS or the procedure changes (or a spec's own "revision")
 
 
 def sft_version(name: str) -> str:
     base = SFT_SPECS[name]["base"]
-    return f"{BUILTINS[base][0]}-{SFT_REVISION}"
+    return f"{BUILTINS[base][0]}-{SFT_SPECS[name].get('revision', SFT_REVISION)}"
 
 
 def build_sft(out_dir: str | os.PathLike, name: str, *, log: Callable[[str], None] | None = None) -> dict:

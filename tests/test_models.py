@@ -316,3 +316,36 @@ def test_smoke_sft_build_runs_the_plain_completion_pass(tmp_path, monkeypatch):
     model = AutoModelForCausalLM.from_pretrained(tmp_path)
     assert model.dtype == torch.float32 and 1.2e8 < info["num_parameters"] < 1.5e8
     assert AutoTokenizer.from_pretrained(tmp_path).eos_token == "<|im_end|>"
+
+
+def test_completion_loss_equals_the_full_causal_lm_loss_and_gradients(tiny_dir):
+    """smoke-sft's supervised pass computes the output layer from the batch's first labelled
+    position on: the loss and every gradient equal the full forward's to fp32 rounding, with prompts
+    of different lengths, right padding, and a row whose completion starts later than another's."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.float32)
+    g = torch.Generator().manual_seed(0)
+    rows = [(9, 6), (12, 3), (7, 8)]  # (prompt length, completion length)
+    L = max(p + c for p, c in rows)
+    inp = torch.full((len(rows), L), 2)
+    lab = torch.full((len(rows), L), -100)
+    att = torch.zeros((len(rows), L), dtype=torch.long)
+    for r, (p, c) in enumerate(rows):
+        ids = torch.randint(5, model.config.vocab_size, (p + c,), generator=g)
+        inp[r, :p + c], att[r, :p + c], lab[r, p:p + c] = ids, 1, ids[p:]
+    grads = []
+    for cut in (False, True):
+        model.zero_grad(set_to_none=True)
+        loss = (models.completion_loss(model, inp, att, lab, min(p for p, _ in rows)) if cut
+                else model(input_ids=inp, attention_mask=att, labels=lab).loss)
+        loss.backward()
+        grads.append((loss.item(), torch.cat([q.grad.flatten() for q in model.parameters()])))
+    (l_full, g_full), (l_cut, g_cut) = grads
+    assert abs(l_full - l_cut) < 1e-6 * l_full and g_full.norm() > 0
+    assert torch.allclose(g_full, g_cut, rtol=1e-4, atol=1e-6), (g_full - g_cut).abs().max()
+    # starting one position too late drops the first completion token: a different loss
+    model.zero_grad(set_to_none=True)
+    late = models.completion_loss(model, inp, att, lab, min(p for p, _ in rows) + 1).item()
+    assert abs(late - l_full) > 1e-4
