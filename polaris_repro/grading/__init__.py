@@ -69,6 +69,11 @@ Rules (a superset of what the POLARIS / DeepScaleR checker accepts, see referenc
   lists, juxtaposed powers ``2^6 3^5``, the imaginary unit ``i``, degrees in trigonometric
   functions, ``f(x) = ...`` for ``y = ...``, linear inequalities ``-x > -1``, ``or`` between
   inequalities as a union, labelled ratios ``S_{MBCN}:S = 7:32``.
+* Issue 33 forms (from math-verify's own test suite): an ``=`` chain whose sides after the label
+  are one constant (``x = 5+5+1 = 11`` = ``11``; ``x = 5+5+1 = 7 = 11`` is not), ``x \\approx 11``
+  (the decimal as written), ``p=5,q=2;p=7,q=2`` (the tuples), ``\\frac{NO}{BO} = v`` (a label),
+  ``z \\in A \\cup B``, ``0 < f(x) < 1`` (an interval), ``(11,7)or(7,11)`` and commands written
+  with a doubled backslash (``\\\\frac``; not inside matrices).
 * Anything the parser does not understand is compared as a normalised string only, so a parser
   failure can never make a wrong answer pass.
 

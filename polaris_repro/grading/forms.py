@@ -1,7 +1,8 @@
 r"""String-level answer forms handled before parsing (issue 22): thousands separators written
 ``1,\! 000`` or ``1{,}000``, base subscripts ``4210_{7}``, degrees inside trigonometric functions,
 a trailing ``\text{...}`` of words, a trailing ``\approx <decimal>``, matrices split into cells,
-and the precision of decimal / scientific literals.
+the precision of decimal / scientific literals, and (issue 33) commands written with a doubled
+backslash (``\\frac``, an escaping slip) and ``or`` written without spaces between brackets.
 
 Every rewrite here is conservative: where a reading is not unambiguous the text is left alone, so
 that the answer is compared as written (and a parser failure is a string comparison, never a pass).
@@ -33,6 +34,32 @@ def rewrite_numbers(s: str) -> str:
     if TRIG_FUNCTION.search(s):
         s = _DEG_NUM.sub(lambda m: "(\\frac{" + m.group(1) + "\\pi}{180})", s)
     return s
+
+
+# ------------------------------------------------------------------------------ escaping slips
+
+# "\\frac{1}{2}" (a string escaped twice): two backslashes, not preceded by a third, directly before
+# a command the parser reads.  In LaTeX "\\" is a line break, which never comes glued to one of
+# these names in an answer; matrices (rows end in "\\") are left alone by the caller.
+_DOUBLED_CMD = re.compile(
+    r"(?<!\\)\\\\(?=(?:frac|dfrac|tfrac|cfrac|sqrt|left|right|pi|cdot|times|div|infty|pm|mp|cup|cap"
+    r"|in|le|ge|leq|geq|lt|gt|ne|neq|approx|sin|cos|tan|cot|sec|csc|log|ln|exp|text|mathrm|mbox"
+    r"|boxed|circ|binom|dbinom|alpha|beta|gamma|delta|theta|lambda|mu|sigma|phi|omega)(?![a-zA-Z]))")
+# "(11,7)or(7,11)": "or" glued between a closing and an opening bracket
+_GLUED_OR = re.compile(r"(?<=[)\]])or(?=[(\[])")
+
+
+def undouble_backslashes(s: str) -> str:
+    """``\\\\frac{1}{5}`` -> ``\\frac{1}{5}`` for the commands in :data:`_DOUBLED_CMD`; a string
+    with a matrix (``\\begin``) or a ``&`` is returned as is."""
+    if "\\\\" not in s or "\\begin" in s or "&" in s:
+        return s
+    return _DOUBLED_CMD.sub(r"\\", s)
+
+
+def spaced_or(s: str) -> str:
+    """``(11,7)or(7,11)`` -> ``(11,7) or (7,11)`` (then read as any ``or`` list)."""
+    return _GLUED_OR.sub(" or ", s) if "or" in s else s
 
 
 # ------------------------------------------------------------------------------ trailing words

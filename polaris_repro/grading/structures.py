@@ -13,7 +13,12 @@ of an answer.
   is ignored at the top level, MATH's short-prefix rule); the other labels name the parts of an
   answer (a tuple of variables ``(a,b)``, a segment ``PQ`` or ``|XY|``, a ratio ``A_1 : A_2``) and
   must match when both sides have one.  ``lhs`` is the label's AST when it is an expression
-  (``x``, ``PQ``), so that ``label = value`` can also be compared as an equation;
+  (``x``, ``PQ``), so that ``label = value`` can also be compared as an equation.  Issue 33
+  adds: a ratio of segments ``\frac{NO}{BO} = v`` is a label; a chain ``x = 5+5+1 = 11`` whose
+  sides after the label are constants of one value is ``x = 11`` (a chain with unequal sides stays
+  a relation); ``x \approx 11`` is ``x = 11`` (the decimal as written); ``p=5,q=2;p=7,q=2`` (groups
+  of the same variables, separated by semicolons) is the list of ``(p,q) = (5,2)``, ``(7,2)``;
+  ``z \in A \cup B`` labels the whole union;
 * ``("text", string)`` for what the parser does not read.
 """
 from __future__ import annotations
@@ -27,8 +32,8 @@ from typing import Any
 from .limits import MAX_ANSWER_CHARS, MAX_SET_SIZE, NotMath, Deadline, Undefined
 from .normalisation import THOUSANDS, basic_normalize, normalize_answer
 from .parser import CLOSE, GREEK, OPEN, Parser, is_rel, tokenize, token_key, free_symbols
-from .forms import literal_precision, split_approx, split_matrix
-from .evaluator import mp_contexts, numeric_value
+from .forms import literal_precision, split_approx, split_matrix, spaced_or, undouble_backslashes
+from .evaluator import exact_or_none, mp_contexts, numeric_value
 
 
 def _split_top(toks, pred, seps: list | None = None) -> list[list]:
@@ -87,6 +92,21 @@ def _is_letters(toks) -> bool:
     return 2 <= len(toks) <= 4 and all(t[0] == "id" and t[1].isupper() for t in toks)
 
 
+def _segment_ratio(toks) -> str | None:
+    """``\\frac{NO}{BO}`` (two segment names of one to four capitals) -> ``"NO/BO"``, else None."""
+    if len(toks) < 7 or toks[0] != ("cmd", "frac") or toks[1] != ("op", "{") or toks[-1] != ("op", "}"):
+        return None
+    try:
+        mid = toks.index(("op", "}"))
+    except ValueError:
+        return None
+    num, den = toks[2:mid], toks[mid + 2:-1]
+    if toks[mid + 1] != ("op", "{") or not all(
+            1 <= len(q) <= 4 and all(t[0] == "id" and t[1].isupper() for t in q) for q in (num, den)):
+        return None
+    return "".join(t[1] for t in num) + "/" + "".join(t[1] for t in den)
+
+
 def _label(toks, op: str):
     """``(label, lhs_ast, simple)`` when ``toks`` (left of ``=`` / ``\\in``) is a label, else None."""
     if _is_name(toks):
@@ -104,6 +124,9 @@ def _label(toks, op: str):
         return "".join(x[1] for x in toks), _parse_expr(toks), False
     if toks[0] == ("op", "|") and toks[-1] == ("op", "|") and _is_letters(toks[1:-1]):
         return "".join(x[1] for x in toks[1:-1]), None, False    # |XY| = XY (a length)
+    frac = _segment_ratio(toks)
+    if frac is not None:
+        return frac, None, False                                 # \frac{NO}{BO} = ... (a ratio)
     if toks[0] == ("op", "(") and toks[-1] == ("op", ")") and _outer_span_closes_at_end(toks):
         parts = _split_top(toks[1:-1], lambda t: t == ("op", ","))
         if len(parts) > 1 and all(_is_name(q) for q in parts):
@@ -143,12 +166,15 @@ def _build(toks, depth: int = 0):
     if len(parts) > 1:
         if len(parts) > MAX_SET_SIZE:
             raise NotMath("list too long")
+        groups = _assignment_groups(toks, depth) if ";" in [t[1] for t in seps] else None
+        if groups is not None:
+            return ("set", groups)
         items = _items(parts, depth)
         if all(t == ("cmd", "lor") for t in seps) and all(_is_condition(x) for x in items):
             return ("union", items)        # x < 1 or x > 2: the union of the solution sets
         return ("set", items)
     parts = _split_top(toks, lambda t: t == ("cmd", "cup"))
-    if len(parts) > 1:
+    if len(parts) > 1 and not _labels_union(parts[0]):
         return ("union", tuple(_build(p, depth + 1) for p in parts))
     first, last = token_key(toks[0]), token_key(toks[-1])
     if len(toks) >= 2 and _outer_span_closes_at_end(toks):
@@ -175,6 +201,12 @@ def _build(toks, depth: int = 0):
             return ("named", name, _build(sides[1], depth + 1), lhs, ops[0], simple)
         if any(not s for s in sides) or "in" in ops:
             raise NotMath("bad relation")
+        if len(ops) > 1 and all(o == "=" for o in ops):
+            lab = _label(sides[0], "=")
+            if lab is not None and _same_constants([_parse_expr(s) for s in sides[1:]]):
+                return ("named", lab[0], _build(sides[-1], depth + 1), lab[1], "=", lab[2])
+        if all(o in ("<", "<=", ">", ">=") for o in ops):
+            return ("rel", tuple(ops), tuple(_inequality_side(s) for s in sides))
         return ("rel", tuple(ops), tuple(_parse_expr(s) for s in sides))
     # ratios a : b (: c)
     parts = _split_top(toks, lambda t: t == ("op", ":"))
@@ -197,6 +229,59 @@ def _build(toks, depth: int = 0):
         return ("set", tuple(variants))
     dec = _decimal_text(toks)
     return ("expr", _parse_expr(toks)) if dec is None else ("expr", _parse_expr(toks), dec)
+
+
+def _assignment_groups(toks, depth: int):
+    """``p=5,q=2;p=7,q=2`` -> the items ``(p,q) = (5,2)``, ``(p,q) = (7,2)``: every
+    semicolon-separated group assigns the same variables (at least two, in the same order) with
+    commas; None for anything else."""
+    out, names = [], None
+    for group in _split_top(toks, lambda t: t == ("op", ";")):
+        pairs = []
+        for part in _split_top(group, lambda t: t == ("op", ",")):
+            eq = [k for k, t in enumerate(part) if t == ("op", "=")]
+            if len(eq) != 1 or not _is_name(part[:eq[0]]) or ("op", "(") in part[:eq[0]] \
+                    or not part[eq[0] + 1:]:
+                return None
+            pairs.append(("".join(x[1] for x in part[:eq[0]]), part[eq[0] + 1:]))
+        if len(pairs) < 2 or (names is not None and [n for n, _ in pairs] != names):
+            return None
+        names = [n for n, _ in pairs]
+        out.append(("named", "(" + ",".join(names) + ")",
+                    ("seq", "(", ")", tuple(_build(v, depth + 1) for _, v in pairs)), None, "=", False))
+    return tuple(out) if len(out) > 1 else None
+
+
+def _labels_union(first) -> bool:
+    """``z \\in [a, b] \\cup ...``: the first part of a union starts with ``name \\in`` (the
+    label is then the whole union's)."""
+    rels: list = []
+    sides = _split_top(first, lambda t: bool(is_rel(t)), rels)
+    return len(rels) == 1 and is_rel(rels[0]) == "in" and _is_name(sides[0])
+
+
+def _inequality_side(toks):
+    """A side of an inequality chain; ``f(x)`` (a function of its arguments) is one unknown, so
+    ``0 < f(x) < 1`` describes the interval (0, 1) like ``0 < y < 1``."""
+    if _is_name(toks) and ("op", "(") in toks:
+        return ("s", "".join(x[1] for x in toks))
+    return _parse_expr(toks)
+
+
+def _same_constants(asts) -> bool:
+    """Whether the ASTs are constants of one value (exactly, else within 1e-40 at 50 digits)."""
+    if any(free_symbols(a, set()) for a in asts):
+        return False
+    deadline = time.monotonic() + 0.5
+    try:
+        exact = [exact_or_none(a, deadline) for a in asts]
+        if all(e is not None for e in exact):
+            return len(set(exact)) == 1
+        c50 = mp_contexts()[0]
+        vals = [numeric_value(a, c50, {}, deadline) for a in asts]
+    except (Undefined, Deadline, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
+        return False
+    return all(abs(v - vals[0]) <= c50.mpf(10) ** -40 * max(1, abs(vals[0])) for v in vals[1:])
 
 
 def _items(parts, depth: int) -> tuple:
@@ -266,6 +351,7 @@ def _matrix_value(rows):
 
 @functools.lru_cache(maxsize=16384)
 def prepare_cached(answer: str) -> _Prepared:
+    answer = spaced_or(undouble_backslashes(answer))
     key = normalize_answer(answer)
     if "\\begin" in answer:
         rows = split_matrix(answer)
@@ -277,6 +363,11 @@ def prepare_cached(answer: str) -> _Prepared:
         ap = split_approx(answer.replace("$", ""))
         if ap is not None:
             head = prepare_cached(ap[0])
+            if head.value is not None and head.value[0] == "expr" and head.value[1][0] == "s":
+                # "x \approx 11": the answer is the decimal as written, labelled x
+                tail = prepare_cached(ap[1]).value
+                if tail is not None:
+                    return _Prepared(key, ("named", head.value[1][1], tail, head.value[1], "=", True))
             value = _approx_value(head, ap[1])
             return _Prepared(head.key, value) if value is not None else _Prepared(
                 key, ("text", key.lower()), "the approximation after \\approx does not match the value before it")
