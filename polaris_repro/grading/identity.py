@@ -4,8 +4,9 @@ multiples of each other, for equations).
 
 The rule (issue 33).  Expressions with symbols are evaluated at seeded pseudo-random points of
 both signs and of small and large magnitude (:func:`signed_point`; integers of both signs,
-:func:`signed_int_point`, when floor/ceil/gcd/lcm make them piecewise constant), in mpmath at 50
-and 80 digits.  Intermediate values may be complex, but a side counts as *defined* at a point only
+:func:`signed_int_point`, when floor/ceil/gcd/lcm make them piecewise constant): exactly with
+rationals where a side allows it (the points are exact binary fractions), else in mpmath at 50 and
+80 digits.  Intermediate values may be complex, but a side counts as *defined* at a point only
 when its value is real (``(\sqrt x)^2`` is ``x`` for every real ``x``; ``2\ln x`` is not defined for
 ``x < 0``) -- unless either side mentions the imaginary unit ``i``, when complex values are
 compared as they are.  Odd rational powers are real roots (``x^{1/3}`` = ``\sqrt[3]{x}``, also for
@@ -133,11 +134,16 @@ def _side(ast, pt: dict, complex_ok: bool, exact_first: bool, deadline: float):
     return v80, err
 
 
-def _num(v):
-    if isinstance(v, Fraction):
+def _mpf(x):
+    if isinstance(x, Fraction):
         c80 = mp_contexts()[1]
-        return c80.mpf(v.numerator) / v.denominator, c80.mpf(0)
-    return v
+        return c80.mpf(x.numerator) / x.denominator
+    return x
+
+
+def _num(v):
+    """A side's value as ``(number at 80 digits, error)``."""
+    return (_mpf(v), mp_contexts()[1].mpf(0)) if isinstance(v, Fraction) else v
 
 
 def _agree(va, vb) -> bool:
@@ -179,10 +185,10 @@ def expr_equal(a, b, deadline: float) -> bool:
     common = 0
     for k in range(n_points):
         pt = signed_int_point(names, k) if discrete else signed_point(names, k)
-        va = _side(a, pt, complex_ok, discrete, deadline)
+        va = _side(a, pt, complex_ok, True, deadline)
         if va is _UNKNOWN:
             continue
-        vb = _side(b, pt, complex_ok, discrete, deadline)
+        vb = _side(b, pt, complex_ok, True, deadline)
         if vb is _UNKNOWN:
             continue
         if va is _NONREAL or vb is _NONREAL:
@@ -210,27 +216,34 @@ def proportional(f, g, deadline: float) -> bool:
     good = 0
     for k in range(N_POINTS):
         pt = signed_point(names, k)
-        vf = _side(f, pt, complex_ok, False, deadline)
+        vf = _side(f, pt, complex_ok, True, deadline)
         if vf is _UNKNOWN:
             continue
-        vg = _side(g, pt, complex_ok, False, deadline)
+        vg = _side(g, pt, complex_ok, True, deadline)
         if vg is _UNKNOWN:
             continue
         if vf is _NONREAL or vg is _NONREAL:
             if vf is not vg:
                 return False
             continue
-        (fv, ef), (gv, eg) = vf, vg
-        fz, gz = abs(fv) <= ef, abs(gv) <= eg
+        if isinstance(vf, Fraction) and isinstance(vg, Fraction):
+            fz, gz = vf == 0, vg == 0
+            r, er = (vf / vg if not gz else None), 0
+        else:
+            (fv, ef), (gv, eg) = _num(vf), _num(vg)
+            fz, gz = abs(fv) <= ef, abs(gv) <= eg
+            r, er = (fv / gv, (ef / abs(gv) + abs(fv) * eg / abs(gv) ** 2)) if not gz else (None, 0)
         if fz and gz:
             continue            # both vanish here: no information
         if fz or gz:
             return False        # one vanishes, the other does not
-        r, er = fv / gv, (ef / abs(gv) + abs(fv) * eg / abs(gv) ** 2)
         if base is None:
             base = (r, er)
             continue
-        if abs(r - base[0]) > er + base[1]:
+        if isinstance(r, Fraction) and isinstance(base[0], Fraction):
+            if r != base[0]:
+                return False
+        elif abs(_mpf(r) - _mpf(base[0])) > er + base[1]:
             return False
         good += 1
     return base is not None and good >= 3
