@@ -36,6 +36,10 @@ ACCEPT = [
     ("\\binom{n}{2}", "\\frac{n(n-1)}{2}"), ("\\frac{n!}{(n-2)!}", "n(n-1)"),
     ("e^{i x}", "\\cos x + i \\sin x"), ("|x-y|", "|y-x|"), ("\\frac{|x|}{x}", "\\frac{x}{|x|}"),
     ("\\lfloor n/2 \\rfloor + \\lceil n/2 \\rceil", "n"), ("\\lfloor \\frac{n+1}{2} \\rfloor", "\\lceil n/2 \\rceil"),
+    # a domain far from 0 (few points there): points where neither side is real count when the
+    # complex values agree
+    ("\\sqrt{x-30}", "(x-30)^{1/2}"), ("\\ln(x-40)", "\\ln(2x-80)-\\ln 2"),
+    ("\\sqrt{-x^2-1}", "\\sqrt{-1-x^2}"), ("y = \\sqrt{x-10}", "2y = 2\\sqrt{x-10}"),
     ("y = |x|", "y - \\sqrt{x^2} = 0"), ("y = x^{1/3}", "y - \\sqrt[3]{x} = 0"),
 ]
 
@@ -47,9 +51,11 @@ REJECT = [
     ("\\sqrt{x^4}", "x^2 \\cdot \\frac{x}{|x|}"), ("e^{i x}", "\\cos x - i \\sin x"),
     ("\\lfloor \\sqrt{n} \\rfloor", "\\lfloor \\sqrt{|n|} \\rfloor"), ("\\lfloor |n|/2 \\rfloor", "\\lfloor n/2 \\rfloor"),
     ("\\sqrt{n}\\sqrt{n+1}", "\\sqrt{n(n+1)}"), ("x^{1/3}", "\\sqrt[3]{|x|}"),
+    ("\\sqrt{x-30}", "-\\sqrt{x-30}"), ("\\sqrt{x-30}", "\\sqrt{|x-30|}"), ("\\ln(x-40)", "\\ln|x-40|"),
 ]
 
-EQUATIONS_REJECT = [("y = |x|", "y = x"), ("y = \\sqrt{x^2}", "y = x"), ("y|x| = x", "y = 1")]
+EQUATIONS_REJECT = [("y = |x|", "y = x"), ("y = \\sqrt{x^2}", "y = x"), ("y|x| = x", "y = 1"),
+                    ("y = \\sqrt{x-10}", "y = -\\sqrt{x-10}"), ("y = \\ln(x^2)", "y = 2\\ln x")]
 
 
 @pytest.mark.parametrize("pred,truth", ACCEPT)

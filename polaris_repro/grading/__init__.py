@@ -36,8 +36,8 @@ Rules (a superset of what the POLARIS / DeepScaleR checker accepts, see referenc
   ``\\sqrt3/2``, ``2^{1009}`` != ``2^{1009}+1``, ``1/2004!`` != ``1/2006!``).  Symbols are sampled
   on the whole real line, both signs, magnitudes from 0.02 to 48 (:mod:`.identity`): a side is
   defined at a point when its value is real (complex intermediates allowed; complex values
-  compared as such when a side has ``i``), the sides must agree wherever both are defined, be both
-  defined at 4+ of the 16 points, and no point may have only one side defined (``|x|`` != ``x``,
+  compared as such when a side has ``i``), the sides must agree wherever both are defined and at
+  4+ of the 16 points, and no point may have only one side defined (``|x|`` != ``x``,
   ``x|x|`` != ``x^2``, ``\ln(x^2)`` != ``2\ln x``; ``\sqrt{x^2}`` = ``|x|``, ``(\sqrt x)^2`` =
   ``x``, ``\frac{x^2-1}{x-1}`` = ``x+1``, ``x^{1/3}`` = ``\sqrt[3]{x}`` (real odd roots)).
   Expressions with ``\lfloor``/``\lceil``/gcd/lcm (piecewise constant, about integers) are instead

@@ -14,7 +14,9 @@ compared as they are.  Odd rational powers are real roots (``x^{1/3}`` = ``\sqrt
 
 * at every sampled point where both are defined, their values agree (within the error estimated
   from the two precisions);
-* they are both defined at enough of the points (:data:`MIN_COMMON`);
+* they agree at enough of the points (:data:`MIN_COMMON`), counting points where neither side is
+  real but their complex values agree (``\sqrt{x-30}`` = ``(x-30)^{1/2}``, although few points
+  lie beyond 30; where neither is real and the values differ, the point is skipped);
 * no sampled point has exactly one side defined, so ``\ln(x^2)`` != ``2\ln x`` (the first is
   defined for ``x < 0`` too) and ``\sqrt{x}\sqrt{y}`` != ``\sqrt{xy}`` (which is real also when
   ``x, y < 0``).  The points are random non-special numbers, so isolated poles and removable
@@ -29,7 +31,7 @@ from __future__ import annotations
 import random
 import zlib
 from fractions import Fraction
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from .limits import MAX_SYMBOLS, NotReal, Undefined
 from .parser import has_discrete, has_inf, free_symbols
@@ -45,8 +47,16 @@ N_INT_POINTS = 40             # integer points (floor, ceil, gcd, lcm): +-1 .. +
 MIN_COMMON_INT = 12
 
 _ERRORS = (Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError)
-_NONREAL = "nonreal"    # a side's value at a point: not defined on the reals
 _UNKNOWN = "unknown"    # a size guard or a pole: skip the point
+
+
+class _Value(NamedTuple):
+    """A side's value at a point: an exact Fraction (error 0) or mpmath's at 80 digits with its
+    error; ``real`` False when it is not defined on the reals (then ``value`` is the complex
+    value, or None when a real-only function such as floor met a complex argument)."""
+    value: object
+    err: object
+    real: bool
 
 
 def signed_point(names: Sequence[str], k: int) -> dict[str, float]:
@@ -111,27 +121,27 @@ def real_odd_roots(node, deadline: float):
 
 
 def _side(ast, pt: dict, complex_ok: bool, exact_first: bool, deadline: float):
-    """The value of ``ast`` at ``pt``: a Fraction (exact), ``(mpf or mpc at 80 digits, error)``,
-    ``_NONREAL`` or ``_UNKNOWN``."""
+    """The :class:`_Value` of ``ast`` at ``pt``, or ``_UNKNOWN``; with ``complex_ok`` every
+    finite value counts as real (defined)."""
     if exact_first:
         ex = exact_or_none(ast, deadline, {n: Fraction(v) for n, v in pt.items()})
         if ex is not None:
-            return ex
+            return _Value(ex, 0, True)
     c50, c80 = mp_contexts()
     try:
         v50 = numeric_value(ast, c50, {n: c50.mpf(v) for n, v in pt.items()}, deadline)
         v80 = numeric_value(ast, c80, {n: c80.mpf(v) for n, v in pt.items()}, deadline)
     except NotReal:
-        return _UNKNOWN if complex_ok else _NONREAL
+        return _UNKNOWN if complex_ok else _Value(None, None, False)
     except _ERRORS:
         return _UNKNOWN
     # the 50-digit value's error, scaled to 80 digits, bounds the 80-digit error
     err = 1000 * abs(c80.convert(v50) - v80) * c80.mpf(10) ** -30 + c80.mpf(10) ** -70 * abs(v80)
-    if not complex_ok:
-        if abs(c80.im(v80)) > err:
-            return _NONREAL
-        v80 = c80.re(v80)
-    return v80, err
+    if complex_ok:
+        return _Value(v80, err, True)
+    if abs(c80.im(v80)) > err:
+        return _Value(v80, err, False)
+    return _Value(c80.re(v80), err, True)
 
 
 def _mpf(x):
@@ -141,16 +151,12 @@ def _mpf(x):
     return x
 
 
-def _num(v):
-    """A side's value as ``(number at 80 digits, error)``."""
-    return (_mpf(v), mp_contexts()[1].mpf(0)) if isinstance(v, Fraction) else v
-
-
-def _agree(va, vb) -> bool:
-    if isinstance(va, Fraction) and isinstance(vb, Fraction):
-        return va == vb
-    (x, ex), (y, ey) = _num(va), _num(vb)
-    return abs(x - y) <= ex + ey
+def _agree(va: _Value, vb: _Value) -> bool:
+    if va.value is None or vb.value is None:
+        return False
+    if isinstance(va.value, Fraction) and isinstance(vb.value, Fraction):
+        return va.value == vb.value
+    return abs(_mpf(va.value) - _mpf(vb.value)) <= va.err + vb.err
 
 
 def _constants_equal(a, b, deadline: float) -> bool:
@@ -191,29 +197,27 @@ def expr_equal(a, b, deadline: float) -> bool:
         vb = _side(b, pt, complex_ok, True, deadline)
         if vb is _UNKNOWN:
             continue
-        if va is _NONREAL or vb is _NONREAL:
-            if va is not vb:
-                return False            # defined on one side only
-            continue
-        if not _agree(va, vb):
+        if va.real != vb.real:
+            return False                # defined on one side only
+        if _agree(va, vb):
+            common += 1                 # (where neither is real, the same complex value counts)
+        elif va.real:
             return False
-        common += 1
     return common >= need
 
 
 def proportional(f, g, deadline: float) -> bool:
     """Whether ``f = c * g`` for a constant ``c != 0`` (so ``f = 0`` and ``g = 0`` have the same
-    solutions), on the real domain as in :func:`expr_equal`: at every point where both are defined
-    the ratio f/g is the same non-zero number (at least four such points), and no point has
-    exactly one side defined."""
+    solutions), on the real domain as in :func:`expr_equal`: the ratio f/g is the same non-zero
+    number at every point where both are real (where neither is, a point counts if its ratio is
+    that number), at four points or more, and no point has exactly one side defined."""
     names = free_symbols(f, set())
     if not names or names != free_symbols(g, set()) or len(names) > MAX_SYMBOLS:
         return False
     names = sorted(names)
     f, g = real_odd_roots(f, deadline), real_odd_roots(g, deadline)
     complex_ok = _has_imaginary(f) or _has_imaginary(g)
-    base = None
-    good = 0
+    real_ratios, other_ratios = [], []
     for k in range(N_POINTS):
         pt = signed_point(names, k)
         vf = _side(f, pt, complex_ok, True, deadline)
@@ -222,28 +226,26 @@ def proportional(f, g, deadline: float) -> bool:
         vg = _side(g, pt, complex_ok, True, deadline)
         if vg is _UNKNOWN:
             continue
-        if vf is _NONREAL or vg is _NONREAL:
-            if vf is not vg:
-                return False
+        if vf.real != vg.real:
+            return False
+        if vf.value is None or vg.value is None:
             continue
-        if isinstance(vf, Fraction) and isinstance(vg, Fraction):
-            fz, gz = vf == 0, vg == 0
-            r, er = (vf / vg if not gz else None), 0
+        if isinstance(vf.value, Fraction) and isinstance(vg.value, Fraction):
+            fz, gz = vf.value == 0, vg.value == 0
+            ratio = _Value(None if gz else vf.value / vg.value, 0, vf.real)
         else:
-            (fv, ef), (gv, eg) = _num(vf), _num(vg)
-            fz, gz = abs(fv) <= ef, abs(gv) <= eg
-            r, er = (fv / gv, (ef / abs(gv) + abs(fv) * eg / abs(gv) ** 2)) if not gz else (None, 0)
+            fv, gv = _mpf(vf.value), _mpf(vg.value)
+            fz, gz = abs(fv) <= vf.err, abs(gv) <= vg.err
+            ratio = _Value(None if gz else fv / gv,
+                           0 if gz else vf.err / abs(gv) + abs(fv) * vg.err / abs(gv) ** 2, vf.real)
         if fz and gz:
             continue            # both vanish here: no information
         if fz or gz:
-            return False        # one vanishes, the other does not
-        if base is None:
-            base = (r, er)
+            if vf.real:
+                return False    # one vanishes, the other does not
             continue
-        if isinstance(r, Fraction) and isinstance(base[0], Fraction):
-            if r != base[0]:
-                return False
-        elif abs(_mpf(r) - _mpf(base[0])) > er + base[1]:
+        if ratio.real and real_ratios and not _agree(ratio, real_ratios[0]):
             return False
-        good += 1
-    return base is not None and good >= 3
+        (real_ratios if ratio.real else other_ratios).append(ratio)
+    return bool(real_ratios) and \
+        len(real_ratios) + sum(_agree(r, real_ratios[0]) for r in other_ratios) >= 4
