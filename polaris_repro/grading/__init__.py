@@ -34,9 +34,14 @@ Rules (a superset of what the POLARIS / DeepScaleR checker accepts, see referenc
   50 and 80 significant digits at the same pseudo-random points for their free symbols; equal iff
   they agree within the error estimated from the two precisions (so ``\\frac{\\sqrt3}{2}`` =
   ``\\sqrt3/2``, ``2^{1009}`` != ``2^{1009}+1``, ``1/2004!`` != ``1/2006!``).  Symbols are sampled
-  in positive ranges from (0.35, 2.85) up to (10.3, 47.9), i.e. identities are checked for positive
-  variables.  Expressions with ``\lfloor``/``\lceil``/gcd/lcm (piecewise constant, about integers)
-  are instead compared at 12+ integer points, exactly with rationals where possible.
+  on the whole real line, both signs, magnitudes from 0.02 to 48 (:mod:`.identity`): a side is
+  defined at a point when its value is real (complex intermediates allowed; complex values
+  compared as such when a side has ``i``), the sides must agree wherever both are defined and at
+  4+ of the 16 points, and no point may have only one side defined (``|x|`` != ``x``,
+  ``x|x|`` != ``x^2``, ``\ln(x^2)`` != ``2\ln x``; ``\sqrt{x^2}`` = ``|x|``, ``(\sqrt x)^2`` =
+  ``x``, ``\frac{x^2-1}{x-1}`` = ``x+1``, ``x^{1/3}`` = ``\sqrt[3]{x}`` (real odd roots)).
+  Expressions with ``\lfloor``/``\lceil``/gcd/lcm (piecewise constant, about integers) are instead
+  compared at the integers +-1..+-20 (12+ where both are defined), exactly where possible.
 * Tuples and intervals ``(a,b]`` compare element by element with the same brackets (items may be
   separated by semicolons: ``(1;2;0)``); comma or semicolon lists, ``\\{...\\}`` sets and bare
   ``{...}`` braces compare as multisets; ``a \\pm b`` is the set {a+b, a-b}; unions of intervals
@@ -90,8 +95,9 @@ Layout
 forms; ``forms`` holds the issue-22 rewrites: thousands separators, base subscripts, degrees in
 trigonometric functions, trailing words, ``\\approx``, matrix cells) -> ``parser`` (tokens ->
 tuple AST) -> ``structures`` (lists, tuples, sets, relations, labels, matrices) -> ``evaluator``
-(exact and mpmath evaluation of an AST) -> ``equivalence`` (the rules above; ``values`` holds the
-rounding of exact answers to decimal ground truths and the coefficients of linear inequalities)
+(exact and mpmath evaluation of an AST) -> ``equivalence`` (the rules above; ``identity`` holds
+the identity test of expressions on their real domain, ``values`` the rounding of exact answers to
+decimal ground truths and the coefficients of linear inequalities)
 -> ``grader`` (the entry points; :func:`grade`'s docstring lists the forms of issue 22 and the
 choices made on arguable ones); ``mathverify`` runs the second opinion; ``limits`` holds
 the bounds.  The entry points (``__all__``) and the helpers shared between these modules
@@ -101,7 +107,7 @@ directly; each module's own helpers keep a leading underscore and stay in it.
 
 from .limits import (  # noqa: F401
     DEFAULT_TIMEOUT_S, MAX_ANSWER_CHARS, MAX_TOKENS, MAX_DEPTH, MAX_EXACT_BITS, MAX_FACTORIAL,
-    MAX_LOG2, MAX_NUMBER_DIGITS, MAX_SYMBOLS, MAX_SET_SIZE, NotMath, Undefined, Deadline
+    MAX_LOG2, MAX_NUMBER_DIGITS, MAX_SYMBOLS, MAX_SET_SIZE, NotMath, Undefined, NotReal, Deadline
 )
 from .extraction import (  # noqa: F401
     extract_answer, BOX_GAP, MAX_FINAL_BOXES, final_boxes, split_think, last_number, ground_truths
@@ -112,6 +118,7 @@ from .parser import (  # noqa: F401
 )
 from .structures import prepare, prepare_cached  # noqa: F401
 from .evaluator import exact_or_none, mp_contexts, numeric_value, sample_point, int_point  # noqa: F401
+from .identity import expr_equal, proportional, real_odd_roots, signed_point, signed_int_point  # noqa: F401
 from .equivalence import (  # noqa: F401
     MIN_DECIMAL_DIGITS, is_inequality, seq_interval, intervals_of, equation_of, equivalent, any_equivalent
 )

@@ -37,9 +37,9 @@ Where this differs from the original, and why: the original decides (b) with sym
 evaluates strings and cannot be interrupted inside verl's reward threads, so here the symbolic
 equality is decided by the package's own safe parser (:class:`~polaris_repro.grading.parser.Parser`,
 which never evaluates model text) and the identity test the package's own checker uses
-(:func:`~polaris_repro.grading.equivalence.expr_equal`): exact rational arithmetic when both sides
+(:func:`~polaris_repro.grading.identity.expr_equal`): exact rational arithmetic when both sides
 are constants, else numeric identity testing at 80 significant digits at pseudo-random points
-(positive values; integer points for floor/ceil/gcd) for the free symbols.  Every check shares one deadline (``timeout_s``,
+of both signs (integer points for floor/ceil/gcd) on the sides' real domain for the free symbols.  Every check shares one deadline (``timeout_s``,
 default :data:`~polaris_repro.grading.limits.DEFAULT_TIMEOUT_S`) that the evaluators check at every
 node, and answers longer than :data:`~polaris_repro.grading.limits.MAX_ANSWER_CHARS` get the string
 checks only, so a call is bounded in time in any thread (no signals).  An expression the parser does

@@ -1,10 +1,8 @@
 """Equivalence of two answers: expressions by exact value or numeric identity testing,
 structures element by element (tuples, intervals), as multisets (lists, sets, unions) or side by
-side (relations); :func:`equivalent` is the bounded entry point.
-
-The module is longer than 500 lines because it is the one place where two parsed answers are
-compared: expressions, structures, relations and quantities with units (the unit table itself is in
-:mod:`.units`) share the value comparison and its deadline, and splitting them would split that.
+side (relations); :func:`equivalent` is the bounded entry point.  The identity test of two
+expressions on their real domain (:func:`expr_equal`, :func:`proportional`) is in :mod:`.identity`,
+the unit table in :mod:`.units`.
 """
 from __future__ import annotations
 
@@ -12,64 +10,14 @@ import re
 import time
 from fractions import Fraction
 
-from .limits import DEFAULT_TIMEOUT_S, MAX_SYMBOLS, Deadline, Undefined
-from .parser import has_discrete, has_inf, free_symbols
+from .limits import DEFAULT_TIMEOUT_S, Deadline, Undefined
+from .parser import has_inf, free_symbols
 from .structures import prepare
-from .evaluator import mp_contexts, exact_or_none, int_point, numeric_value, sample_point
+from .evaluator import mp_contexts, exact_or_none, numeric_value
+from .identity import expr_equal, proportional  # noqa: F401 (expr_equal: also imported from here)
 from .forms import literal_precision
 from .units import split_unit
 from .values import MIN_GOLD_APPROX_DIGITS, linear_coefficients, rounds_to  # noqa: F401
-
-
-def expr_equal(a, b, deadline: float) -> bool:
-    if a == b:
-        return True
-    if has_inf(a) or has_inf(b):
-        return False
-    ea, eb = exact_or_none(a, deadline), exact_or_none(b, deadline)
-    if ea is not None and eb is not None:
-        return ea == eb
-    names = sorted(free_symbols(a, set()) | free_symbols(b, set()))
-    if len(names) > MAX_SYMBOLS:
-        return False
-    c50, c80 = mp_contexts()
-    discrete = bool(names) and (has_discrete(a) or has_discrete(b))
-    if discrete:
-        # floor/ceil/gcd/lcm are piecewise constant: random real points can miss a difference, and
-        # such answers are about integers -> test at integer points, exactly where possible
-        need, tries = 12, 30
-    else:
-        need, tries = (1 if not names else 3), (4 if not names else 6)
-    good = 0
-    for k in range(tries):
-        pt = int_point(names, k) if discrete else sample_point(names, k)
-        if discrete:
-            env = {n: Fraction(v) for n, v in pt.items()}
-            ea, eb = exact_or_none(a, deadline, env), exact_or_none(b, deadline, env)
-            if ea is not None and eb is not None:
-                if ea != eb:
-                    return False
-                good += 1
-                if good >= need:
-                    return True
-                continue
-        try:
-            a50 = numeric_value(a, c50, {n: c50.mpf(v) for n, v in pt.items()}, deadline)
-            b50 = numeric_value(b, c50, {n: c50.mpf(v) for n, v in pt.items()}, deadline)
-            env80 = {n: c80.mpf(v) for n, v in pt.items()}
-            a80 = numeric_value(a, c80, env80, deadline)
-            b80 = numeric_value(b, c80, env80, deadline)
-        except (Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
-            continue
-        # the 50-digit results' error, scaled to 80 digits, bounds the 80-digit error
-        err80 = (abs(c80.convert(a50) - a80) + abs(c80.convert(b50) - b80)) * c80.mpf(10) ** -30
-        tol = 1000 * err80 + c80.mpf(10) ** -70 * max(abs(a80), abs(b80))
-        if abs(a80 - b80) > tol:
-            return False
-        good += 1
-        if good >= need:
-            return True
-    return False
 
 
 def _canon_rel(ops, sides):
@@ -387,46 +335,6 @@ def equation_of(v):
     return ("+", (lhs, ("neg", rhs)))
 
 
-def _proportional(f, g, deadline: float) -> bool:
-    """Whether ``f = c * g`` for a constant ``c != 0`` (so ``f = 0`` and ``g = 0`` have the same
-    solutions): the ratio f/g, evaluated at 50 and 80 digits, is the same non-zero number at the
-    first usable point and at three more points."""
-    names = free_symbols(f, set())
-    if not names or names != free_symbols(g, set()) or len(names) > MAX_SYMBOLS:
-        return False
-    names = sorted(names)
-    c50, c80 = mp_contexts()
-    base = None
-    good = 0
-    for k in range(8):
-        pt = sample_point(names, k)
-        try:
-            env50 = {n: c50.mpf(x) for n, x in pt.items()}
-            env80 = {n: c80.mpf(x) for n, x in pt.items()}
-            f50, g50 = numeric_value(f, c50, env50, deadline), numeric_value(g, c50, env50, deadline)
-            f80, g80 = numeric_value(f, c80, env80, deadline), numeric_value(g, c80, env80, deadline)
-        except (Undefined, KeyError, ZeroDivisionError, ValueError, OverflowError, TypeError):
-            continue
-        # the 50-digit values' error, scaled to 80 digits, bounds the 80-digit error
-        ef = abs(c80.convert(f50) - f80) * c80.mpf(10) ** -30 * 1000 + c80.mpf(10) ** -70 * abs(f80)
-        eg = abs(c80.convert(g50) - g80) * c80.mpf(10) ** -30 * 1000 + c80.mpf(10) ** -70 * abs(g80)
-        fz, gz = abs(f80) <= ef, abs(g80) <= eg
-        if fz and gz:
-            continue            # both vanish here: no information
-        if fz or gz:
-            return False        # one vanishes, the other does not
-        r, er = f80 / g80, (ef / abs(g80) + abs(f80) * eg / abs(g80) ** 2)
-        if base is None:
-            base = (r, er)
-            continue
-        if abs(r - base[0]) > er + base[1]:
-            return False
-        good += 1
-        if good >= 3:
-            return True
-    return False
-
-
 def _relation_forms_equal(a, b, deadline: float, top: bool) -> bool:
     """Inequalities against intervals (``0 < t < 2`` = ``(0, 2)``, ``2 <= |w| <= 3`` =
     ``[-3,-2] \\cup [2,3]``; open and closed ends must match) and equations up to a non-zero
@@ -442,7 +350,7 @@ def _relation_forms_equal(a, b, deadline: float, top: bool) -> bool:
     if ea is None:
         return False
     eb = equation_of(b)
-    return eb is not None and _proportional(ea, eb, deadline)
+    return eb is not None and proportional(ea, eb, deadline)
 
 
 _INT_RE = re.compile(r"\s*([+-]?\d{1,400})\s*", re.ASCII)

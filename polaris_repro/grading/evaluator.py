@@ -12,7 +12,7 @@ import zlib
 from fractions import Fraction
 from typing import Sequence
 
-from .limits import MAX_EXACT_BITS, MAX_FACTORIAL, MAX_LOG2, Deadline, Undefined
+from .limits import MAX_EXACT_BITS, MAX_FACTORIAL, MAX_LOG2, Deadline, NotReal, Undefined
 
 
 class _NotExact(Exception):
@@ -243,7 +243,7 @@ def numeric_value(node, ctx, env: dict, deadline: float):
                 r = abs(v)
             elif name in ("floor", "ceil"):
                 if ctx.im(v) != 0:
-                    raise Undefined
+                    raise NotReal
                 r = ctx.floor(v) if name == "floor" else ctx.ceil(v)
             elif name == "sqrt":
                 r = ctx.sqrt(v)
@@ -270,7 +270,7 @@ def numeric_value(node, ctx, env: dict, deadline: float):
                     r = r / lb
             elif name in ("max", "min"):
                 if any(ctx.im(x) != 0 for x in vals):
-                    raise Undefined
+                    raise NotReal
                 r = max(vals) if name == "max" else min(vals)
             elif name in ("gcd", "lcm"):
                 if not all(ctx.im(x) == 0 and ctx.isint(x) and abs(x) < 10 ** 30 for x in vals):

@@ -13,7 +13,8 @@ from .limits import DEFAULT_TIMEOUT_S, MAX_SYMBOLS, Deadline, Undefined
 from .extraction import extract_answer, final_boxes, ground_truths, last_number, split_think
 from .parser import has_inf, free_symbols
 from .structures import prepare
-from .evaluator import mp_contexts, exact_or_none, numeric_value, sample_point
+from .evaluator import mp_contexts, exact_or_none, numeric_value
+from .identity import real_odd_roots, signed_point
 from .equivalence import any_equivalent
 from .units import split_unit
 
@@ -181,9 +182,10 @@ def canonical_answer(answer: str | None, *, timeout_s: float = 0.5) -> str | Non
             if len(names) <= MAX_SYMBOLS:
                 c50 = mp_contexts()[0]
                 vals = []
-                for k in range(2):
-                    pt = sample_point(names, k)
-                    x = numeric_value(v[1], c50, {n: c50.mpf(val) for n, val in pt.items()}, deadline)
+                ast = real_odd_roots(v[1], deadline)
+                for k in range(2):      # a positive and a negative point (|x| and x differ)
+                    pt = signed_point(names, k)
+                    x = numeric_value(ast, c50, {n: c50.mpf(val) for n, val in pt.items()}, deadline)
                     vals.append(c50.nstr(x, 25))
                 return "v:" + "|".join(vals)
         except (Undefined, Deadline, KeyError, ZeroDivisionError, ValueError, OverflowError,

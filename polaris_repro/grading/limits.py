@@ -28,5 +28,10 @@ class Undefined(Exception):
     """Evaluation undefined at a point (division by zero, pole, overflow guard...)."""
 
 
+class NotReal(Undefined):
+    """A real-only operation (floor, ceil, max, min) reached a non-real value: the expression is
+    not defined on the reals at this point (the identity test's domain rule counts it)."""
+
+
 class Deadline(Exception):
     pass
