@@ -79,6 +79,12 @@ Rules (a superset of what the POLARIS / DeepScaleR checker accepts, see referenc
   (the decimal as written), ``p=5,q=2;p=7,q=2`` (the tuples), ``\\frac{NO}{BO} = v`` (a label),
   ``z \\in A \\cup B``, ``0 < f(x) < 1`` (an interval), ``(11,7)or(7,11)`` and commands written
   with a doubled backslash (``\\\\frac``; not inside matrices).
+* Issue 33 notations (:mod:`.notations`, :mod:`.solution_sets`): repeating decimals
+  ``0.1\\overline{6}`` / ``0.(3)`` exactly, the reals ``\\mathbb{R}`` = ``(-\\infty,\\infty)`` =
+  ``all real numbers``, ``x \\neq 2`` = ``\\mathbb{R}\\setminus\\{2\\}`` = ``(-\\infty,2)\\cup(2,\\infty)``,
+  vectors ``\\langle 1,2\\rangle`` = ``(1,2)``, general solutions with ``k \\in \\mathbb{Z}`` compared
+  as sets, multiple-choice keys ``(C) 12`` (the letter, the value or both), ``\\text{5 cm}`` and
+  lists with a unit on each item.
 * Anything the parser does not understand is compared as a normalised string only, so a parser
   failure can never make a wrong answer pass.
 
@@ -98,7 +104,9 @@ tuple AST) -> ``structures`` (lists, tuples, sets, relations, labels, matrices) 
 (exact and mpmath evaluation of an AST) -> ``equivalence`` (the rules above; ``identity`` holds
 the identity test of expressions on their real domain, ``values`` the rounding of exact answers to
 decimal ground truths and the coefficients of linear inequalities)
--> ``grader`` (the entry points; :func:`grade`'s docstring lists the forms of issue 22 and the
+-> ``grader`` (the entry points; ``notations`` holds the issue-33 string forms (repeating
+decimals, the reals, integer qualifiers, multiple-choice keys) and ``solution_sets`` the sets of reals
+and families of solutions; :func:`grade`'s docstring lists the forms of issue 22 and the
 choices made on arguable ones); ``mathverify`` runs the second opinion; ``limits`` holds
 the bounds.  The entry points (``__all__``) and the helpers shared between these modules
 (public names in the module that defines them) are importable from ``polaris_repro.grading``

@@ -17,6 +17,8 @@ from .evaluator import mp_contexts, exact_or_none, numeric_value
 from .identity import expr_equal, proportional  # noqa: F401 (expr_equal: also imported from here)
 from .forms import literal_precision
 from .units import split_unit
+from .notations import choice_equal, comma_items, match_items, rewrite_qualifier, split_choice
+from .solution_sets import excluded_point, family_equal, is_region, remove_points
 from .values import MIN_GOLD_APPROX_DIGITS, linear_coefficients, rounds_to  # noqa: F401
 
 
@@ -90,10 +92,15 @@ def _structure_equal(a, b, deadline: float, top: bool) -> bool:
         return _value_equal(x[1], y, deadline, top) or (
             y[0] == "expr" and len(y) > 2 and literal_precision(y[2]) is not None
             and literal_precision(y[2])[0] == literal_precision(x[2])[0])
+    if ka == "family" or kb == "family":    # solutions with an integer parameter (solution_sets)
+        return family_equal(a, b, deadline, expr_equal)
     if ka == "named" and kb == "named":
         if top and a[5] and b[5] and a[4] == b[4] == "=" and _function_vs_variable(a, b):
             return _value_equal(a[2], b[2], deadline, top)
         return _label_key(a, top) == _label_key(b, top) and _value_equal(a[2], b[2], deadline, top)
+    if (ka == "named" and a[4] == "in" and b[1:2] == ("<",)) or \
+            (kb == "named" and b[4] == "in" and a[1:2] == ("<",)):
+        return False                    # "x \in (1, 2)" is an interval, never the vector <1, 2>
     if ka == "named":
         return _value_equal(a[2], b, deadline, top)
     if kb == "named":
@@ -116,7 +123,8 @@ def _structure_equal(a, b, deadline: float, top: bool) -> bool:
             len(r) == len(q) and all(_value_equal(x, y, deadline, top=False) for x, y in zip(r, q))
             for r, q in zip(a[1], b[1]))
     if ka == "seq":
-        return (a[1] == b[1] and a[2] == b[2] and len(a[3]) == len(b[3])
+        brackets = {a[1] + a[2], b[1] + b[2]}     # a vector <1, 2> is the tuple (1, 2)
+        return ((a[1] == b[1] and a[2] == b[2] or brackets == {"<>", "()"}) and len(a[3]) == len(b[3])
                 and all(_value_equal(x, y, deadline, top=False) for x, y in zip(a[3], b[3])))
     if ka == "rel":
         for ops, sides in ((b[1], b[2]), _canon_rel(b[1], b[2])):
@@ -293,7 +301,11 @@ def intervals_of(v, deadline: float):
         inner = intervals_of(v[2], deadline)
         return None if inner is None or inner[0] is not None else (v[1], inner[1])
     if k == "rel":
-        return _rel_intervals(v, deadline)
+        return _rel_intervals(v, deadline) if v[1] != ("!=",) else excluded_point(v)
+    if k == "diff" and v[2][0] == "set" and all(x[0] == "expr" for x in v[2][1]):   # A \setminus {a}
+        inner = intervals_of(v[1], deadline)
+        out = None if inner is None else remove_points(inner[1], [x[1] for x in v[2][1]], deadline)
+        return None if out is None else (inner[0], out)
     return None
 
 
@@ -339,7 +351,7 @@ def _relation_forms_equal(a, b, deadline: float, top: bool) -> bool:
     """Inequalities against intervals (``0 < t < 2`` = ``(0, 2)``, ``2 <= |w| <= 3`` =
     ``[-3,-2] \\cup [2,3]``; open and closed ends must match) and equations up to a non-zero
     multiple (``3x - 6y + 9 = 0`` = ``y = x/2 + 3/2``)."""
-    if is_inequality(a) or is_inequality(b):
+    if is_inequality(a) or is_inequality(b) or is_region(a) or is_region(b):
         ia, ib = intervals_of(a, deadline), intervals_of(b, deadline)
         if ia is not None and ib is not None:
             if not top and ia[0] is not None and ib[0] is not None and ia[0] != ib[0]:
@@ -371,6 +383,15 @@ def equivalent(pred: str | None, truth: str | None, *, timeout_s: float = DEFAUL
             return int(mp_.group(1)) == int(mt.group(1))
     deadline = time.monotonic() + timeout_s
     try:
+        key = split_choice(truth)
+        if key is not None:       # "(C) 12": the letter, the value, or both (notations)
+            return choice_equal(pred, key,
+                                lambda p, t: equivalent(p, t, timeout_s=deadline - time.monotonic()))
+        pred, truth = rewrite_qualifier(pred), rewrite_qualifier(truth)
+        lp, lt = comma_items(pred), comma_items(truth)
+        if len(lp) > 1 and len(lt) > 1 and any(split_unit(x)[1] for x in lp + lt):
+            # two lists with units on their items: item by item, each with its own unit
+            return match_items(lp, lt, lambda p, t: equivalent(p, t, timeout_s=deadline - time.monotonic()))
         hp, up = split_unit(pred)
         ht, ut = split_unit(truth)
         if up is None and ut is None:

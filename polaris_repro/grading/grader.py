@@ -139,9 +139,9 @@ def _reason(ok: bool, combined: bool, pred: str | None, truths: list[str], deadl
 
 
 def _is_list(truth: str) -> bool:
-    """A ground truth that is a list or set of several answers."""
+    """A ground truth that is a list or set of several answers (or several families of solutions)."""
     v = prepare(truth).value
-    return v is not None and v[0] == "set" and len(v[1]) > 1
+    return v is not None and ((v[0] == "set" and len(v[1]) > 1) or (v[0] == "family" and len(v[2]) > 1))
 
 
 def is_correct(response: str | None, ground_truth: Any, *, require_think: bool = False,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from .forms import drop_trailing_text, rewrite_numbers
+from .notations import reals_phrase, rewrite_notations
 
 
 _TEXT_CMDS = {"text", "textbf", "textit", "textrm", "texttt", "textnormal", "mathrm", "mathbf",
@@ -80,7 +81,7 @@ def basic_normalize(s: str) -> str:
         if k in s:
             s = s.replace(k, v)
     s = s.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
-    s = drop_trailing_text(rewrite_numbers(s))
+    s = drop_trailing_text(rewrite_notations(rewrite_numbers(s)))
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
     s = s.replace("\\dbinom", "\\binom").replace("\\tbinom", "\\binom")
     s = s.replace("\\leqslant", "\\le").replace("\\geqslant", "\\ge")
@@ -91,6 +92,8 @@ def basic_normalize(s: str) -> str:
     s = s.replace("\\\\", " ").replace("\n", " ").replace("\t", " ")
     if "\\" in s:
         s = unwrap_text(s)
+    if "eal" in s:
+        s = reals_phrase(s)               # "all real numbers" (notations)
     if _OR_AND.search(s) and not _WORDS.search(_OR_AND.sub(" ", CMD_RE.sub(" ", s))):
         # "x=1 or x=2" -> "x=1, x=2", "1, 2, and 3" -> "1, 2, 3" (not inside prose answers); "or"
         # between inequalities is their union: kept as \lor for the structure builder

@@ -29,8 +29,8 @@ _REL_CMDS = {"le": "<=", "leq": "<=", "ge": ">=", "geq": ">=", "ne": "!=", "neq"
              "gt": ">", "in": "in"}
 # two-letter roman numerals: a choice label, not a product (with i the imaginary unit, "ii" = -1)
 _ROMAN2 = {"ii", "iv", "vi", "ix", "xi", "II", "IV", "VI", "IX", "XI", "XX", "XV", "VV"}
-OPEN = {"(", "[", "{", "\\{", "\\lfloor", "\\lceil"}
-CLOSE = {")", "]", "}", "\\}", "\\rfloor", "\\rceil"}
+OPEN = {"(", "[", "{", "\\{", "\\lfloor", "\\lceil", "\\langle"}
+CLOSE = {")", "]", "}", "\\}", "\\rfloor", "\\rceil", "\\rangle"}
 _NUM_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+(?![a-zA-Z]))?", re.ASCII)
 _ONE = ("n", Fraction(1))
 

@@ -6,7 +6,11 @@ of an answer.
 * ``("seq", open, close, items)``: tuples and intervals ``(a, b]``, items separated by commas (or
   semicolons: ``(1;2;0)``), and ratios ``5 : 9`` as ``("seq", ":", ":", items)``;
 * ``("set", items)``: comma or semicolon lists, ``\{...\}`` and bare ``{...}`` braces, ``\pm``;
-* ``("union", items)``: ``\cup``;
+* ``("union", items)``: ``\cup``; ``("diff", a, b)``: ``a \setminus b`` (or ``\backslash``);
+* vectors ``\langle 1, 2\rangle`` and (a whole answer) ``<1, 2>``: ``("seq", "<", ">", items)``,
+  equal to the tuple ``(1, 2)`` but never an interval;
+* ``("family", k, exprs)``: a list with an integer qualifier ``k \in \mathbb{Z}``
+  (:func:`.solution_sets.as_family`);
 * ``("rel", ops, asts)``: relation chains ``a < x \le b``, equations;
 * ``("named", label, value, lhs, op, simple)``: ``label = value`` or ``label \in value``.
   ``simple`` labels are a variable or function (``x``, ``x_1``, ``\alpha``, ``f(x)``: their name
@@ -34,6 +38,7 @@ from .normalisation import THOUSANDS, basic_normalize, normalize_answer
 from .parser import CLOSE, GREEK, OPEN, Parser, is_rel, tokenize, token_key, free_symbols
 from .forms import literal_precision, split_approx, split_matrix, spaced_or, undouble_backslashes
 from .evaluator import exact_or_none, mp_contexts, numeric_value
+from .solution_sets import as_family
 
 
 def _split_top(toks, pred, seps: list | None = None) -> list[list]:
@@ -161,6 +166,9 @@ def _build(toks, depth: int = 0):
         raise NotMath("structure too deep")
     if not toks:
         raise NotMath("empty")
+    vec = _vector_items(toks, depth)
+    if vec is not None:
+        return vec
     seps: list = []
     parts = _split_top(toks, lambda t: (t[0] == "op" and t[1] in (",", ";")) or t == ("cmd", "lor"), seps)
     if len(parts) > 1:
@@ -176,6 +184,9 @@ def _build(toks, depth: int = 0):
     parts = _split_top(toks, lambda t: t == ("cmd", "cup"))
     if len(parts) > 1 and not _labels_union(parts[0]):
         return ("union", tuple(_build(p, depth + 1) for p in parts))
+    parts = _split_top(toks, lambda t: t in (("cmd", "setminus"), ("cmd", "backslash")))
+    if len(parts) == 2 and parts[0] and parts[1]:
+        return ("diff", _build(parts[0], depth + 1), _build(parts[1], depth + 1))
     first, last = token_key(toks[0]), token_key(toks[-1])
     if len(toks) >= 2 and _outer_span_closes_at_end(toks):
         inner = toks[1:-1]
@@ -284,6 +295,24 @@ def _same_constants(asts) -> bool:
     return all(abs(v - vals[0]) <= c50.mpf(10) ** -40 * max(1, abs(vals[0])) for v in vals[1:])
 
 
+def _vector_items(toks, depth: int):
+    """``\\langle a, b, ...\\rangle`` (closing at the end), or a whole answer ``<a, b, ...>`` with no
+    other relation in it, as ``("seq", "<", ">", items)``; None for anything else."""
+    if len(toks) < 4:
+        return None
+    if toks[0] == ("cmd", "langle") and toks[-1] == ("cmd", "rangle") and _outer_span_closes_at_end(toks):
+        inner = toks[1:-1]
+    elif depth == 0 and toks[0] == ("op", "<") and toks[-1] == ("op", ">") and \
+            not any(is_rel(t) for t in toks[1:-1]):
+        inner = toks[1:-1]
+    else:
+        return None
+    parts = _split_top(inner, lambda t: t == ("op", ","))
+    if len(parts) < 2 or any(not p for p in parts) or len(parts) > MAX_SET_SIZE:
+        return None
+    return ("seq", "<", ">", tuple(_build(p, depth + 1) for p in parts))
+
+
 def _items(parts, depth: int) -> tuple:
     """The items of a list; an item ``a \\pm b`` stands for its two values (``\\{1\\pm\\sqrt5, -2\\}``
     has three elements)."""
@@ -378,7 +407,7 @@ def prepare_cached(answer: str) -> _Prepared:
     if m:
         basic = key = m.group(1)
     try:
-        value = _build(tokenize(basic))
+        value = as_family(_build(tokenize(basic)))
     except (NotMath, RecursionError) as e:
         return _Prepared(key, ("text", key.lower()) if key else None, str(e) or type(e).__name__)
     return _Prepared(key, value)

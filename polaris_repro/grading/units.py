@@ -24,7 +24,10 @@ What is read as a unit (everything else is left to the old normalisation, unchan
 * ``^\circ`` / ``^{\circ}`` / ``°`` / ``\degree`` at the end (degrees; ``^\circ C`` / ``^\circ F``
   are their own units), except when the answer has a trigonometric function (there ``^\circ``
   converts to radians, see :func:`forms.rewrite_numbers`);
-* ``\%`` / ``%`` at the end (percent) and ``\$`` at the start (dollars).
+* ``\%`` / ``%`` at the end (percent) and ``\$`` at the start (dollars);
+* a whole quantity in one group, ``\text{5 cm}``, is ``5\text{ cm}``.  A list whose items carry
+  units (``3\text{ cm}, 4\text{ cm}``) is compared item by item, each with its own unit (see
+  :func:`.equivalence.equivalent`).
 """
 from __future__ import annotations
 
@@ -233,6 +236,9 @@ _TAIL_PIECE = (r"\\(?:text|mathrm|textrm|textnormal|mbox|operatorname|rm)\s*\{[^
 _TEXT_TAIL = re.compile(r"(?:" + _TAIL_PIECE + r")+\.?\s*")
 _DEGREE_TAIL = re.compile(r"(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![a-zA-Z])|°|\\degree(?![a-zA-Z]))\s*"
                           r"(?:\\(?:text|mathrm|rm)\s*\{\s*([CF])\s*\}|([CF])(?![A-Za-z]))?\s*\.?\s*\Z")
+# a whole quantity in one group, "\text{5 cm}": read as "5\text{ cm}"
+_WHOLE_TEXT = re.compile(r"\A\\(?:text|mathrm|textrm|textnormal|mbox)\s*\{\s*([+-]?\d[\d.,]{0,60})\s*"
+                         r"([A-Za-z][^{}]{0,80})\}\s*\.?\s*\Z")
 _PERCENT_TAIL = re.compile(r"\\?%\s*\.?\s*\Z")
 _DOLLAR_HEAD = re.compile(r"\A\s*\\\$\s*")
 # unit words in math mode: letters, spaces, "/", powers (checked by parse_unit afterwards)
@@ -259,6 +265,9 @@ def split_unit(answer: str) -> tuple[str, Unit | None]:
     t = s.strip()
     if len(t) >= 2 and t[0] == "$" and t[-1] == "$" and not t.endswith("\\$"):
         t = t.strip("$").strip()
+    m = _WHOLE_TEXT.match(t)
+    if m:
+        t = m.group(1) + "\\text{ " + m.group(2).strip() + "}"
     # \$ in front: dollars (a second unit after it, "\$5\text{ dollars}", must be dollars too)
     m = _DOLLAR_HEAD.match(t)
     if m:
