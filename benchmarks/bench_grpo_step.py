@@ -152,6 +152,21 @@ def plain_steps(cfg: dict, prompts_per_step: list[list[dict]], temperature: floa
     return out
 
 
+def update_profile(step_s: list[float], update_s: list[float], tokens: list[int]) -> dict:
+    """Where the next gain is: per steady-state step (the first, warm-up, left out) the actor update's
+    share of the step and its throughput in real tokens (prompt + response, no padding: verl's
+    ``perf/total_num_tokens``) per second; and the means."""
+    rows = list(zip(step_s, update_s, tokens))[1:]
+    if not rows or any(u <= 0 or s <= 0 for s, u, _ in rows):
+        return {"update_share": [], "real_tokens_per_s": [], "mean_update_share": None,
+                "mean_real_tokens_per_s": None}
+    share = [u / s for s, u, _ in rows]
+    tps = [t / u for _, u, t in rows]
+    return {"update_share": [round(x, 3) for x in share], "real_tokens_per_s": [round(x, 1) for x in tps],
+            "mean_update_share": round(sum(share) / len(share), 3),
+            "mean_real_tokens_per_s": round(sum(t for *_, t in rows) / sum(u for _, u, _ in rows), 1)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tier", default="smoke")
@@ -182,12 +197,17 @@ def main(argv=None) -> int:
     verl_mean = sum(v["step_s"][1:]) / len(v["step_s"][1:])
     plain_mean = sum(p["step_s"][1:]) / len(p["step_s"][1:])
     ratio = verl_mean / plain_mean
-    res = {"tier": args.tier, "steps": args.steps, "verl": v, "plain": p,
+    prof = update_profile(v["step_s"], v["phases"].get("update_actor", []), v["tokens"])
+    res = {"tier": args.tier, "steps": args.steps, "verl": v, "plain": p, "update": prof,
            "verl_mean_step_s": round(verl_mean, 1), "plain_mean_step_s": round(plain_mean, 1),
            "ratio": round(ratio, 2), "target": TARGET}
     print(f"verl  s/step: {[round(x, 1) for x in v['step_s']]} (first = warm-up); phases {v['phases']}")
     print(f"plain s/step: {[round(x, 1) for x in p['step_s']]}; generate {p['gen_s']}, update {p['update_s']}")
     print(f"tokens per step (prompt + response, unpadded): verl {v['tokens']}, plain {p['tokens']}")
+    if prof["mean_update_share"] is not None:
+        print(f"actor update: {prof['mean_update_share']:.0%} of a steady-state step "
+              f"({prof['update_share']}), {prof['mean_real_tokens_per_s']:.0f} real tokens/s "
+              f"({prof['real_tokens_per_s']}; prompt + response, no padding)")
     print(f"stage launch: {v['launch_wall_s']} s in verl of which {v['launch_overhead_s']} s outside the steps "
           f"(Ray, workers, model loads, final checkpoint); merge to HF {v['merge_s']} s")
     print(f"steady state: verl {verl_mean:.1f} s/step, plain {plain_mean:.1f} s/step "

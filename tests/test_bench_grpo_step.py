@@ -51,3 +51,14 @@ def test_plain_grpo_step_on_tiny(monkeypatch):
 def test_bench_refuses_a_single_step():
     with pytest.raises(SystemExit):
         _bench().main(["--steps", "1"])
+
+
+def test_update_profile_reports_the_updates_share_and_real_tokens_per_second():
+    """The benchmark's update line: the warm-up step is left out, the share is update / step, the
+    throughput counts real (unpadded) tokens over the update's seconds."""
+    mod = _bench()
+    prof = mod.update_profile([30.0, 20.0, 10.0], [9.0, 10.0, 4.0], [900, 1000, 600])
+    assert prof["update_share"] == [0.5, 0.4] and prof["real_tokens_per_s"] == [100.0, 150.0]
+    assert prof["mean_update_share"] == 0.45 and prof["mean_real_tokens_per_s"] == round(1600 / 14, 1)
+    assert mod.update_profile([30.0], [9.0], [900])["mean_update_share"] is None  # warm-up only
+    assert mod.update_profile([30.0, 20.0], [9.0, 0.0], [900, 1000])["real_tokens_per_s"] == []
