@@ -1,4 +1,4 @@
-"""Claims: every number the README shows, traced to the artifact it comes from, in two kinds.
+"""Claims: every number the results page shows, traced to the artifact it comes from, in two kinds.
 
 ``claims.yaml`` (repository root) lists
 
@@ -17,16 +17,17 @@
   mechanism counts equal to what the accuracy logs call for), and a ``rule`` saying what set it.
 
 A run without a manifest (e.g. a typed-in set of artifacts) is checked against everything.
-The README holds the rendered table between ``<!-- claims:begin -->`` and ``<!-- claims:end -->``.
+The results page (``docs/results.md``, :data:`RESULTS_PAGE`) holds the rendered table between
+``<!-- claims:begin -->`` and ``<!-- claims:end -->``, and the table over seeds (:data:`SEEDS_BEGIN`).
 
     polaris-repro claims check  --run DIR   # both kinds on DIR; exit 1 on a failed claim that applies
-    polaris-repro claims update --run DIR   # write DIR's values into claims.yaml and the README table
-    polaris-repro claims render             # re-render the README table from claims.yaml
+    polaris-repro claims update --run DIR   # write DIR's values into claims.yaml and the page's table
+    polaris-repro claims render             # re-render the page's table from claims.yaml
     polaris-repro claims pool --run A --run B ...   # the gain pooled over seeds, with its interval
-    polaris-repro claims seeds --run A ...  # the README's table over seeds + across_seeds targets
+    polaris-repro claims seeds --run A ...  # the page's table over seeds + across_seeds targets
 
 The module is longer than 500 lines because it is the claims' one pipeline (loading claims.yaml,
-measuring each claim, the custom checks, the verdict, the README table) that the CLI, the report
+measuring each claim, the custom checks, the verdict, the page's table) that the CLI, the report
 and the tests share.
 """
 from __future__ import annotations
@@ -45,6 +46,7 @@ import yaml
 from .artifacts import REPO_ROOT, write_text
 
 BEGIN, END = "<!-- claims:begin -->", "<!-- claims:end -->"
+RESULTS_PAGE = REPO_ROOT / "docs" / "results.md"
 REQUIRED = ("id", "label", "source", "value")
 BAND_REQUIRED = ("id", "label", "tiers", "rule")
 
@@ -347,7 +349,7 @@ def problems_of(results: list[Result]) -> list[str]:
 
 
 def readme_problems(claims_file: str | Path, readme: str | Path) -> list[str]:
-    """The README's claims block, if it is not what ``claims render`` writes."""
+    """The results page's claims block, if it is not what ``claims render`` writes."""
     block = _block(Path(readme).read_text(), readme)
     if block.strip() != render_table(load_claims(claims_file)).strip():
         return [f"{readme}: the claims table differs from {claims_file}; run `polaris-repro claims render`"]
@@ -473,7 +475,7 @@ def render_readme(claims_file: str | Path, readme: str | Path) -> None:
 
 
 def update(claims_file: str | Path, run_dir: str | Path, readme: str | Path | None = None) -> dict:
-    """Take every measured value from a run (keeping tolerances), then re-render the README."""
+    """Take every measured value from a run (keeping tolerances), then re-render the results page."""
     path = Path(claims_file)
     data = load_claims(path)
     run_dir = Path(run_dir)
@@ -572,7 +574,7 @@ def _run_facts(run_dir: Path) -> dict:
 
 def seed_table(run_dirs: list[str | Path], held_out: set[int] = frozenset(), benchmark: str = "synthetic",
                *, resamples: int = 2000) -> dict:
-    """The README's results table over seeds: one row per run (seed, base, trained, gain with its
+    """The results page's table over seeds: one row per run (seed, base, trained, gain with its
     question-level 95 % interval -- the run's own, as its report shows it, when it has one -- stage
     temperatures, minutes, commit) and the pooled gain of all
     runs, of the tuning seeds and of the held-out seeds (``held_out``), each with its two-level
@@ -596,7 +598,7 @@ def seed_table(run_dirs: list[str | Path], held_out: set[int] = frozenset(), ben
 
 
 def seed_table_markdown(table: dict) -> str:
-    """``seed_table`` as the README's markdown table (held-out seeds marked) and pooled lines."""
+    """``seed_table`` as the results page's markdown table (held-out seeds marked) and pooled lines."""
     fmt = lambda x: "–" if x is None else f"{x:.1f}"
     lines = ["| seed | base % | trained % | trained − base, 95 % interval | questions | stage temperatures | minutes "
              "| commit |", "|---|---|---|---|---|---|---|---|"]
@@ -623,7 +625,7 @@ SEEDS_BEGIN, SEEDS_END = "<!-- seeds:begin -->", "<!-- seeds:end -->"
 
 
 def write_seed_block(readme: str | Path, markdown: str) -> None:
-    """Replace the README's seed table (between :data:`SEEDS_BEGIN` and :data:`SEEDS_END`)."""
+    """Replace the results page's seed table (between :data:`SEEDS_BEGIN` and :data:`SEEDS_END`)."""
     readme = Path(readme)
     text = readme.read_text()
     if SEEDS_BEGIN not in text or SEEDS_END not in text:
@@ -640,12 +642,12 @@ def cli(argv: list[str]) -> int:
                    "pool: repeat it, one per seed")
     p.add_argument("--benchmark", default="synthetic", help="pool: the benchmark whose gain is pooled")
     p.add_argument("--write-readme", action="store_true",
-                   help="seeds: also write the table into the README between " + "<!-- seeds:begin --> and <!-- seeds:end -->")
+                   help="seeds: also write the table into the results page (--readme) between " + "<!-- seeds:begin --> and <!-- seeds:end -->")
     p.add_argument("--held-out", default="", help="seeds: comma list of the held-out seeds (default: claims.yaml's "
                    "across_seeds.held_out_seeds, whose targets are then checked: exit 1 on a failed one)")
     p.add_argument("--claims", default=str(REPO_ROOT / "claims.yaml"))
-    p.add_argument("--readme", default=str(REPO_ROOT / "README.md"),
-                   help="README whose claims table is checked/rendered ('' to skip)")
+    p.add_argument("--readme", default=str(RESULTS_PAGE),
+                   help="the page whose claims table is checked/rendered (default docs/results.md; '' to skip)")
     a = p.parse_args(argv)
     readme = a.readme or None
     try:
@@ -708,7 +710,7 @@ def cli(argv: list[str]) -> int:
     print()
     print(verdict(results, ctx))
     if problems:
-        print(f"claims check FAILED ({len(problems)} problem(s) with claims that apply, or the README drifted):")
+        print(f"claims check FAILED ({len(problems)} problem(s) with claims that apply, or the results page drifted):")
         for pr in problems:
             print("  -", pr)
         return 1

@@ -70,7 +70,7 @@ def test_csv_artifacts_are_row_records(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# The repository's own claims.yaml and README against a stored run
+# The repository's own claims.yaml and results page (docs/results.md) against a stored run
 
 from pathlib import Path  # noqa: E402
 
@@ -79,9 +79,9 @@ import pandas as pd  # noqa: E402
 from polaris_repro.artifacts import REPO_ROOT  # noqa: E402
 
 CLAIMS = REPO_ROOT / "claims.yaml"
-README = REPO_ROOT / "README.md"
+RESULTS = claims.RESULTS_PAGE   # docs/results.md: the claims block and the seed table
 
-# The smoke run the README cites (run 20261205-213820, seed 1 at commit e0e4342), as stored in its artifact files:
+# The smoke run the results page cites (run 20261205-213820, seed 1 at commit e0e4342), as stored in its artifact files:
 # (artifact, json_path) -> value. Typed in from that run's files (counts where the value is one:
 # 16 problems in section 1, 32 rollouts per step in section 3, 64 problems x 4 samples in
 # section 4), not read from claims.yaml. When claims.yaml is updated from another run, store that
@@ -155,14 +155,16 @@ def _exact_only(tmp_path: Path) -> Path:
     return f
 
 
-def test_readme_results_block_is_what_claims_render_writes(tmp_path):
-    """Editing the README's Results table by hand (or claims.yaml without re-rendering) fails."""
-    copy = tmp_path / "README.md"
-    copy.write_text(README.read_text())
+def test_results_page_claims_block_is_what_claims_render_writes(tmp_path):
+    """Editing the results page's claims table by hand (or claims.yaml without re-rendering) fails."""
+    assert RESULTS == REPO_ROOT / "docs" / "results.md"
+    copy = tmp_path / "results.md"
+    copy.write_text(RESULTS.read_text())
     assert claims.cli(["render", "--claims", str(CLAIMS), "--readme", str(copy)]) == 0
-    assert copy.read_text() == README.read_text(), \
-        "README.md's claims block differs from `polaris-repro claims render` of claims.yaml"
-    block = claims._block(README.read_text(), README)
+    assert copy.read_text() == RESULTS.read_text(), \
+        "docs/results.md's claims block differs from `polaris-repro claims render` of claims.yaml"
+    block = claims._block(RESULTS.read_text(), RESULTS)
+    assert claims.SEEDS_BEGIN in RESULTS.read_text() and claims.SEEDS_END in RESULTS.read_text()
     assert f"run `{STORED_RUN}`" in block and claims.load_claims(CLAIMS)["run"] == STORED_RUN
     # every measured claim's rendered value is in the block, e.g. "+19.8"
     for c in _measured():
@@ -170,7 +172,7 @@ def test_readme_results_block_is_what_claims_render_writes(tmp_path):
 
 
 def test_claims_hold_on_the_stored_run(tmp_path):
-    """claims.yaml + README against the stored run's artifact values (typed in above)."""
+    """claims.yaml + results page against the stored run's artifact values (typed in above)."""
     want = {(c["artifact"], c["json_path"]) for c in _measured()}
     missing = want - set(STORED)
     assert not missing, f"claims.yaml claims values the stored run snapshot lacks: {sorted(missing)}"
@@ -179,7 +181,7 @@ def test_claims_hold_on_the_stored_run(tmp_path):
     assert claims.check(exact, run) == []
     assert claims.cli(["check", "--run", str(run), "--claims", str(exact), "--readme", ""]) == 0
     # with the bands, what the typed-in run lacks (training logs, the sweep's zones) is named, not passed
-    problems = claims.check(CLAIMS, run, README)
+    problems = claims.check(CLAIMS, run, RESULTS)
     assert {p.split(":")[0] for p in problems} == {"temperature_zone", "cap_clip_falls", "mechanism_counts"}, problems
 
 
@@ -207,9 +209,9 @@ def test_a_claim_edited_in_claims_yaml_fails_against_the_stored_run(tmp_path):
     edited.write_text(yaml.safe_dump(data, sort_keys=False))
     data.pop("bands")
     edited.write_text(yaml.safe_dump(data, sort_keys=False))
-    problems = claims.check(edited, run, README)
+    problems = claims.check(edited, run, RESULTS)
     assert any(p.startswith("eval_base_synthetic:") for p in problems), problems
-    assert any("README" in p for p in problems), "the README still shows the old value"
+    assert any(p.startswith(f"{RESULTS}:") for p in problems), "the results page still shows the old value"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -394,7 +396,7 @@ def test_auto_resolves_to_bf16_on_amx_only_in_the_manifests_reading():
 
 
 def test_the_seed_table_marks_held_out_seeds_and_pools_each_group(tmp_path, capsys):
-    """The README's ten-seed table: a row per run read from its own artifacts, the held-out seeds
+    """The results page's ten-seed table: a row per run read from its own artifacts, the held-out seeds
     marked and pooled apart from the tuning seeds, and the count of held-out intervals above 0."""
     rng = np.random.default_rng(5)
     runs = []

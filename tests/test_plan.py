@@ -105,12 +105,12 @@ def test_plan_table_for_the_notebook():
     assert t.attrs["tier"] == "tiny"
 
 
-def test_readme_shows_the_current_plan_output():
-    """The README's cluster section quotes `polaris-repro plan` for paper-4b and single-gpu: regenerate it
-    (python -m polaris_repro.plan --tier T) when the model, its constants or the tiers change."""
+def test_cluster_guide_shows_the_current_plan_output():
+    """The cluster guide (docs/cluster.md) quotes `polaris-repro plan` for paper-4b and single-gpu: regenerate
+    it (python -m polaris_repro.plan --tier T) when the model, its constants or the tiers change."""
     from polaris_repro.artifacts import REPO_ROOT
 
-    readme = (REPO_ROOT / "README.md").read_text()
-    assert P.format_plan(P.plan("paper-4b")) in readme
+    guide = (REPO_ROOT / "docs" / "cluster.md").read_text()
+    assert P.format_plan(P.plan("paper-4b")) in guide
     single = P.format_plan(P.plan("single-gpu")).split("\n\ncalibration")[0]
-    assert single in readme
+    assert single in guide

@@ -6,7 +6,7 @@
   import, deferred ones included; a private submodule such as ``_import_hooks`` is not a name);
 * no module over :data:`MAX_LINES` lines unless its docstring says why, in a sentence containing
   "longer than 500 lines because";
-* the README's Layout section is the one ``tools/layout.py`` generates from the tree
+* the Layout page (``docs/layout.md``) is the one ``tools/layout.py`` generates from the tree
   (``python -m tools.layout`` rewrites it).
 """
 from __future__ import annotations
@@ -166,9 +166,9 @@ def test_long_modules_say_why():
                       f"('{WHY} ...'): {over}")
 
 
-def test_readme_layout_matches_the_tree():
+def test_layout_page_matches_the_tree():
     sys.path.insert(0, str(REPO))
-    from tools.layout import layout, readme_layout
+    from tools.layout import PAGE, layout, page_layout
 
-    assert readme_layout((REPO / "README.md").read_text()) == layout(), \
-        "README's Layout section is stale: run `python -m tools.layout`"
+    assert page_layout((REPO / PAGE).read_text()) == layout(), \
+        f"{PAGE}'s Layout block is stale: run `python -m tools.layout`"

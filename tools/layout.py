@@ -1,5 +1,6 @@
-"""The README's Layout section, generated from the tree: ``python -m tools.layout`` rewrites it,
-``tests/test_structure.py`` checks that it is current.
+"""The Layout page (``docs/layout.md``), generated from the tree: ``python -m tools.layout`` rewrites
+its block between ``<!-- layout:begin -->`` and ``<!-- layout:end -->``, ``tests/test_structure.py``
+checks that it is current.
 
 The top-level folders are described here (:data:`TOP_LEVEL`; a folder missing from it is an
 error, so a new one gets a line); the package's modules and subpackages are listed from the tree,
@@ -13,7 +14,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "polaris_repro"
-BEGIN, END = "## Layout\n\n```\n", "```\n"
+PAGE = Path("docs") / "layout.md"
+BEGIN, END = "<!-- layout:begin -->\n```\n", "```\n<!-- layout:end -->"
 WIDTH = 100
 SKIP = {".git", ".ci", ".venv", ".pytest_cache", "__pycache__", "shared"}
 
@@ -25,11 +27,11 @@ TOP_LEVEL = {
     "tests": "unit tests and notebook tests (`make test`); golden/ holds stored outputs",
     "benchmarks": "speed benchmarks printing ratios against a baseline measured in the same run",
     "tools": "rehearse.sh, rehearse_slurm.sh + local_slurm.sh (`make rehearse[-slurm]`), nbmake.py, layout.py",
-    "docs": "images the README shows",
+    "docs": "the pages the README links (results, performance, grading, cluster, ...) and its image",
 }
 TOP_FILES = {
     "environment.yml": "conda environment for the GPU cluster",
-    "claims.yaml": "the README's numbers and where each comes from (`polaris-repro claims check`)",
+    "claims.yaml": "the numbers of docs/results.md, where each comes from (`polaris-repro claims check`)",
 }
 
 
@@ -74,14 +76,14 @@ def layout(root: Path = REPO) -> str:
     return "\n".join(lines) + "\n"
 
 
-def readme_layout(readme: str) -> str:
-    """The Layout block as the README has it."""
-    start = readme.index(BEGIN) + len(BEGIN)
-    return readme[start:readme.index(END, start)]
+def page_layout(page: str) -> str:
+    """The Layout block as the page (:data:`PAGE`) has it."""
+    start = page.index(BEGIN) + len(BEGIN)
+    return page[start:page.index(END, start)]
 
 
 def write(root: Path = REPO) -> None:
-    path = root / "README.md"
+    path = root / PAGE
     text = path.read_text()
     start = text.index(BEGIN) + len(BEGIN)
     end = text.index(END, start)
