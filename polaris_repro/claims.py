@@ -276,12 +276,12 @@ def _band_expected(b: dict) -> str:
         return CHECK_EXPECT[b["check"]]
     if "within" in b:
         lo, hi = b["within"]
-        return f"in [{_fmt(b, lo)}, {_fmt(b, hi)}]"
+        return f"in [{format_value(b, lo)}, {format_value(b, hi)}]"
     parts = []
     if "above" in b:
-        parts.append(f"> {_fmt(b, b['above'])}")
+        parts.append(f"> {format_value(b, b['above'])}")
     if "below" in b:
-        parts.append(f"< {_fmt(b, b['below'])}")
+        parts.append(f"< {format_value(b, b['below'])}")
     return " and ".join(parts)
 
 
@@ -305,14 +305,14 @@ def evaluate(claims_file: str | Path, run_dir: str | Path) -> tuple[list[Result]
         if c["source"] != "measured":
             continue
         tol = float(c.get("tolerance", 0))
-        expected = f"{_fmt(c, c['value'])} ± {tol:g}"
+        expected = f"{format_value(c, c['value'])} ± {tol:g}"
         try:
             got = measure(c, run_dir)
         except ClaimsError as e:
             out.append(Result(c["id"], c["label"], "exact", applies, None, "—", expected, str(e)))
             continue
         ok = abs(got - float(c["value"])) <= tol + 1e-12
-        out.append(Result(c["id"], c["label"], "exact", applies, ok if applies else None, _fmt(c, got), expected,
+        out.append(Result(c["id"], c["label"], "exact", applies, ok if applies else None, format_value(c, got), expected,
                           "" if ok or not applies else
                           f"claimed {c['value']} ± {tol}, run has {got:g} ({c['artifact']}:{c['json_path']})"))
     tier = ident["tier"] if ident else data.get("tier")
@@ -324,7 +324,7 @@ def evaluate(claims_file: str | Path, run_dir: str | Path) -> tuple[list[Result]
                 ok, shown = CHECKS[b["check"]](run_dir, ident["manifest"] if ident else None)
             else:
                 v = measure(b, run_dir)
-                ok, shown = _band_holds(b, v), _fmt(b, v)
+                ok, shown = _band_holds(b, v), format_value(b, v)
         except ClaimsError as e:
             out.append(Result(b["id"], b["label"], "band", b_applies, None, "—", expected, str(e)))
             continue
@@ -381,7 +381,8 @@ def verdict(results: list[Result], ctx: dict) -> str:
     return f"{who} did NOT reproduce the recipe: checked against {kinds}, {len(bad_b) + len(bad_e)} failed ({failed})."
 
 
-def _fmt(c: dict, v: Any) -> str:
+def format_value(c: dict, v: Any) -> str:
+    """A claim's (or band's) value as the README and the report show it: its ``fmt``, else ``:g``."""
     if v is None:
         return "—"
     fmt = c.get("fmt")
@@ -392,8 +393,8 @@ def render_table(data: dict) -> str:
     rows = ["| claim | ours (measured) | reported by the authors | tolerance | source |",
             "|---|---|---|---|---|"]
     for c in data["claims"]:
-        ours = _fmt(c, c["value"]) if c["source"] == "measured" else "—"
-        paper = _fmt(c, c.get("paper", c["value"] if c["source"] == "reported" else None))
+        ours = format_value(c, c["value"]) if c["source"] == "measured" else "—"
+        paper = format_value(c, c.get("paper", c["value"] if c["source"] == "reported" else None))
         where = (f"`{c.get('section')}` → `{c.get('artifact')}`" if c["source"] == "measured"
                  else c.get("ref", "POLARIS report"))
         tol = f"±{c.get('tolerance', 0):g}" if c["source"] == "measured" else ""

@@ -370,7 +370,7 @@ def claims_rows(run_dir: Path, claims_file: Path | None) -> tuple[Table | None, 
     for r in results:
         c = by_id.get(r.id, {})
         paper = c.get("paper")
-        report = C._fmt(c, paper) if paper is not None else "—"
+        report = C.format_value(c, paper) if paper is not None else "—"
         if not r.applies:
             check, cls = "not checked", "other"
         elif r.ok is None:
@@ -385,7 +385,7 @@ def claims_rows(run_dir: Path, claims_file: Path | None) -> tuple[Table | None, 
         classes.append(cls)
     for c in data["claims"]:
         if c["source"] == "reported":
-            rows.append([c["label"], "authors", "—", "—", C._fmt(c, c.get("paper", c["value"])), "authors' number"])
+            rows.append([c["label"], "authors", "—", "—", C.format_value(c, c.get("paper", c["value"])), "authors' number"])
             classes.append("reported")
     ex = data.get("exact") or {}
     title = f"Claims (`claims.yaml`, tier {data.get('tier')}" + (

@@ -166,7 +166,7 @@ def test_readme_results_block_is_what_claims_render_writes(tmp_path):
     assert f"run `{STORED_RUN}`" in block and claims.load_claims(CLAIMS)["run"] == STORED_RUN
     # every measured claim's rendered value is in the block, e.g. "+19.8"
     for c in _measured():
-        assert f"| {c['label']} | {claims._fmt(c, c['value'])} |" in block, c["id"]
+        assert f"| {c['label']} | {claims.format_value(c, c['value'])} |" in block, c["id"]
 
 
 def test_claims_hold_on_the_stored_run(tmp_path):
