@@ -162,7 +162,7 @@ def test_readme_results_block_is_what_claims_render_writes(tmp_path):
     assert claims.cli(["render", "--claims", str(CLAIMS), "--readme", str(copy)]) == 0
     assert copy.read_text() == README.read_text(), \
         "README.md's claims block differs from `polaris-repro claims render` of claims.yaml"
-    block = claims._block(README.read_text(), README)
+    block = claims.claims_block(README.read_text(), README)
     assert f"run `{STORED_RUN}`" in block and claims.load_claims(CLAIMS)["run"] == STORED_RUN
     # every measured claim's rendered value is in the block, e.g. "+19.8"
     for c in _measured():
