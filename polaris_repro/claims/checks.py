@@ -47,13 +47,14 @@ def mechanism_count_problems(sdir: Path) -> tuple[list[str], int]:
     every dead group of a trained batch gets a donor; with rescue on, every 0/n group whose prompt
     had a correct rollout earlier in the stage (or this batch) is rescued. Returns (problems, trained
     steps read)."""
-    from ..artifacts import read_jsonl
     from ..training import stages as S
+    from ..training.mechanisms import read_accuracy_log, skip_batch
 
     st = S.read_stage(sdir)
     plan = st.get("plan") or {}
     mode, rescue = plan.get("substitution", "polaris"), bool(plan.get("rescue"))
-    recs = read_jsonl(sdir / "accuracy_log.jsonl") if (sdir / "accuracy_log.jsonl").exists() else []
+    log = sdir / "accuracy_log.jsonl"
+    recs = read_accuracy_log(log, repeated="keep") if log.exists() else []   # every batch, as logged
     m = S.stage_metrics(sdir)
     if not recs or not len(m):
         return [f"{sdir.name}: no accuracy log or metrics"], 0
@@ -66,7 +67,7 @@ def mechanism_count_problems(sdir: Path) -> tuple[list[str], int]:
         rescued = sum(1 for i, n0 in zip(r["index"], none) if n0 and i in solved) if rescue else 0
         dead = sum(1 for x in sc if x in (0.0, 1.0)) - rescued
         informative = len(sc) - dead
-        skip = mode != "off" and informative <= len(sc) // 3
+        skip = mode != "off" and skip_batch(informative, len(sc))
         where = f"{sdir.name} batch {r['step']} (step {r['global_step']})"
         if bool(r.get("skipped")) != (skip and not r.get("skip_unavailable")):
             problems.append(f"{where}: skipped={r.get('skipped')}, the rule says {skip}")

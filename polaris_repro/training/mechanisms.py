@@ -171,7 +171,9 @@ class AccuracyLog:
         append_jsonl(self.path, dict(record))
 
     def read(self) -> list[dict]:
-        return read_accuracy_log(self.path)
+        """Every line as written (:func:`read_accuracy_log` with ``repeated="keep"``); [] before the
+        first append."""
+        return read_accuracy_log(self.path, repeated="keep") if self.path.exists() else []
 
     def next_step(self) -> int:
         """The batch number for the next line (1 + the largest logged)."""
@@ -201,13 +203,62 @@ class AccuracyLog:
         return removed
 
 
-def read_accuracy_log(path: str | os.PathLike) -> list[dict]:
-    """All records of an accuracy log (a torn last line is ignored)."""
-    recs = read_jsonl(path)
-    for i, r in enumerate(recs):
-        if "index" not in r or "score" not in r:
-            raise ValueError(f"{path}: line {i + 1} lacks index/score")
-    return recs
+REPEATED = ("last", "keep")
+
+
+def read_accuracy_log(path: str | os.PathLike, *, repeated: str = "last") -> list[dict]:
+    """The trainer's per-prompt accuracy log: JSON lines ``{step, index: [...], score: [...]}`` --
+    the one reader of the format (the stage runner, drop-easy, the claims' mechanism check).
+
+    ``repeated`` says what to do with lines repeated for a batch:
+
+    * ``"last"`` (default; what a per-prompt statistic wants: drop-easy, the stages' accuracy
+      table, the difficulty notebook): one record per batch, the last occurrence (a resumed run that
+      replays steps supersedes them). A batch is identified by ``(step, attempt)``: the trainer logs
+      skipped batches too (the recipe logs before the skip decision) and a log without ``attempt``
+      is keyed by step alone. Records are normalised to ``step, attempt, index`` (ints), ``score``
+      (floats), ``skipped`` and sorted.
+    * ``"keep"`` (the trainer's own view: :meth:`AccuracyLog.read`, the claims' per-batch check):
+      every line as written, every field kept (``global_step``, ``skip_unavailable``, ...). The log
+      the trainer writes has no repeated lines (:meth:`AccuracyLog.truncate_after` on resume), so
+      both give the same batches there.
+
+    A torn last line is ignored; a missing file or anything else malformed raises an error naming
+    the file and record.
+    """
+    if repeated not in REPEATED:
+        raise ValueError(f"repeated must be one of {REPEATED}, got {repeated!r}")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: accuracy log not found")
+    kept: list[dict] = []
+    by_batch: dict[tuple[int, int], dict] = {}
+    for n, rec in enumerate(read_jsonl(path), 1):
+        where = f"{path}: record {n}"
+        if not isinstance(rec, dict) or not {"step", "index", "score"} <= set(rec):
+            raise ValueError(f"{where}: expected keys step, index, score")
+        idx, score = rec["index"], rec["score"]
+        if not isinstance(idx, list) or not isinstance(score, list) or len(idx) != len(score):
+            raise ValueError(f"{where}: 'index' and 'score' must be lists of equal length")
+        try:
+            floats = [float(s) for s in score]
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: non-numeric score ({e})") from e
+        bad = [s for s in floats if not (0.0 <= s <= 1.0)]
+        if bad:
+            raise ValueError(f"{where}: scores must be accuracies in [0, 1], got {bad[:3]}")
+        if repeated == "keep":
+            kept.append(rec)
+            continue
+        try:
+            step = int(rec["step"])
+            idx = [int(i) for i in idx]
+            attempt = int(rec.get("attempt") or 0)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: non-numeric step/index/attempt ({e})") from e
+        by_batch[(step, attempt)] = {"step": step, "attempt": attempt, "index": idx, "score": floats,
+                                     "skipped": bool(rec.get("skipped", False))}
+    return kept if repeated == "keep" else [by_batch[b] for b in sorted(by_batch)]
 
 
 def per_prompt_accuracy(records: Iterable[Mapping], *, include_skipped: bool = True) -> dict[Any, float]:
