@@ -45,7 +45,7 @@ import pandas as pd
 
 from .artifacts import read_jsonl, write_json
 from .temperature import settings_tag  # noqa: F401  (short hash for settings-specific file names)
-from .training.mechanisms import read_accuracy_log  # noqa: F401  (the one reader; D.read_accuracy_log in the notebook)
+from .training.accuracy_log import read_accuracy_log  # noqa: F401  (the one reader; D.read_accuracy_log in the notebook)
 
 SOURCE = "reported by the authors (read off the figure)"
 

@@ -48,7 +48,8 @@ def mechanism_count_problems(sdir: Path) -> tuple[list[str], int]:
     had a correct rollout earlier in the stage (or this batch) is rescued. Returns (problems, trained
     steps read)."""
     from ..training import stages as S
-    from ..training.mechanisms import read_accuracy_log, skip_batch
+    from ..training.accuracy_log import read_accuracy_log
+    from ..training.mechanisms import skip_batch
 
     st = S.read_stage(sdir)
     plan = st.get("plan") or {}
