@@ -45,6 +45,7 @@ import pandas as pd
 
 from .artifacts import read_jsonl, write_json
 from .temperature import settings_tag  # noqa: F401  (short hash for settings-specific file names)
+from .training.accuracy_log import read_accuracy_log  # noqa: F401  (the one reader; D.read_accuracy_log in the notebook)
 
 SOURCE = "reported by the authors (read off the figure)"
 
@@ -338,44 +339,6 @@ def write_training_set(df: pd.DataFrame, path: str | os.PathLike) -> Path:
 # Dynamic removal of easy data between stages (§3.6)
 
 
-def read_accuracy_log(path: str | os.PathLike) -> list[dict]:
-    """The trainer's per-prompt accuracy log: JSON lines ``{step, index: [...], score: [...]}``.
-
-    Lines repeated for a batch (a resumed run replays steps) are de-duplicated keeping the last
-    occurrence. A batch is identified by ``(step, attempt)``: the trainer logs skipped batches too
-    (the recipe logs before the skip decision) and they share the step of the next update, told
-    apart by ``attempt``; a log without ``attempt`` is keyed by step alone. The result is sorted.
-    A torn last line is ignored; anything else malformed raises an error naming the file and line.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: accuracy log not found")
-    by_step: dict[tuple[int, int], dict] = {}
-    for n, rec in enumerate(read_jsonl(path), 1):
-        where = f"{path}: record {n}"
-        if not isinstance(rec, dict) or not {"step", "index", "score"} <= set(rec):
-            raise ValueError(f"{where}: expected keys step, index, score")
-        idx, score = rec["index"], rec["score"]
-        if not isinstance(idx, list) or not isinstance(score, list) or len(idx) != len(score):
-            raise ValueError(f"{where}: 'index' and 'score' must be lists of equal length")
-        try:
-            step = int(rec["step"])
-            idx = [int(i) for i in idx]
-            score = [float(s) for s in score]
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{where}: non-numeric step/index/score ({e})") from e
-        bad = [s for s in score if not (0.0 <= s <= 1.0)]
-        if bad:
-            raise ValueError(f"{where}: scores must be accuracies in [0, 1], got {bad[:3]}")
-        try:
-            attempt = int(rec.get("attempt") or 0)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{where}: non-numeric attempt ({e})") from e
-        by_step[(step, attempt)] = {"step": step, "attempt": attempt, "index": idx, "score": score,
-                                    "skipped": bool(rec.get("skipped", False))}
-    return [by_step[s] for s in sorted(by_step)]
-
-
 def prompt_accuracy(records: list[dict]) -> pd.DataFrame:
     """Per prompt: ``index, seen`` (observations), ``mean``, ``first``, ``last`` logged accuracy."""
     obs: dict[int, list[float]] = {}
@@ -417,7 +380,7 @@ def drop_easy(train_parquet: str | os.PathLike, accuracy_log_jsonl: str | os.Pat
     df = pd.read_parquet(train_parquet)
     ids = row_indices(df)
     raw_lines = len(read_jsonl(accuracy_log_jsonl))
-    records = read_accuracy_log(accuracy_log_jsonl)
+    records = read_accuracy_log(accuracy_log_jsonl, repeated="last")
     acc = prompt_accuracy(records).set_index("index")
     unknown = sorted(set(acc.index) - set(ids))
     seen = np.array([i in acc.index for i in ids])

@@ -163,12 +163,12 @@ def test_results_page_claims_block_is_what_claims_render_writes(tmp_path):
     assert claims.cli(["render", "--claims", str(CLAIMS), "--readme", str(copy)]) == 0
     assert copy.read_text() == RESULTS.read_text(), \
         "docs/results.md's claims block differs from `polaris-repro claims render` of claims.yaml"
-    block = claims._block(RESULTS.read_text(), RESULTS)
+    block = claims.claims_block(RESULTS.read_text(), RESULTS)
     assert claims.SEEDS_BEGIN in RESULTS.read_text() and claims.SEEDS_END in RESULTS.read_text()
     assert f"run `{STORED_RUN}`" in block and claims.load_claims(CLAIMS)["run"] == STORED_RUN
     # every measured claim's rendered value is in the block, e.g. "+19.8"
     for c in _measured():
-        assert f"| {c['label']} | {claims._fmt(c, c['value'])} |" in block, c["id"]
+        assert f"| {c['label']} | {claims.format_value(c, c['value'])} |" in block, c["id"]
 
 
 def test_claims_hold_on_the_stored_run(tmp_path):

@@ -3,7 +3,9 @@
 * no import cycle among the ``polaris_repro`` modules (module-level imports, parsed with ``ast``;
   imports inside functions and under ``if TYPE_CHECKING:`` are deferred and do not count);
 * no module imports an underscore-prefixed name from another ``polaris_repro`` module (every
-  import, deferred ones included; a private submodule such as ``_import_hooks`` is not a name);
+  import, deferred ones included; a private submodule such as ``_import_hooks`` is not a name),
+  nor reaches one as an attribute of another module it imported (``from . import claims`` then
+  ``claims._fmt``);
 * no module over :data:`MAX_LINES` lines unless its docstring says why, in a sentence containing
   "longer than 500 lines because";
 * the Layout page (``docs/layout.md``) is the one ``tools/layout.py`` generates from the tree
@@ -117,7 +119,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_cycle():
     graph = import_graph()
-    assert graph["polaris_repro.report"] and "polaris_repro.sections" in graph["polaris_repro.report"]
+    assert graph["polaris_repro.report.view"] and "polaris_repro.sections" in graph["polaris_repro.report.view"]
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
@@ -148,11 +150,91 @@ def private_imports() -> list[str]:
     return found
 
 
+def _module_aliases(tree: ast.Module, pkg: str, mods: dict[str, Path]) -> dict[str, str]:
+    """``{local name: polaris_repro module}`` for every name an import anywhere in the module binds
+    to a ``polaris_repro`` module (``import polaris_repro.x as m``, ``from . import claims as C``,
+    ``from .training import stages``; ``import polaris_repro.x`` binds ``polaris_repro``)."""
+    out = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name in mods:
+                    if a.asname:
+                        out[a.asname] = a.name
+                    else:
+                        out[a.name.split(".")[0]] = a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom):
+            mod = _from_module(pkg, node)
+            for a in node.names:
+                if f"{mod}.{a.name}" in mods:
+                    out[a.asname or a.name] = f"{mod}.{a.name}"
+    return out
+
+
+def private_attributes_in(tree: ast.Module, name: str, pkg: str, mods: dict[str, Path]) -> list[tuple[int, str]]:
+    """``(line, module._name)`` for every underscore-prefixed name module ``name`` (in package
+    ``pkg``) reaches as an attribute of another ``polaris_repro`` module it imported. A private
+    submodule reached as an attribute is a module, not a name, and does not count."""
+    aliases = _module_aliases(tree, pkg, mods)
+    found = []
+    for node in ast.walk(tree):
+        if not aliases or not isinstance(node, ast.Attribute):
+            continue
+        chain, base = [node.attr], node.value
+        while isinstance(base, ast.Attribute):
+            chain.insert(0, base.attr)
+            base = base.value
+        if not isinstance(base, ast.Name) or base.id not in aliases:
+            continue
+        mod = aliases[base.id]
+        for attr in chain:      # through submodules: polaris_repro.training.stages._x
+            if f"{mod}.{attr}" in mods:
+                mod = f"{mod}.{attr}"
+                continue
+            if attr.startswith("_") and not attr.startswith("__") and mod != name:
+                found.append((node.lineno, f"{mod}.{attr}"))
+            break
+    return found
+
+
+def private_attributes() -> list[str]:
+    """``file:line: module._name`` over the package (:func:`private_attributes_in`): ``C._fmt``
+    after ``from . import claims as C``, ``polaris_repro.report._page`` after
+    ``import polaris_repro.report``."""
+    mods = _modules()
+    found = set()
+    for name, path in mods.items():
+        for line, what in private_attributes_in(ast.parse(path.read_text()), name, _package_of(name, path), mods):
+            found.add(f"{path.relative_to(REPO)}:{line}: {what}")
+    return sorted(found)
+
+
 def test_no_private_names_imported_across_modules():
     """A helper that another module needs is public (no leading underscore) in the module that
     defines it; package ``__init__``s re-export public names only."""
     found = private_imports()
     assert not found, "underscore-prefixed names imported from another module:\n" + "\n".join(found)
+
+
+def test_no_private_names_reached_across_modules():
+    """Nor is a private helper reached as an attribute of the module that defines it
+    (``claims._fmt`` from the report): the import rule above cannot see those."""
+    found = private_attributes()
+    assert not found, "underscore-prefixed names of another module used as attributes:\n" + "\n".join(found)
+
+
+def test_the_attribute_rule_sees_aliased_and_dotted_modules():
+    src = ("from . import claims as C\nimport polaris_repro.report\nfrom .training import stages\n"
+           "def f(self):\n"
+           "    from . import sections\n"
+           "    return (C._fmt, polaris_repro.report._page, stages._x, sections.__doc__, C.load_claims,\n"
+           "            self._cache, polaris_repro.training.stages._y)\n")
+    found = private_attributes_in(ast.parse(src), "polaris_repro.plan", "polaris_repro", _modules())
+    assert found == [(6, "polaris_repro.claims._fmt"), (6, "polaris_repro.report._page"),
+                     (6, "polaris_repro.training.stages._x"), (7, "polaris_repro.training.stages._y")]
+    # a module's own private names are its business
+    assert not private_attributes_in(ast.parse("from . import claims\nclaims._fmt\n"), "polaris_repro.claims",
+                                     "polaris_repro", _modules())
 
 
 def test_long_modules_say_why():

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -183,112 +184,155 @@ def evaluate_model(cfg: dict, spec: ModelSpec, out_root: str | os.PathLike, *,
     whose parquet exists is not generated again; an interrupted one continues from the sampler's
     journal. ``sampler`` (or ``sampler_factory(cfg, model_path)``) replaces the tier's sampler
     (tests); the model is loaded only if something must be generated.
+
+    The steps, per benchmark: :meth:`_ModelEvaluation.problems` (load; filter overlong prompts),
+    then :meth:`~_ModelEvaluation.cached` (the stored parquet, regraded if the grading changed) or
+    :meth:`~_ModelEvaluation.generate` (sample and grade); the run's settings are checked and
+    recorded first (:meth:`~_ModelEvaluation.resume`).
     """
-    proto = dict(proto or protocol(cfg))
-    out = Path(out_root) / spec.label
-    out.mkdir(parents=True, exist_ok=True)
-    settings = _generation_settings(spec, proto)
-    _check_resume(out / "settings.json", settings)
-    record = {**settings, "spec": spec.as_dict(), "protocol": proto, "written": now()}
-    regrade = False
-    if (out / "settings.json").exists():
-        old = json.loads((out / "settings.json").read_text())
-        record["context_extension"] = old.get("context_extension")
-        regrade = old.get("grading") != settings["grading"]      # stored verdicts are stale
-    write_json(out / "settings.json", record)
-    say = log or (lambda s: None)
-    lazy: dict[str, Any] = {}
-    own_sampler = sampler is None
-
-    def model() -> tuple[str, dict]:
-        if "path" not in lazy:
-            lazy["path"] = local_model_path(spec.path)
-            lazy["ext"] = context_extension(spec, proto, cfg, lazy["path"])
-            record["context_extension"] = lazy["ext"]
-            write_json(out / "settings.json", record)
-        return lazy["path"], lazy["ext"]
-
+    ev = _ModelEvaluation(cfg, spec, dict(proto or protocol(cfg)), Path(out_root) / spec.label, sampler,
+                          sampler_factory, math_verify, timeout_s, log or (lambda s: None))
+    ev.resume()
     frames: dict[str, pd.DataFrame] = {}
-    timings: dict[str, dict] = {}
-    skipped: dict[str, list[int]] = {}
-    for name, n in proto["benchmarks"].items():
-        if proto["overlong_prompts"] == "skip":
-            from ..sampling import Sampler
-
-            path, ext = model()
-            if "probe" not in lazy:
-                # tokenizer and config only: the sampler's own prompt lengths, and the context
-                # WITHOUT the YaRN extension, so a model and its YaRN twin answer the same problems
-                lazy["probe"] = Sampler(path, thinking=proto["thinking"], max_position_embeddings=(
-                    cfg["model"].get("context_extension") or {}).get("max_position_embeddings"))
-            probe = lazy["probe"]
-            allp = load_problems(name, cfg, None if name != "synthetic" else proto["num_problems"])
-            from .. import yarn as Y
-
-            lens = _prompt_lengths(probe, allp["prompt"])
-            problems, skipped[name] = select_problems(allp, lens, Y.context_limit(probe.model_config),
-                                                      proto["max_new_tokens"], proto["num_problems"])
-            if skipped[name]:
-                say(f"[{spec.label}] {name}: {len(skipped[name])} of {len(allp)} prompts do not fit the "
-                    f"context with {proto['max_new_tokens']} new tokens and are skipped "
-                    f"(evaluation.overlong_prompts = skip)")
-            if not len(problems):
-                raise EvaluationError(f"{name}: no prompt fits the model's context with "
-                                      f"{proto['max_new_tokens']} new tokens")
-        else:
-            problems = load_problems(name, cfg, proto["num_problems"])
-        pq = out / f"{name}.parquet"
-        if pq.exists():
-            df = pd.read_parquet(pq)
-            _expected_problems(df, problems, n, pq)
-            say(f"[{spec.label}] {name}: {len(df)} problems x {n} found in {pq.name}, not regenerated")
-            if regrade:
-                say(f"[{spec.label}] {name}: grading settings changed, regrading")
-                df = grade_responses(df.drop(columns=[c for c in GRADE_COLUMNS if c in df.columns]),
-                                     mode=proto["grading"]["answer_extraction"], math_verify=math_verify,
-                                     timeout_s=timeout_s, desc=f"grade {spec.label} on {name}")
-                with atomic_path(pq) as tmp:
-                    df.to_parquet(tmp, index=False)
-        else:
-            if sampler is None:
-                path, ext = model()
-                scfg = _sampler_cfg(cfg, proto, path, ext)
-                if sampler_factory is not None:
-                    sampler = sampler_factory(scfg, path)
-                else:
-                    from ..sampling import make_sampler
-
-                    sampler = make_sampler(scfg, model=path)
-            say(f"[{spec.label}] {name}: generating {len(problems)} problems x {n} "
-                f"(T={proto['temperature']}, top_p={proto['top_p']}, top_k={proto['top_k']}, "
-                f"max_new_tokens={proto['max_new_tokens']}, yarn={spec.yarn})")
-            t0 = time.time()
-            comps = sampler.generate([_chat(p) for p in problems["prompt"]], n=n,
-                                     temperature=proto["temperature"], top_p=proto["top_p"],
-                                     top_k=proto["top_k"], max_new_tokens=proto["max_new_tokens"],
-                                     seed=proto["seed"], out_file=str(out / f"{name}.samples.jsonl"),
-                                     desc=f"{spec.label}/{name}")
-            elapsed = time.time() - t0
-            df = responses_frame(problems, comps, benchmark=name)
-            df = grade_responses(df, mode=proto["grading"]["answer_extraction"],
-                                 math_verify=math_verify, timeout_s=timeout_s,
-                                 desc=f"grade {spec.label} on {name}")
-            ntok = int(sum(sum(x) for x in df["num_tokens"]))
-            timings[name] = {"generation_s": round(elapsed, 2), "tokens": ntok,
-                             "tokens_per_s": round(ntok / elapsed, 1) if elapsed > 0 else None}
-            with atomic_path(pq) as tmp:
-                df.to_parquet(tmp, index=False)
+    for name, n in ev.proto["benchmarks"].items():
+        problems = ev.problems(name)
+        pq = ev.out / f"{name}.parquet"
+        df = ev.cached(name, n, problems, pq) if pq.exists() else ev.generate(name, n, problems, pq)
         if "correct" not in df.columns:
-            df = grade_responses(df, mode=proto["grading"]["answer_extraction"],
-                                 math_verify=math_verify, timeout_s=timeout_s)
+            df = ev.grade(df)
         df["benchmark"] = name
         frames[name] = df
-    if own_sampler and sampler is not None and hasattr(sampler, "close"):
-        sampler.close()
-    del sampler
-    lazy.clear()
-    gc.collect()
-    return summarise_model(spec, out, frames, proto, timings=timings, skipped=skipped)
+    ev.release()
+    return summarise_model(spec, ev.out, frames, ev.proto, timings=ev.timings, skipped=ev.skipped)
+
+
+@dataclass
+class _ModelEvaluation:
+    """One model's evaluation, step by step (:func:`evaluate_model`)."""
+    cfg: dict
+    spec: ModelSpec
+    proto: dict
+    out: Path
+    sampler: Any
+    sampler_factory: Callable[[dict, str], Any] | None
+    math_verify: bool
+    timeout_s: float
+    say: Callable[[str], None]
+    record: dict = field(default_factory=dict)
+    regrade: bool = False
+    lazy: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.own_sampler = self.sampler is None
+
+    def resume(self) -> None:
+        """Refuse a folder generated with other settings; record this run's; note whether the stored
+        verdicts are stale (the grading settings changed)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        settings = _generation_settings(self.spec, self.proto)
+        _check_resume(self.out / "settings.json", settings)
+        self.record = {**settings, "spec": self.spec.as_dict(), "protocol": self.proto, "written": now()}
+        if (self.out / "settings.json").exists():
+            old = json.loads((self.out / "settings.json").read_text())
+            self.record["context_extension"] = old.get("context_extension")
+            self.regrade = old.get("grading") != settings["grading"]      # stored verdicts are stale
+        write_json(self.out / "settings.json", self.record)
+
+    def model(self) -> tuple[str, dict]:
+        """The model's local path and context extension, resolved on first use (and recorded)."""
+        if "path" not in self.lazy:
+            self.lazy["path"] = local_model_path(self.spec.path)
+            self.lazy["ext"] = context_extension(self.spec, self.proto, self.cfg, self.lazy["path"])
+            self.record["context_extension"] = self.lazy["ext"]
+            write_json(self.out / "settings.json", self.record)
+        return self.lazy["path"], self.lazy["ext"]
+
+    def problems(self, name: str) -> pd.DataFrame:
+        """A benchmark's problems; with ``overlong_prompts: skip``, those whose prompt fits the
+        model's context with ``max_new_tokens`` (the others recorded in :attr:`skipped`)."""
+        proto, cfg = self.proto, self.cfg
+        if proto["overlong_prompts"] != "skip":
+            return load_problems(name, cfg, proto["num_problems"])
+        from .. import yarn as Y
+        from ..sampling import Sampler
+
+        path, ext = self.model()
+        if "probe" not in self.lazy:
+            # tokenizer and config only: the sampler's own prompt lengths, and the context
+            # WITHOUT the YaRN extension, so a model and its YaRN twin answer the same problems
+            self.lazy["probe"] = Sampler(path, thinking=proto["thinking"], max_position_embeddings=(
+                cfg["model"].get("context_extension") or {}).get("max_position_embeddings"))
+        probe = self.lazy["probe"]
+        allp = load_problems(name, cfg, None if name != "synthetic" else proto["num_problems"])
+        lens = _prompt_lengths(probe, allp["prompt"])
+        problems, self.skipped[name] = select_problems(allp, lens, Y.context_limit(probe.model_config),
+                                                       proto["max_new_tokens"], proto["num_problems"])
+        if self.skipped[name]:
+            self.say(f"[{self.spec.label}] {name}: {len(self.skipped[name])} of {len(allp)} prompts do not fit the "
+                     f"context with {proto['max_new_tokens']} new tokens and are skipped "
+                     f"(evaluation.overlong_prompts = skip)")
+        if not len(problems):
+            raise EvaluationError(f"{name}: no prompt fits the model's context with "
+                                  f"{proto['max_new_tokens']} new tokens")
+        return problems
+
+    def grade(self, df: pd.DataFrame, desc: str | None = None) -> pd.DataFrame:
+        kw = {} if desc is None else {"desc": desc}
+        return grade_responses(df, mode=self.proto["grading"]["answer_extraction"], math_verify=self.math_verify,
+                               timeout_s=self.timeout_s, **kw)
+
+    def cached(self, name: str, n: int, problems: pd.DataFrame, pq: Path) -> pd.DataFrame:
+        """The stored responses of a benchmark (the same problems), regraded if the grading changed."""
+        df = pd.read_parquet(pq)
+        _expected_problems(df, problems, n, pq)
+        self.say(f"[{self.spec.label}] {name}: {len(df)} problems x {n} found in {pq.name}, not regenerated")
+        if self.regrade:
+            self.say(f"[{self.spec.label}] {name}: grading settings changed, regrading")
+            df = self.grade(df.drop(columns=[c for c in GRADE_COLUMNS if c in df.columns]),
+                            desc=f"grade {self.spec.label} on {name}")
+            with atomic_path(pq) as tmp:
+                df.to_parquet(tmp, index=False)
+        return df
+
+    def generate(self, name: str, n: int, problems: pd.DataFrame, pq: Path) -> pd.DataFrame:
+        """Sample ``n`` responses per problem (the sampler made on first use), grade and store them."""
+        proto = self.proto
+        if self.sampler is None:
+            path, ext = self.model()
+            scfg = _sampler_cfg(self.cfg, proto, path, ext)
+            if self.sampler_factory is not None:
+                self.sampler = self.sampler_factory(scfg, path)
+            else:
+                from ..sampling import make_sampler
+
+                self.sampler = make_sampler(scfg, model=path)
+        self.say(f"[{self.spec.label}] {name}: generating {len(problems)} problems x {n} "
+                 f"(T={proto['temperature']}, top_p={proto['top_p']}, top_k={proto['top_k']}, "
+                 f"max_new_tokens={proto['max_new_tokens']}, yarn={self.spec.yarn})")
+        t0 = time.time()
+        comps = self.sampler.generate([_chat(p) for p in problems["prompt"]], n=n,
+                                      temperature=proto["temperature"], top_p=proto["top_p"],
+                                      top_k=proto["top_k"], max_new_tokens=proto["max_new_tokens"],
+                                      seed=proto["seed"], out_file=str(self.out / f"{name}.samples.jsonl"),
+                                      desc=f"{self.spec.label}/{name}")
+        elapsed = time.time() - t0
+        df = self.grade(responses_frame(problems, comps, benchmark=name), desc=f"grade {self.spec.label} on {name}")
+        ntok = int(sum(sum(x) for x in df["num_tokens"]))
+        self.timings[name] = {"generation_s": round(elapsed, 2), "tokens": ntok,
+                              "tokens_per_s": round(ntok / elapsed, 1) if elapsed > 0 else None}
+        with atomic_path(pq) as tmp:
+            df.to_parquet(tmp, index=False)
+        return df
+
+    def release(self) -> None:
+        """Close the sampler this evaluation made and drop the model's references."""
+        if self.own_sampler and self.sampler is not None and hasattr(self.sampler, "close"):
+            self.sampler.close()
+        self.sampler = None
+        self.lazy.clear()
+        gc.collect()
 
 
 def summarise_model(spec: ModelSpec, out: Path, frames: Mapping[str, pd.DataFrame], proto: Mapping,

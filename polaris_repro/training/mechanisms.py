@@ -11,7 +11,8 @@ Per training batch, :func:`process_batch` runs, in the order of the recipe (refe
 
 1. **accuracy record** -- each prompt's dataset index and mean reward over its n rollouts, taken
    *before* rescue and substitution; the trainer appends it to the stage's ``accuracy_log.jsonl``
-   (:class:`AccuracyLog`, flushed and fsynced; truncated to the resumed step on resume). Every
+   (:class:`~polaris_repro.training.accuracy_log.AccuracyLog`, re-exported here, flushed and
+   fsynced; truncated to the resumed step on resume). Every
    generated batch gets a line, skipped ones included: ``step`` numbers the batches of the stage
    (unique, increasing), ``global_step`` is the optimiser step the batch belongs to (a skipped
    batch shares it with the batch that replaced it);
@@ -30,22 +31,21 @@ Per training batch, :func:`process_batch` runs, in the order of the recipe (refe
 
 ``correct`` means reward >= ``correct_threshold`` (0.5; POLARIS rewards are 0/1).
 
-The module is longer than 500 lines because it keeps every POLARIS mechanism as pure functions in
-one place, so that the trainer, the CPU plugin's forced outcomes and the tests all call the same
-code without Ray or verl.
+Every POLARIS mechanism is here as pure functions, so that the trainer, the CPU plugin's forced
+outcomes and the tests all call the same code without Ray or verl; the accuracy log's writer and
+reader are in :mod:`.accuracy_log`.
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..artifacts import append_jsonl, atomic_path, read_jsonl
+from ..artifacts import read_jsonl
+# the accuracy log, re-exported: M.AccuracyLog, M.read_accuracy_log, M.per_prompt_accuracy
+from .accuracy_log import REPEATED, AccuracyLog, per_prompt_accuracy, read_accuracy_log  # noqa: F401
 
 MODES = ("polaris", "released", "off")
 # tensor fields the released code overwrites (responses, input ids, attention mask, position ids,
@@ -148,79 +148,6 @@ def accuracy_record(step: int, stats: GroupStats, *, global_step: int | None = N
            "score": [round(float(s), 6) for s in stats.mean]}
     rec.update(extra)
     return rec
-
-
-class AccuracyLog:
-    """The stage's ``accuracy_log.jsonl``: one line per generated batch (skipped ones included).
-
-    Lines carry the optimiser step they were generated at (``global_step``). A step's lines are
-    final once that step's checkpoint is saved; on resume from the checkpoint of step ``N``
-    :meth:`truncate_after(N)` removes the lines of steps > N (work the crash threw away and the
-    resumed run redoes), so no line is lost or duplicated; :meth:`next_step` continues the batch
-    numbering. The rewrite is atomic; appends are flushed and fsynced.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-
-    def append(self, record: Mapping) -> None:
-        if "step" not in record or "index" not in record or "score" not in record:
-            raise ValueError(f"{self.path}: an accuracy record needs step, index and score")
-        if len(record["index"]) != len(record["score"]):
-            raise ValueError(f"{self.path}: index and score lists differ in length")
-        append_jsonl(self.path, dict(record))
-
-    def read(self) -> list[dict]:
-        return read_accuracy_log(self.path)
-
-    def next_step(self) -> int:
-        """The batch number for the next line (1 + the largest logged)."""
-        recs = read_jsonl(self.path) if self.path.exists() else []
-        return 1 + max((int(r["step"]) for r in recs), default=0)
-
-    def truncate_after(self, global_step: int) -> int:
-        """Keep lines with ``global_step <= global_step`` (and drop a torn last line); returns the
-        number of lines removed."""
-        if not self.path.exists():
-            return 0
-        kept, removed = [], 0
-        for rec in read_jsonl(self.path):
-            if int(rec.get("global_step", rec.get("step", 0))) <= global_step:
-                kept.append(rec)
-            else:
-                removed += 1
-        raw_lines = [ln for ln in self.path.read_text().splitlines() if ln.strip()]
-        if removed or len(raw_lines) != len(kept):
-            with atomic_path(self.path) as tmp:
-                with open(tmp, "w") as f:
-                    for rec in kept:
-                        f.write(json.dumps(rec) + "\n")
-                    f.flush()
-                    os.fsync(f.fileno())
-            removed = len(raw_lines) - len(kept)
-        return removed
-
-
-def read_accuracy_log(path: str | os.PathLike) -> list[dict]:
-    """All records of an accuracy log (a torn last line is ignored)."""
-    recs = read_jsonl(path)
-    for i, r in enumerate(recs):
-        if "index" not in r or "score" not in r:
-            raise ValueError(f"{path}: line {i + 1} lacks index/score")
-    return recs
-
-
-def per_prompt_accuracy(records: Iterable[Mapping], *, include_skipped: bool = True) -> dict[Any, float]:
-    """Mean logged accuracy of every dataset index over all its appearances (reference 3.6)."""
-    sums: dict[Any, float] = {}
-    counts: dict[Any, int] = {}
-    for rec in records:
-        if not include_skipped and rec.get("skipped"):
-            continue
-        for i, s in zip(rec["index"], rec["score"]):
-            sums[i] = sums.get(i, 0.0) + float(s)
-            counts[i] = counts.get(i, 0) + 1
-    return {i: sums[i] / counts[i] for i in sums}
 
 
 # --------------------------------------------------------------------------------------------

@@ -612,7 +612,8 @@ def accuracy_table(sdir: str | os.PathLike) -> pd.DataFrame:
     log = Path(sdir) / "accuracy_log.jsonl"
     if not log.exists():
         return pd.DataFrame(columns=["index", "seen", "mean", "first", "last"])
-    return difficulty.prompt_accuracy(M.read_accuracy_log(log))
+    # one record per batch, as drop-easy counts them (the trainer's log has no repeated lines)
+    return difficulty.prompt_accuracy(M.read_accuracy_log(log, repeated="last"))
 
 
 def find_metric(df: pd.DataFrame, *candidates: str, prefix: str | None = None) -> str | None:
