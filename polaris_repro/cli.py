@@ -1,6 +1,7 @@
 """``polaris-repro`` command line.
 
     polaris-repro config --tier T [-o key=value ...]        print the resolved tier config
+                         [--explain]                    (each setting with its source)
     polaris-repro run SECTION --tier T [-p key value ...]   run one section notebook (papermill)
     polaris-repro reproduce --tier T [--seed N] [--run DIR] [--fresh]  run all sections, resuming
     polaris-repro grade FILE.parquet                        grade a file of responses
@@ -63,6 +64,8 @@ def _main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("config", help="print the resolved config of a tier")
     c.add_argument("--tier", required=True)
     c.add_argument("-o", "--override", action="append", default=[], help="key.path=value")
+    c.add_argument("--explain", action="store_true",
+                   help="print each setting with where it came from (base.yaml, the tier's file, -o)")
     r = sub.add_parser("run", help="run one section notebook with papermill")
     r.add_argument("section")
     r.add_argument("--tier", required=True)
@@ -86,9 +89,12 @@ def _main(argv: list[str] | None = None) -> int:
 
     try:
         if args.cmd == "config":
-            from .config import dump, load_config
+            from .config import dump, explain_config, load_config
 
-            print(dump(load_config(args.tier, args.override)), end="")
+            if args.explain:
+                print("\n".join(explain_config(args.tier, args.override)))
+            else:
+                print(dump(load_config(args.tier, args.override)), end="")
             return 0
         if args.cmd == "run":
             from .artifacts import run_overrides

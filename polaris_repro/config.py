@@ -135,6 +135,57 @@ def load_config(tier: str, overrides: Iterable[str] | Mapping | None = None) -> 
     return cfg
 
 
+def _leaves(d: Mapping, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """``(dotted key, value)`` of every setting of a (partial) config; a free-form mapping
+    (:data:`_FREE_KEYS`) and a list are one setting each."""
+    for key, value in d.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and dotted not in _FREE_KEYS:
+            yield from _leaves(value, dotted + ".")
+        else:
+            yield dotted, value
+
+
+def config_sources(tier: str, overrides: Iterable[str] | Mapping | None = None) -> dict[str, str]:
+    """Where each setting of ``load_config(tier, overrides)`` comes from: ``base.yaml``, the tier's
+    file (``tiny.yaml``), or the user's ``-o KEY=VALUE`` (``overrides`` for a mapping); the last
+    one to set a key names it."""
+    path = tier_file(tier)
+    out = {k: "base.yaml" for k, _ in _leaves(_read_yaml(CONFIG_DIR / "base.yaml"))}
+    out.update({k: path.name for k, _ in _leaves(_read_yaml(path))})
+    if isinstance(overrides, Mapping):
+        out.update({k: "overrides" for k, _ in _leaves(overrides)})
+    else:
+        for item in overrides or ():
+            keys, value = parse_override(item)
+            out.update({k: f"-o {item}" for k, _ in _leaves(_nest(keys, value))})
+    out["tier"] = "--tier"
+    return out
+
+
+def explain_config(tier: str, overrides: Iterable[str] | Mapping | None = None) -> list[str]:
+    """``key: value  # source`` for every setting of the resolved config (``config --explain``)."""
+    cfg = load_config(tier, overrides)
+    src = config_sources(tier, overrides)
+    rows = []
+    for key, value in _leaves(cfg):
+        origin = src.get(key)
+        if origin is None and key.startswith("training.stages"):
+            origin = src.get("training.stages")
+        if key == "training.stages":
+            for i, st in enumerate(value):
+                for k, v in st.items():
+                    rows.append((f"training.stages[{i}].{k}", v,
+                                 "derived: max_prompt_length + max_response_length" if k in DERIVED_STAGE_KEYS
+                                 else origin))
+            continue
+        rows.append((key, value, origin))
+    text = [(f"{k}: {yaml.safe_dump(v, default_flow_style=True, width=10**6, sort_keys=False).strip().removesuffix(chr(10) + '...')}",
+             o) for k, v, o in rows]
+    width = max(len(t) for t, _ in text)
+    return [f"{t:<{width}}  # {o}" for t, o in text]
+
+
 def _derive_stage_keys(cfg: dict) -> None:
     """Write each stage's derived ``token_budget`` (= max_prompt_length + max_response_length) into
     the resolved config, after its ``max_response_length``, so that the printed config and the

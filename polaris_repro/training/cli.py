@@ -1,7 +1,8 @@
 """``polaris-repro train``: verl training of POLARIS stages.
 
     polaris-repro train --tier paper-4b --stage 1 --dry-run      print the stage's verl overrides
-                                                                 (composed and validated by verl)
+                                                                 (composed and validated by verl;
+                                                                 --explain: each with its source)
     polaris-repro train --tier smoke --run DIR                   run every stage (resumes)
     polaris-repro train --tier tiny --stage 2 --run DIR          run one stage
     polaris-repro train --tier paper-4b --render-launch OUT      write SLURM / ray-job templates
@@ -32,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run", default=None, help="run folder (default: a new one under artifacts/)")
     p.add_argument("--dry-run", action="store_true", help="print the verl overrides, do not train")
     p.add_argument("--print-config", action="store_true", help="with --dry-run: print the composed config")
+    p.add_argument("--explain", action="store_true",
+                   help="with --dry-run: print each verl override with its source (recipe: the tier config key "
+                        "and its file, or a constant; CPU platform; --verl)")
     p.add_argument("--no-compose", action="store_true", help="with --dry-run: skip the Hydra check")
     p.add_argument("--substitution", choices=("polaris", "released", "off"), default=None)
     p.add_argument("--rescue", dest="rescue", action="store_true", default=None)
@@ -143,15 +147,22 @@ def _dry_run(cfg: dict, stages: list[int], args) -> int:
     for i in stages:
         plan = S.plan_stage(cfg, run_dir, i, substitution=args.substitution, rescue=args.rescue,
                             temperature=args.temperature, dry_run=True, log=lambda s: None)
-        ov = S.overrides_for(cfg, plan, extra=args.verl)
+        ov_set = S.override_set_for(cfg, plan, extra=args.verl)
+        ov = ov_set.items()
         print(f"# tier {cfg['tier']} {plan.name}: rollout T={plan.temperature} ({plan.temperature_source}); "
               f"train data: {plan.data_report.get('source')}; model: {plan.model_path}")
         if plan.context:
             print(f"# context: the model's max_position_embeddings {plan.context['from']} < token budget; "
                   f"raised to {plan.context['to']} before launch (yarn.extend_context)")
         print("python -m polaris_repro.training.main_polaris \\")
-        for k, item in enumerate(ov):
-            print(f"    {item}" + (" \\" if k < len(ov) - 1 else ""))
+        if args.explain:
+            from ..config import config_sources
+
+            for line in ov_set.explain(config_sources(args.tier, args.override)):
+                print(f"    {line}")
+        else:
+            for k, item in enumerate(ov):
+                print(f"    {item}" + (" \\" if k < len(ov) - 1 else ""))
         if not args.no_compose:
             conf = vc.compose(ov)
             vc.check_with_verl(conf)

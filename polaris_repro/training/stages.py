@@ -56,7 +56,8 @@ from . import mechanisms as M
 from . import supervisor
 from . import time_limits as TL
 from .supervisor import LaunchFailed
-from .verl_config import StageError, stage_overrides
+from .overrides import OverrideSet
+from .verl_config import StageError, stage_override_set
 
 SECTION = "03_training"
 STAGE_FILE = "stage.json"
@@ -342,15 +343,24 @@ def _fit_context(cfg: dict, spec: StageSpec, sdir: Path, model_path: str, dry_ru
 
 def overrides_for(cfg: dict, plan: StagePlan, *, resume_mode: str = "auto",
                   extra: Iterable[str] = (), ray_temp_dir: str | None = None) -> list[str]:
-    extra = list(extra)
-    if ray_temp_dir:
-        extra.append(f"++ray_kwargs.ray_init._temp_dir={ray_temp_dir}")
+    """The verl overrides of a planned stage (:func:`override_set_for`'s items)."""
+    return override_set_for(cfg, plan, resume_mode=resume_mode, extra=extra, ray_temp_dir=ray_temp_dir).items()
+
+
+def override_set_for(cfg: dict, plan: StagePlan, *, resume_mode: str = "auto",
+                     extra: Iterable[str] = (), ray_temp_dir: str | None = None) -> OverrideSet:
+    """The verl overrides of a planned stage with each one's source: the recipe's, the CPU
+    platform's, the user's ``extra`` (``--verl``), then the launch's Ray temp dir."""
     loggers = list(dict.fromkeys(list(cfg["training"]["logger"]) + ["file"]))
-    return stage_overrides(cfg, plan.index, train_files=plan.train_file, val_files=plan.val_file,
-                           model_path=plan.model_path, output_dir=plan.dir, temperature=plan.temperature,
-                           accuracy_log=plan.accuracy_log, metrics_file=plan.metrics_file,
-                           substitution=plan.substitution, rescue=plan.rescue, resume_mode=resume_mode,
-                           logger=loggers, extra=extra)
+    ov = stage_override_set(cfg, plan.index, train_files=plan.train_file, val_files=plan.val_file,
+                            model_path=plan.model_path, output_dir=plan.dir, temperature=plan.temperature,
+                            temperature_source=plan.temperature_source,
+                            accuracy_log=plan.accuracy_log, metrics_file=plan.metrics_file,
+                            substitution=plan.substitution, rescue=plan.rescue, resume_mode=resume_mode,
+                            logger=loggers, extra=list(extra))
+    if ray_temp_dir:
+        ov.add_user([f"++ray_kwargs.ray_init._temp_dir={ray_temp_dir}"], source="stage runner: Ray's temp dir")
+    return ov
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,12 +16,12 @@ key; 0 is vLLM's default), ``rollout.mode = sync`` (0.9.1 only has async rollout
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..artifacts import REPO_ROOT
 from ..config import CPU_TIERS, stage_spec
+from .overrides import CPU_PLATFORM, OverrideError, OverrideSet, format_value  # noqa: F401 (OverrideError: re-exported)
 from .time_limits import STOP_FILE
 
 REWARD_PATH = REPO_ROOT / "polaris_repro" / "reward.py"
@@ -34,6 +34,13 @@ PROJECT_NAMES = {"paper-4b": "Polaris-Reproduce-4B", "paper-7b": "Polaris-Reprod
 
 # the FSDP strategy of every tier (see stage_overrides)
 FSDP_STRATEGY = "fsdp2"
+# keys the launch platform owns: the recipe sets them on GPUs; on the CPU tiers the CPU platform
+# (verl_cpu.cpu_overrides) does, in the recipe's place in the order
+PLATFORM_KEYS = frozenset({"trainer.nnodes", "trainer.n_gpus_per_node", "trainer.use_v1",
+                           "actor_rollout_ref.rollout.name", "actor_rollout_ref.rollout.tensor_model_parallel_size"})
+
+
+_fmt = format_value   # a Hydra override value (kept under its old name)
 
 
 class StageError(ValueError):
@@ -55,22 +62,6 @@ def resolve_stage(cfg: dict, stage: int | str) -> int:
     if not 1 <= k <= len(stages):
         raise StageError(f"stage number {k} out of range 1..{len(stages)} (stages: {names})")
     return k - 1
-
-
-def _fmt(value: Any) -> str:
-    """A Hydra override value: booleans lower-case, lists in brackets, risky strings quoted."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_fmt(v) for v in value) + "]"
-    s = str(value)
-    if s == "" or re.search(r"[\s,=\[\]{}()'\"\\:$*?]", s):
-        return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return s
 
 
 def override_key(item: str) -> str:
@@ -118,7 +109,13 @@ def stage_seed(cfg: dict, stage_index: int) -> int:
     return int(cfg.get("seed", 1)) + 1000 * int(stage_index)
 
 
-def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLike,
+def stage_overrides(cfg: dict, stage_index: int, **kwargs) -> list[str]:
+    """The complete Hydra overrides of stage ``stage_index`` (0-based) of the tier config ``cfg``:
+    :func:`stage_override_set`'s items, in order (the arguments are its)."""
+    return stage_override_set(cfg, stage_index, **kwargs).items()
+
+
+def stage_override_set(cfg: dict, stage_index: int, *, train_files: str | os.PathLike,
                     val_files: str | os.PathLike, model_path: str | os.PathLike,
                     output_dir: str | os.PathLike, temperature: float | None = None,
                     val_temperature: float | None = None, total_training_steps: int | None = None,
@@ -126,12 +123,17 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
                     metrics_file: str | os.PathLike | None = None,
                     substitution: str | None = None, rescue: bool | None = None,
                     resume_mode: str = "auto", logger: Sequence[str] | None = None,
-                    cpu: bool | None = None, extra: Iterable[str] = ()) -> list[str]:
-    """The complete Hydra overrides of stage ``stage_index`` (0-based) of the tier config ``cfg``.
+                    cpu: bool | None = None, extra: Iterable[str] = (),
+                    temperature_source: str | None = None) -> OverrideSet:
+    """The Hydra overrides of stage ``stage_index`` (0-based) of the tier config ``cfg``, built in
+    one pass with each key's source (:class:`~polaris_repro.training.overrides.OverrideSet`).
 
     ``temperature`` overrides the stage's configured rollout temperature (e.g. the temperature
-    section's choice); ``cpu`` (default: the tier is a CPU tier, ``training.rollout_name == hf``)
-    appends ``polaris_repro.verl_cpu.cpu_overrides()``; ``extra`` is appended last.
+    section's choice; ``temperature_source`` says where it came from); ``cpu`` (default: the tier
+    is a CPU tier, ``training.rollout_name == hf``) hands :data:`PLATFORM_KEYS` to the CPU platform
+    (``polaris_repro.verl_cpu.cpu_overrides()``) and adds its other keys; ``extra`` (``--verl``) is
+    the user's: it replaces a value in place or is appended. A key set twice by the recipe and the
+    platform, or given twice by the user, raises :class:`OverrideError`.
     """
     tr = cfg["training"]
     extra = list(extra)
@@ -139,9 +141,22 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
     if not 0 <= stage_index < len(stages):
         raise StageError(f"stage index {stage_index} out of range for {len(stages)} stage(s)")
     st = stage_spec(cfg, stage_index)
+
+    def stage_key(name: str) -> str:
+        return f"cfg:training.stages[{stage_index}].{name}"
+
+    T_SOURCE = stage_key("temperature") if temperature is None or temperature_source in (None, "config") \
+        else f"stage plan: {temperature_source}"
+    if temperature is not None and temperature_source is None:
+        T_SOURCE = "caller: temperature"
+    SEED = "cfg:seed (+ 1000 x stage index)"
+    BUDGET = "derived: token budget (training.max_prompt_length + max_response_length)"
     T = st.temperature if temperature is None else float(temperature)
     val_T = st.val_temperature
+    val_T_source = stage_key("val_temperature") if val_T is not None else "rollout temperature (no val_temperature)"
     val_T = (T if val_T is None else val_T) if val_temperature is None else float(val_temperature)
+    if val_temperature is not None:
+        val_T_source = "caller: val_temperature"
     budget = st.token_budget
     resp = st.max_response_length
     sp = st.ulysses_sp
@@ -158,121 +173,121 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
     a = "actor_rollout_ref.actor."
     r = "actor_rollout_ref.rollout."
     m = "actor_rollout_ref.model."
-    o: list[tuple[str, Any]] = [
+    o: list[tuple[str, Any, str]] = [
         # --- algorithm (reference 5.1, 9.2)
-        ("algorithm.adv_estimator", tr["adv_estimator"]),
-        ("algorithm.norm_adv_by_std_in_grpo", tr["norm_adv_by_std_in_grpo"]),
-        ("algorithm.gamma", 1.0),
-        ("algorithm.lam", 1.0),
-        ("algorithm.use_kl_in_reward", tr["use_kl_in_reward"]),
-        ("algorithm.kl_ctrl.kl_coef", 0.001),  # inert (no KL in reward), as in the scripts
+        ("algorithm.adv_estimator", tr["adv_estimator"], "cfg:training.adv_estimator"),
+        ("algorithm.norm_adv_by_std_in_grpo", tr["norm_adv_by_std_in_grpo"], "cfg:training.norm_adv_by_std_in_grpo"),
+        ("algorithm.gamma", 1.0, "recipe constant"),
+        ("algorithm.lam", 1.0, "recipe constant"),
+        ("algorithm.use_kl_in_reward", tr["use_kl_in_reward"], "cfg:training.use_kl_in_reward"),
+        ("algorithm.kl_ctrl.kl_coef", 0.001, "recipe constant"),  # inert (no KL in reward), as in the scripts
         # --- data
-        ("data.train_files", str(train_files)),
-        ("data.val_files", str(val_files)),
-        ("data.train_batch_size", tr["train_batch_size"]),
-        ("data.val_batch_size", tr["val_batch_size"]),
-        ("data.max_prompt_length", tr["max_prompt_length"]),
-        ("data.max_response_length", resp),
-        ("data.filter_overlong_prompts", True),
-        ("data.truncation", "error"),
-        ("data.shuffle", tr["shuffle"]),
-        ("data.seed", stage_seed(cfg, stage_index)),
+        ("data.train_files", str(train_files), "stage plan: training data"),
+        ("data.val_files", str(val_files), "stage plan: validation data"),
+        ("data.train_batch_size", tr["train_batch_size"], "cfg:training.train_batch_size"),
+        ("data.val_batch_size", tr["val_batch_size"], "cfg:training.val_batch_size"),
+        ("data.max_prompt_length", tr["max_prompt_length"], "cfg:training.max_prompt_length"),
+        ("data.max_response_length", resp, stage_key("max_response_length")),
+        ("data.filter_overlong_prompts", True, "recipe constant"),
+        ("data.truncation", "error", "recipe constant"),
+        ("data.shuffle", tr["shuffle"], "cfg:training.shuffle"),
+        ("data.seed", stage_seed(cfg, stage_index), SEED),
         # --- model
-        (m + "path", str(model_path)),
-        (m + "use_remove_padding", tr["use_remove_padding"]),
-        (m + "enable_gradient_checkpointing", tr["gradient_checkpointing"]),
+        (m + "path", str(model_path), "stage plan: input model"),
+        (m + "use_remove_padding", tr["use_remove_padding"], "cfg:training.use_remove_padding"),
+        (m + "enable_gradient_checkpointing", tr["gradient_checkpointing"], "cfg:training.gradient_checkpointing"),
         # --- actor: optimiser, PPO loss, batch sizes
         # FSDP2 on every tier (GPU and CPU), so the CPU tests run the code a cluster runs. The stage
         # scripts used FSDP (v1); verl 0.9.1 supports both and is moving to FSDP2 (its dp_actor.yaml:
         # "TODO: switch to fsdp2"; its docs recommend fsdp2 for throughput/memory and DTensor-based
         # offload), and FSDP1 cannot shard CPU modules, so one strategy for all means fsdp2.
-        (a + "strategy", FSDP_STRATEGY),
-        (a + "optim.lr", float(tr["lr"])),
-        (a + "optim.weight_decay", float(tr["weight_decay"])),
-        (a + "optim.betas", [0.9, 0.999]),
-        (a + "optim.lr_warmup_steps_ratio", float(tr["lr_warmup_steps_ratio"])),
-        (a + "optim.lr_scheduler_type", "constant"),
-        (a + "optim.clip_grad", float(tr["grad_clip"])),
-        (a + "grad_clip", float(tr["grad_clip"])),
-        (a + "ppo_mini_batch_size", tr["ppo_mini_batch_size"]),
-        (a + "ppo_epochs", tr["ppo_epochs"]),
-        (a + "ppo_micro_batch_size_per_gpu", mb),
-        (a + "use_dynamic_bsz", tr["use_dynamic_bsz"]),
-        (a + "ppo_max_token_len_per_gpu", budget),
-        (a + "clip_ratio_low", float(tr["clip_ratio_low"])),
-        (a + "clip_ratio_high", float(tr["clip_ratio_high"])),
-        (a + "clip_ratio_c", float(tr["clip_ratio_c"])),
-        (a + "loss_agg_mode", tr["loss_agg_mode"]),
-        (a + "entropy_coeff", float(tr["entropy_coeff"])),
-        (a + "use_kl_loss", tr["use_kl_loss"]),
-        (a + "kl_loss_coef", float(tr["kl_loss_coef"])),
-        (a + "ulysses_sequence_parallel_size", sp),
-        (a + "fsdp_config.param_offload", tr["param_offload"]),
-        (a + "fsdp_config.optimizer_offload", tr["optimizer_offload"]),
-        (a + "checkpoint.save_contents", save_contents),
-        (a + "checkpoint.load_contents", ["model", "optimizer", "extra"]),
+        (a + "strategy", FSDP_STRATEGY, "recipe constant"),
+        (a + "optim.lr", float(tr["lr"]), "cfg:training.lr"),
+        (a + "optim.weight_decay", float(tr["weight_decay"]), "cfg:training.weight_decay"),
+        (a + "optim.betas", [0.9, 0.999], "recipe constant"),
+        (a + "optim.lr_warmup_steps_ratio", float(tr["lr_warmup_steps_ratio"]), "cfg:training.lr_warmup_steps_ratio"),
+        (a + "optim.lr_scheduler_type", "constant", "recipe constant"),
+        (a + "optim.clip_grad", float(tr["grad_clip"]), "cfg:training.grad_clip"),
+        (a + "grad_clip", float(tr["grad_clip"]), "cfg:training.grad_clip"),
+        (a + "ppo_mini_batch_size", tr["ppo_mini_batch_size"], "cfg:training.ppo_mini_batch_size"),
+        (a + "ppo_epochs", tr["ppo_epochs"], "cfg:training.ppo_epochs"),
+        (a + "ppo_micro_batch_size_per_gpu", mb, "cfg:training.micro_batch_size_per_gpu"),
+        (a + "use_dynamic_bsz", tr["use_dynamic_bsz"], "cfg:training.use_dynamic_bsz"),
+        (a + "ppo_max_token_len_per_gpu", budget, BUDGET),
+        (a + "clip_ratio_low", float(tr["clip_ratio_low"]), "cfg:training.clip_ratio_low"),
+        (a + "clip_ratio_high", float(tr["clip_ratio_high"]), "cfg:training.clip_ratio_high"),
+        (a + "clip_ratio_c", float(tr["clip_ratio_c"]), "cfg:training.clip_ratio_c"),
+        (a + "loss_agg_mode", tr["loss_agg_mode"], "cfg:training.loss_agg_mode"),
+        (a + "entropy_coeff", float(tr["entropy_coeff"]), "cfg:training.entropy_coeff"),
+        (a + "use_kl_loss", tr["use_kl_loss"], "cfg:training.use_kl_loss"),
+        (a + "kl_loss_coef", float(tr["kl_loss_coef"]), "cfg:training.kl_loss_coef"),
+        (a + "ulysses_sequence_parallel_size", sp, stage_key("ulysses_sp")),
+        (a + "fsdp_config.param_offload", tr["param_offload"], "cfg:training.param_offload"),
+        (a + "fsdp_config.optimizer_offload", tr["optimizer_offload"], "cfg:training.optimizer_offload"),
+        (a + "checkpoint.save_contents", save_contents, "cfg:training.save_hf_model"),
+        (a + "checkpoint.load_contents", ["model", "optimizer", "extra"], "recipe constant"),
         # --- rollout
-        (r + "name", rollout_name),
-        (r + "n", tr["rollout_n"]),
-        (r + "temperature", float(T)),
-        (r + "top_p", float(tr["top_p"])),
-        (r + "top_k", int(tr["top_k"])),
-        (r + "do_sample", True),
-        (r + "seed", stage_seed(cfg, stage_index)),
-        (r + "dtype", cfg["model"]["dtype"]),
-        (r + "tensor_model_parallel_size", int(cfg["sampling"]["tensor_parallel_size"])),
-        (r + "gpu_memory_utilization", float(tr["gpu_memory_utilization"])),
-        (r + "enable_chunked_prefill", tr["enable_chunked_prefill"]),
-        (r + "enforce_eager", bool(tr["enforce_eager"])),
-        (r + "free_cache_engine", True),
+        (r + "name", rollout_name, "cfg:training.rollout_name"),
+        (r + "n", tr["rollout_n"], "cfg:training.rollout_n"),
+        (r + "temperature", float(T), T_SOURCE),
+        (r + "top_p", float(tr["top_p"]), "cfg:training.top_p"),
+        (r + "top_k", int(tr["top_k"]), "cfg:training.top_k"),
+        (r + "do_sample", True, "recipe constant"),
+        (r + "seed", stage_seed(cfg, stage_index), SEED),
+        (r + "dtype", cfg["model"]["dtype"], "cfg:model.dtype"),
+        (r + "tensor_model_parallel_size", int(cfg["sampling"]["tensor_parallel_size"]), "cfg:sampling.tensor_parallel_size"),
+        (r + "gpu_memory_utilization", float(tr["gpu_memory_utilization"]), "cfg:training.gpu_memory_utilization"),
+        (r + "enable_chunked_prefill", tr["enable_chunked_prefill"], "cfg:training.enable_chunked_prefill"),
+        (r + "enforce_eager", bool(tr["enforce_eager"]), "cfg:training.enforce_eager"),
+        (r + "free_cache_engine", True, "recipe constant"),
         # vLLM requires max_num_batched_tokens >= max_num_seqs; only the tiny tiers' budgets are below 1024
-        (r + "max_num_seqs", min(1024, budget)),
-        (r + "enable_prefix_caching", True),
-        (r + "max_num_batched_tokens", budget),
-        (r + "max_model_len", budget),
-        (r + "log_prob_micro_batch_size_per_gpu", mb),
-        (r + "log_prob_use_dynamic_bsz", tr["use_dynamic_bsz"]),
-        (r + "log_prob_max_token_len_per_gpu", budget),
+        (r + "max_num_seqs", min(1024, budget), "derived: min(1024, token budget)"),
+        (r + "enable_prefix_caching", True, "recipe constant"),
+        (r + "max_num_batched_tokens", budget, BUDGET),
+        (r + "max_model_len", budget, BUDGET),
+        (r + "log_prob_micro_batch_size_per_gpu", mb, "cfg:training.micro_batch_size_per_gpu"),
+        (r + "log_prob_use_dynamic_bsz", tr["use_dynamic_bsz"], "cfg:training.use_dynamic_bsz"),
+        (r + "log_prob_max_token_len_per_gpu", budget, BUDGET),
         # validation sampling (AIME24 avg@n in the paper tiers)
-        (r + "val_kwargs.n", tr["val_n"]),
-        (r + "val_kwargs.temperature", float(val_T)),
-        (r + "val_kwargs.top_p", float(tr["val_top_p"])),
-        (r + "val_kwargs.top_k", int(tr["val_top_k"])),
-        (r + "val_kwargs.do_sample", True),
+        (r + "val_kwargs.n", tr["val_n"], "cfg:training.val_n"),
+        (r + "val_kwargs.temperature", float(val_T), val_T_source),
+        (r + "val_kwargs.top_p", float(tr["val_top_p"]), "cfg:training.val_top_p"),
+        (r + "val_kwargs.top_k", int(tr["val_top_k"]), "cfg:training.val_top_k"),
+        (r + "val_kwargs.do_sample", True, "recipe constant"),
         # --- reward: our grader (reference 4), kwargs from cfg["grading"]
-        ("reward.custom_reward_function.path", str(REWARD_PATH)),
-        ("reward.custom_reward_function.name", "compute_score"),
-        ("+reward.custom_reward_function.reward_kwargs.require_think", bool(grading["require_think"])),
-        ("+reward.custom_reward_function.reward_kwargs.mode", grading["answer_extraction"]),
-        ("+reward.custom_reward_function.reward_kwargs.timeout_s", float(grading["timeout_s"])),
-        ("+reward.custom_reward_function.reward_kwargs.checker", grading["checker"]),  # polaris | deepscaler
+        ("reward.custom_reward_function.path", str(REWARD_PATH), "recipe constant"),
+        ("reward.custom_reward_function.name", "compute_score", "recipe constant"),
+        ("+reward.custom_reward_function.reward_kwargs.require_think", bool(grading["require_think"]), "cfg:grading.require_think"),
+        ("+reward.custom_reward_function.reward_kwargs.mode", grading["answer_extraction"], "cfg:grading.answer_extraction"),
+        ("+reward.custom_reward_function.reward_kwargs.timeout_s", float(grading["timeout_s"]), "cfg:grading.timeout_s"),
+        ("+reward.custom_reward_function.reward_kwargs.checker", grading["checker"], "cfg:grading.checker"),  # polaris | deepscaler
         # --- trainer
-        ("trainer.project_name", project_name(cfg)),
-        ("trainer.experiment_name", f"{cfg.get('tier')}-{st.name}"),
-        ("trainer.logger", loggers),
-        ("trainer.n_gpus_per_node", int(tr["n_gpus_per_node"])),
-        ("trainer.nnodes", int(tr["nnodes"])),
-        ("trainer.total_epochs", int(tr["total_epochs"])),
-        ("trainer.total_training_steps", None if steps is None else int(steps)),
-        ("trainer.save_freq", int(tr["save_freq"])),
-        ("trainer.max_actor_ckpt_to_keep", None if tr.get("max_ckpt_to_keep") is None else int(tr["max_ckpt_to_keep"])),
-        ("trainer.test_freq", int(tr["test_freq"])),
-        ("trainer.val_before_train", bool(tr["val_before_train"])),
-        ("trainer.critic_warmup", 0),
-        ("trainer.balance_batch", True),  # POLARIS default; our mechanisms hook in here (trainer.py)
-        ("trainer.default_local_dir", str(output_dir / "checkpoints")),
-        ("trainer.resume_mode", resume_mode),
+        ("trainer.project_name", project_name(cfg), "recipe: project name of the tier"),
+        ("trainer.experiment_name", f"{cfg.get('tier')}-{st.name}", "recipe: tier-stage"),
+        ("trainer.logger", loggers, "cfg:training.logger" if logger is None else "stage runner: training.logger + its file logger"),
+        ("trainer.n_gpus_per_node", int(tr["n_gpus_per_node"]), "cfg:training.n_gpus_per_node"),
+        ("trainer.nnodes", int(tr["nnodes"]), "cfg:training.nnodes"),
+        ("trainer.total_epochs", int(tr["total_epochs"]), "cfg:training.total_epochs"),
+        ("trainer.total_training_steps", None if steps is None else int(steps), stage_key("steps") if total_training_steps is None else "caller: total_training_steps"),
+        ("trainer.save_freq", int(tr["save_freq"]), "cfg:training.save_freq"),
+        ("trainer.max_actor_ckpt_to_keep", None if tr.get("max_ckpt_to_keep") is None else int(tr["max_ckpt_to_keep"]), "cfg:training.max_ckpt_to_keep"),
+        ("trainer.test_freq", int(tr["test_freq"]), "cfg:training.test_freq"),
+        ("trainer.val_before_train", bool(tr["val_before_train"]), "cfg:training.val_before_train"),
+        ("trainer.critic_warmup", 0, "recipe constant"),
+        ("trainer.balance_batch", True, "recipe constant"),  # POLARIS default; our mechanisms hook in here (trainer.py)
+        ("trainer.default_local_dir", str(output_dir / "checkpoints"), "stage plan: stage folder"),
+        ("trainer.resume_mode", resume_mode, "caller: resume_mode"),
         # the POLARIS trainer (trainer.py) runs on verl's legacy loop; see trainer.py for why
-        ("trainer.use_v1", False),
+        ("trainer.use_v1", False, "recipe constant"),
         # --- POLARIS mechanisms (read by polaris_repro.training.main_polaris)
-        ("+polaris.substitution", substitution if substitution is not None else tr["substitution"]),
-        ("+polaris.rescue", bool(tr["rescue"] if rescue is None else rescue)),
-        ("+polaris.accuracy_log", str(accuracy_log or output_dir / "accuracy_log.jsonl")),
-        ("+polaris.metrics_file", str(metrics_file or output_dir / "metrics.jsonl")),
-        ("+polaris.stage", st.name),
-        ("+polaris.seed", stage_seed(cfg, stage_index)),
+        ("+polaris.substitution", substitution if substitution is not None else tr["substitution"], "cfg:training.substitution" if substitution is None else "stage plan: substitution"),
+        ("+polaris.rescue", bool(tr["rescue"] if rescue is None else rescue), "cfg:training.rescue" if rescue is None else "stage plan: rescue"),
+        ("+polaris.accuracy_log", str(accuracy_log or output_dir / "accuracy_log.jsonl"), "stage plan: stage folder"),
+        ("+polaris.metrics_file", str(metrics_file or output_dir / "metrics.jsonl"), "stage plan: stage folder"),
+        ("+polaris.stage", st.name, stage_key("name")),
+        ("+polaris.seed", stage_seed(cfg, stage_index), SEED),
         # the run's stop request (a time limit's warning): checkpoint at the next step boundary, end
-        ("+polaris.stop_file", str(output_dir.parent / STOP_FILE)),
+        ("+polaris.stop_file", str(output_dir.parent / STOP_FILE), "recipe: the run's stop file"),
     ]
     nnodes, per_node = world_shape(cfg, extra)
     _check_micro_batches(tr, nnodes * per_node, sp)
@@ -281,20 +296,29 @@ def stage_overrides(cfg: dict, stage_index: int, *, train_files: str | os.PathLi
         # the rollout model is the actor's own fp32 copy (CPU tiers) its log-probs are the old
         # log-probs (to ~1e-4), so verl's bypass mode skips a second forward pass over the batch.
         # Entropy is then computed in the update pass (it was a by-product of the skipped pass).
-        o += [("algorithm.rollout_correction.bypass_mode", True),
-              ("algorithm.rollout_correction.loss_type", "ppo_clip"),
-              ("algorithm.rollout_correction.rollout_is", None),
-              ("algorithm.rollout_correction.rollout_rs", None),
-              (a + "calculate_entropy", True)]
-    out = [f"{k}={_fmt(v)}" for k, v in o]
-    groups: list[Iterable[str]] = [out]
+        rc = "cfg:training.old_log_prob"
+        o += [("algorithm.rollout_correction.bypass_mode", True, rc),
+              ("algorithm.rollout_correction.loss_type", "ppo_clip", rc),
+              ("algorithm.rollout_correction.rollout_is", None, rc),
+              ("algorithm.rollout_correction.rollout_rs", None, rc),
+              (a + "calculate_entropy", True, rc)]
+    ov = OverrideSet()
+    for key, value, origin in o:
+        prefix, key = ("+", key[1:]) if key.startswith("+") else ("", key)
+        if cpu and key in PLATFORM_KEYS:
+            ov.reserve(key, CPU_PLATFORM)    # the CPU platform sets it, in the recipe's place
+        elif origin.startswith("cfg:"):
+            ov.set(key, value, f"tier config {origin[4:]}", prefix=prefix, config_key=origin[4:].split(" ")[0])
+        else:
+            ov.set(key, value, origin, prefix=prefix)
     if cpu:
         from ..verl_cpu import cpu_overrides, resolve_precision  # the CPU platform + hf rollout plugin
 
-        groups.append(cpu_overrides(precision=resolve_precision(tr["cpu_precision"]), nnodes=nnodes,
-                                    n_gpus=per_node, rollout=rollout_name))
-    groups.append(extra)
-    return merge_overrides(*groups)
+        ov.add_items(cpu_overrides(precision=resolve_precision(tr["cpu_precision"]), nnodes=nnodes,
+                                   n_gpus=per_node, rollout=rollout_name), CPU_PLATFORM)
+    ov.add_user(extra)
+    ov.check_complete()
+    return ov
 
 
 def _check_micro_batches(tr: dict, world: int, sp: int) -> None:

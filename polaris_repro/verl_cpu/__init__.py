@@ -30,7 +30,10 @@ Ray GPUs plus enough logical CPUs for verl's placement bundles, sdpa attention, 
 fp32 actor/reference compute (so actor and rollout log-probs agree), one agent-loop/reward worker,
 no dataloader workers, and the trainer choice (legacy v0 ``RayPPOTrainer`` by default;
 ``trainer="v1"`` adds the TransferQueue settings; both run on CPU, v0 is faster to start and step). The recipe's own
-keys (model, data, batch sizes, lengths, ``use_remove_padding=False`` on CPU, ...) are the caller's.
+keys (model, data, batch sizes, lengths, ``use_remove_padding=False`` on CPU, ...) are the caller's; in a
+stage launch the platform owns ``trainer.nnodes``, ``trainer.n_gpus_per_node``, ``trainer.use_v1``, the
+rollout's name and its tensor-parallel size (``training.verl_config.PLATFORM_KEYS``), and the recipe
+leaves them to it (:mod:`polaris_repro.training.overrides`: a key set by both is an error).
 
 Environment variables:
 
