@@ -4,15 +4,23 @@ what differs from ``base.yaml``.
 ``load_config("smoke")`` returns the resolved configuration as a plain nested dict;
 ``load_config("tiny", overrides=["training.lr=1e-3"])`` applies dotted overrides (values are
 parsed as YAML literals). Unknown keys and invalid values raise :class:`ConfigError` naming the key.
+``base.yaml`` is the one place defaults live; the allowed values of each enumerated setting are
+defined here once (:data:`CHOICES`, the ``Literal`` types) and imported by every module that checks
+them; :func:`config_sources` / :func:`explain_config` say which file (or ``-o``) set each value.
+
+The module is longer than 500 lines because it holds the configuration's whole contract in one
+place: loading and sources, the allowed values, the typed stage records, and the length checks
+:func:`validate` runs.
 """
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping, get_args
 
 import yaml
 
@@ -21,6 +29,48 @@ from .models import SFT_SPECS
 CONFIG_DIR = Path(__file__).parent / "configs"
 TIERS = ("tiny", "smoke", "rehearsal", "gpu-smoke", "single-gpu", "paper-4b", "paper-7b", "paper-1.7b")
 CPU_TIERS = ("tiny", "smoke", "rehearsal")
+
+# The allowed values of each enumerated setting, defined here once: validate() checks them and every
+# module that checks or offers one (CLI choices, the trainer, the reward, the CPU plugin) imports them.
+SubstitutionMode = Literal["polaris", "released", "off"]      # training.substitution
+TemperatureMode = Literal["config", "search"]                 # training.temperature_mode
+CpuPrecision = Literal["auto", "fp32", "bf16"]                # training.cpu_precision
+Precision = Literal["fp32", "bf16"]                           # training.cpu_precision once auto is resolved
+OldLogProb = Literal["recompute", "rollout"]                  # training.old_log_prob
+SamplingEngine = Literal["vllm", "hf"]                        # sampling.engine
+AnswerExtraction = Literal["boxed", "boxed_or_last_number"]   # grading.answer_extraction
+Checker = Literal["polaris", "deepscaler"]                    # grading.checker
+OverlongPrompts = Literal["error", "skip"]                    # evaluation.overlong_prompts
+SUBSTITUTION_MODES: tuple[str, ...] = get_args(SubstitutionMode)
+TEMPERATURE_MODES: tuple[str, ...] = get_args(TemperatureMode)
+CPU_PRECISIONS: tuple[str, ...] = get_args(CpuPrecision)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+OLD_LOG_PROB: tuple[str, ...] = get_args(OldLogProb)
+SAMPLING_ENGINES: tuple[str, ...] = get_args(SamplingEngine)
+ANSWER_EXTRACTIONS: tuple[str, ...] = get_args(AnswerExtraction)
+CHECKERS: tuple[str, ...] = get_args(Checker)
+OVERLONG_PROMPTS: tuple[str, ...] = get_args(OverlongPrompts)
+# the enumerated settings and their allowed values (validate)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "sampling.engine": SAMPLING_ENGINES, "grading.answer_extraction": ANSWER_EXTRACTIONS,
+    "grading.checker": CHECKERS, "training.temperature_mode": TEMPERATURE_MODES,
+    "training.cpu_precision": CPU_PRECISIONS, "training.old_log_prob": OLD_LOG_PROB,
+    "training.substitution": SUBSTITUTION_MODES, "evaluation.overlong_prompts": OVERLONG_PROMPTS,
+}
+
+
+def one_of(allowed: Iterable[str]) -> str:
+    """``a, b or c``: the allowed values of a setting, for a message."""
+    allowed = list(allowed)
+    return ", ".join(allowed[:-1]) + " or " + allowed[-1] if len(allowed) > 1 else allowed[0]
+
+
+def check_choice(dotted: str, value: Any, allowed: Iterable[str] | None = None) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of the allowed values of ``dotted``
+    (:data:`CHOICES`, or ``allowed``)."""
+    allowed = tuple(CHOICES[dotted] if allowed is None else allowed)
+    if value not in allowed:
+        raise ConfigError(f"'{dotted}' must be {one_of(allowed)}, got {value!r}")
 
 # keys whose value is a free-form mapping (not checked against base)
 _FREE_KEYS = {
@@ -57,6 +107,10 @@ DERIVED_STAGE_KEYS = ("token_budget",)   # written into the resolved config by l
 
 class ConfigError(ValueError):
     """A configuration value or key is invalid; the message names the key."""
+
+
+class StageError(ConfigError):
+    """A stage name/number or a stage value is invalid; the message names it."""
 
 
 def _read_yaml(path: Path) -> dict:
@@ -108,6 +162,20 @@ def _nest(path: list[str], value: Any) -> dict:
     for part in reversed(path):
         out = {part: out}
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _base() -> dict:
+    return _read_yaml(CONFIG_DIR / "base.yaml")
+
+
+def base_setting(dotted: str) -> Any:
+    """A setting's value in ``base.yaml``, the one place defaults live: for code that needs a
+    default without a tier (e.g. the temperature rule's thresholds as keyword defaults)."""
+    node: Any = _base()
+    for part in dotted.split("."):
+        node = node[part]
+    return copy.deepcopy(node)
 
 
 def tier_file(tier: str) -> Path:
@@ -224,21 +292,36 @@ class StageSpec:
 
 
 def stage_spec(cfg: dict, stage: "int | str | Mapping | StageSpec") -> StageSpec:
-    """The typed record of a stage of ``cfg``: by 0-based index, by name, or from the stage's mapping
-    (``cfg["training"]["stages"][i]``); a :class:`StageSpec` is returned as it is."""
+    """The one stage lookup: the typed record of a stage of ``cfg``.
+
+    A stage is its **name** (``"stage2"``), its **index** -- an ``int``, 0-based, the position in
+    ``training.stages`` and :attr:`StageSpec.index` -- or, as typed on a command line or in the
+    training notebook's ``stages`` parameter, its **number**: a string of digits, 1-based (``"2"``
+    is the second stage). Its mapping (``cfg["training"]["stages"][i]``) and a :class:`StageSpec`
+    are accepted as they are. Raises :class:`StageError` naming the stages there are."""
     if isinstance(stage, StageSpec):
         return stage
     stages = cfg["training"]["stages"]
+    names = [s["name"] for s in stages]
+    if not stages:
+        raise StageError(f"tier {cfg.get('tier')!r} defines no training.stages")
     if isinstance(stage, Mapping):
-        st, i = stage, next((k for k, s in enumerate(stages) if s.get("name") == stage.get("name")), -1)
-    elif isinstance(stage, str):
-        names = [s["name"] for s in stages]
-        if stage not in names:
-            raise ConfigError(f"unknown stage {stage!r}; expected one of {names}")
+        i = next((k for k, s in enumerate(stages) if s.get("name") == stage.get("name")), -1)
+        st = stage
+    elif isinstance(stage, str) and stage in names:
         i = names.index(stage)
         st = stages[i]
+    elif isinstance(stage, str) and stage.strip().isdigit():
+        k = int(stage)
+        if not 1 <= k <= len(stages):
+            raise StageError(f"stage number {k} out of range 1..{len(stages)} (stages: {names})")
+        i, st = k - 1, stages[k - 1]
+    elif isinstance(stage, int) and not isinstance(stage, bool):
+        if not 0 <= stage < len(stages):
+            raise StageError(f"stage index {stage} out of range 0..{len(stages) - 1} (stages: {names})")
+        i, st = stage, stages[stage]
     else:
-        i, st = int(stage), stages[int(stage)]
+        raise StageError(f"unknown stage {stage!r}; expected one of {names} or 1..{len(stages)}")
     return StageSpec(index=i, name=st["name"], max_prompt_length=int(cfg["training"]["max_prompt_length"]),
                      max_response_length=int(st["max_response_length"]), temperature=float(st["temperature"]),
                      val_temperature=st.get("val_temperature"), ulysses_sp=int(st.get("ulysses_sp") or 1),
@@ -380,37 +463,22 @@ def validate(cfg: dict) -> None:
     f = str(cfg["difficulty"]["filter"])
     if not (f in ("drop_perfect", "none") or (f.startswith("gt:") and f[3:].isdigit())):
         raise ConfigError(f"'difficulty.filter' must be drop_perfect, none or gt:M, got {f!r}")
-    if cfg["sampling"]["engine"] not in ("vllm", "hf"):
-        raise ConfigError(f"'sampling.engine' must be vllm or hf, got {cfg['sampling']['engine']!r}")
-    if cfg["grading"]["answer_extraction"] not in ("boxed", "boxed_or_last_number"):
-        raise ConfigError("'grading.answer_extraction' must be boxed or boxed_or_last_number")
+    for dotted in CHOICES:
+        sect, name = dotted.split(".")
+        check_choice(dotted, cfg[sect][name])
     checker = cfg["grading"]["checker"]
-    if checker not in ("polaris", "deepscaler"):
-        raise ConfigError(f"'grading.checker' must be polaris or deepscaler, got {checker!r}")
     if checker == "deepscaler" and (cfg["grading"]["require_think"] is not True
                                     or cfg["grading"]["answer_extraction"] != "boxed"):
         raise ConfigError("'grading.checker: deepscaler' (DeepScaleR's rules) always requires </think> and "
                           "a boxed answer: set 'grading.require_think' to true and "
                           "'grading.answer_extraction' to boxed, or use 'grading.checker: polaris'")
-    if cfg["training"]["temperature_mode"] not in ("config", "search"):
-        raise ConfigError("'training.temperature_mode' must be config or search, "
-                          f"got {cfg['training']['temperature_mode']!r}")
-    if cfg["training"]["cpu_precision"] not in ("auto", "fp32", "bf16"):
-        raise ConfigError("'training.cpu_precision' must be auto, fp32 or bf16, "
-                          f"got {cfg['training']['cpu_precision']!r}")
     if not isinstance(cfg["training"]["keep_checkpoints"], bool):
         raise ConfigError("'training.keep_checkpoints' must be true or false, "
                           f"got {cfg['training']['keep_checkpoints']!r}")
-    if cfg["training"]["old_log_prob"] not in ("recompute", "rollout"):
-        raise ConfigError("'training.old_log_prob' must be recompute or rollout, "
-                          f"got {cfg['training']['old_log_prob']!r}")
     if cfg["training"]["old_log_prob"] == "rollout" and cfg["training"]["rollout_name"] != "hf":
         raise ConfigError("'training.old_log_prob: rollout' reuses the rollout's log-probs as the PPO old "
                           "log-probs, exact only for the CPU rollout (training.rollout_name: hf, the actor's "
                           f"fp32 copy); with rollout_name {cfg['training']['rollout_name']!r} use recompute")
-    if cfg["training"]["substitution"] not in ("polaris", "released", "off"):
-        raise ConfigError("'training.substitution' must be polaris, released or off, "
-                          f"got {cfg['training']['substitution']!r}")
     if cfg["training"]["train_batch_size"] % cfg["training"]["ppo_mini_batch_size"]:
         raise ConfigError("'training.train_batch_size' must be a multiple of "
                           "'training.ppo_mini_batch_size'")

@@ -309,7 +309,7 @@ def load_training_data(cfg: dict) -> pd.DataFrame:
             return normalise_rows(pd.read_parquet(path), str(path))
         source = str(path)
     if source == "synthetic":
-        df = synthetic_problems(tr.get("num_problems") or 64, tr.get("levels"), seed=cfg.get("seed", 0),
+        df = synthetic_problems(tr.get("num_problems") or 64, tr.get("levels"), seed=cfg["seed"],
                                 pool="dev")
         return normalise_rows(df, "synthetic")
     if source is None:

@@ -194,7 +194,7 @@ def profile(cfg: dict, df: pd.DataFrame, *, model: Any = None, k: int | None = N
     k = int(k or dcfg["k"])
     temperature = float(dcfg["temperature"] if temperature is None else temperature)
     max_new_tokens = int(max_new_tokens or dcfg["max_new_tokens"])
-    seed = int(cfg.get("seed", 0) if seed is None else seed)
+    seed = int(cfg["seed"] if seed is None else seed)
     top_p = dcfg["top_p"] if top_p is None else top_p
     top_k = dcfg["top_k"] if top_k is None else top_k
     if k <= 0:
@@ -495,7 +495,7 @@ def load_dataset_spec(cfg: dict, spec: str, num_problems: int | None = None, *, 
     """
     from . import data as D
 
-    seed = int(cfg.get("seed", 0) if seed is None else seed)
+    seed = int(cfg["seed"] if seed is None else seed)
     spec = str(spec).strip()
     if spec.startswith("synthetic:"):
         levels = [x.strip() for x in spec.split(":", 1)[1].split(",") if x.strip()]

@@ -76,7 +76,9 @@ def run_precision(fp: dict | None, cpu_precision: str | None) -> str | None:
     """The precision a run's actor trained in: its ``training.cpu_precision`` with ``auto`` resolved on
     its machine. A manifest written before ``auto`` meant AMX-only (no ``auto_precision`` field)
     resolved ``auto`` to bf16 wherever bf16 was native."""
-    if cpu_precision in ("fp32", "bf16"):
+    from .config import PRECISIONS
+
+    if cpu_precision in PRECISIONS:
         return cpu_precision
     if not fp:
         return None

@@ -18,13 +18,14 @@ from typing import Any
 try:
     from polaris_repro.grading import DEFAULT_TIMEOUT_S, MODES, grade
     from polaris_repro.grading.deepscaler import deepscaler_grade
+    from polaris_repro.config import CHECKERS   # grading.checker: the package's checker | DeepScaleR's rules
 except ImportError:  # package not installed: fall back to the checkout this file lives in
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from polaris_repro.grading import DEFAULT_TIMEOUT_S, MODES, grade
     from polaris_repro.grading.deepscaler import deepscaler_grade
+    from polaris_repro.config import CHECKERS
 
 PRED_LOG_CHARS = 200  # extracted answers are logged; keep a runaway box from bloating the logs
-CHECKERS = ("polaris", "deepscaler")   # grading.checker: the package's checker | DeepScaleR's rules
 DEFAULT_CHECKER = "polaris"
 
 

@@ -94,3 +94,42 @@ def test_cli_explain():
     out = buf.getvalue()
     assert "actor_rollout_ref.actor.optim.lr=0.0002" in out and "(-o training.lr=2e-4)" in out
     assert "trainer.device=cpu" in out and CPU_PLATFORM in out
+
+
+def test_one_stage_lookup():
+    """config.stage_spec is the one lookup: an int is the 0-based index, a string the name or (as
+    typed on a command line) the 1-based number; the CLI helper delegates to it."""
+    from polaris_repro.config import StageError, stage_spec
+
+    cfg = load_config("tiny")
+    assert stage_spec(cfg, 1).name == stage_spec(cfg, "stage2").name == stage_spec(cfg, "2").name == "stage2"
+    assert vc.resolve_stage(cfg, 2) == vc.resolve_stage(cfg, "stage2") == 1
+    with pytest.raises(StageError, match="stage index 3"):
+        stage_spec(cfg, 3)
+    with pytest.raises(StageError, match="stage number 4"):
+        stage_spec(cfg, "4")
+    with pytest.raises(StageError, match="unknown stage"):
+        stage_spec(cfg, "stage9")
+
+
+def test_allowed_values_are_defined_once():
+    from polaris_repro import config as C
+    from polaris_repro import reward
+    from polaris_repro.grading import MODES
+    from polaris_repro.training import mechanisms as M
+
+    assert M.MODES is C.SUBSTITUTION_MODES and MODES is C.ANSWER_EXTRACTIONS and reward.CHECKERS is C.CHECKERS
+    with pytest.raises(C.ConfigError, match="'training.substitution' must be polaris, released or off"):
+        load_config("tiny", ["training.substitution=other"])
+    with pytest.raises(C.ConfigError, match="'evaluation.overlong_prompts' must be error or skip"):
+        load_config("tiny", ["evaluation.overlong_prompts=drop"])
+
+
+def test_temperature_rule_defaults_are_base_yaml():
+    from polaris_repro.config import base_setting
+    from polaris_repro.temperature import rule
+
+    assert rule.DEFAULT_PLATEAU_DROP == base_setting("temperature_search.plateau_drop")
+    assert rule.DEFAULT_COLLAPSE_DROP == base_setting("temperature_search.collapse_drop")
+    assert rule.DEFAULT_CONFIDENCE == base_setting("temperature_search.confidence")
+    assert rule.DEFAULT_BOOTSTRAP == base_setting("temperature_search.bootstrap")

@@ -33,7 +33,7 @@ def load_problems(name: str, cfg: dict, num_problems: int | None = None) -> pd.D
     if name == "synthetic":
         # held-out problems of the trained levels, disjoint from every problem of sections 1-3
         levels = cfg["evaluation"].get("synthetic_levels") or cfg["data"]["train"].get("levels")
-        return load_benchmark("synthetic", num_problems=num_problems or 32, seed=int(cfg.get("seed", 0)),
+        return load_benchmark("synthetic", num_problems=num_problems or 32, seed=int(cfg["seed"]),
                               levels=levels, pool="heldout")
     return load_benchmark(name, directory, num_problems=num_problems)
 
@@ -344,7 +344,7 @@ def summarise_model(spec: ModelSpec, out: Path, frames: Mapping[str, pd.DataFram
         old = json.loads((out / "metrics.json").read_text()).get("generation_time", {})
     per = {}
     for name, df in frames.items():
-        per[name] = benchmark_metrics(df, resamples=proto.get("bootstrap", 1000), seed=proto.get("seed", 0))
+        per[name] = benchmark_metrics(df, resamples=proto["bootstrap"], seed=proto["seed"])
         if skipped and skipped.get(name):
             per[name]["skipped_overlong"] = list(skipped[name])
     questions = pd.concat([question_table(df) for df in frames.values()], ignore_index=True) \

@@ -15,6 +15,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from .. import reference_results as ref
+from ..config import OVERLONG_PROMPTS
 
 
 SECTION = "04_evaluation"
@@ -66,7 +67,7 @@ def protocol(cfg: dict, *, benchmarks: Mapping[str, int] | None = None,
         "thinking": bool(cfg["model"].get("thinking", True)),
         "family": cfg["model"].get("family"),
         "grading": {"answer_extraction": cfg["grading"]["answer_extraction"], "require_think": False},
-        "seed": int(cfg.get("seed", 0)),
+        "seed": int(cfg["seed"]),
         "engine": cfg["sampling"]["engine"],
         "tensor_parallel_size": cfg["sampling"].get("tensor_parallel_size"),
         "length_buckets": [int(x) for x in ev.get("length_buckets") or []],
@@ -75,7 +76,7 @@ def protocol(cfg: dict, *, benchmarks: Mapping[str, int] | None = None,
         "overlong_prompts": str(ev.get("overlong_prompts") or "error"),
         "tier": cfg.get("tier"),
     }
-    if proto["overlong_prompts"] not in ("error", "skip"):
+    if proto["overlong_prompts"] not in OVERLONG_PROMPTS:
         raise EvaluationError(f"evaluation.overlong_prompts must be error or skip, got {proto['overlong_prompts']!r}")
     for name, n in proto["benchmarks"].items():
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:

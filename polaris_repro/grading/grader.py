@@ -9,6 +9,7 @@ from fractions import Fraction
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..config import ANSWER_EXTRACTIONS
 from .limits import DEFAULT_TIMEOUT_S, MAX_SYMBOLS, Deadline, Undefined
 from .extraction import extract_answer, final_boxes, ground_truths, last_number, split_think
 from .parser import has_inf, free_symbols
@@ -19,7 +20,7 @@ from .equivalence import any_equivalent
 from .units import split_unit
 
 
-MODES = ("boxed", "boxed_or_last_number")
+MODES = ANSWER_EXTRACTIONS   # grading.answer_extraction (defined in polaris_repro.config)
 
 
 @dataclass(frozen=True)

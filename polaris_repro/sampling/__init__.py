@@ -79,6 +79,6 @@ def make_sampler(cfg: Mapping, model: str | None = None, *, progress: bool = Tru
                   gpu_memory_utilization=float(sampling.get("gpu_memory_utilization") or 0.9),
                   enable_prefix_caching=bool(sampling.get("enable_prefix_caching", True)),
                   max_num_batched_tokens=sampling.get("max_num_batched_tokens"),
-                  seed=int(cfg.get("seed") or 0))
+                  seed=int(cfg["seed"]))
     kwargs.update(engine_kwargs)
     return VLLMSampler(path, **kwargs)

@@ -11,12 +11,15 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..config import base_setting
+
 ZONES = ("Low Temperature", "Robust Generation", "Controlled Exploration", "Performance Collapse")
 ROBUST, EXPLORE, COLLAPSE, LOW = ZONES[1], ZONES[2], ZONES[3], ZONES[0]
-DEFAULT_PLATEAU_DROP = 0.01
-DEFAULT_COLLAPSE_DROP = 0.2
-DEFAULT_CONFIDENCE = 0.75
-DEFAULT_BOOTSTRAP = 1000
+# the rule's defaults are base.yaml's temperature_search settings (the one place they are set)
+DEFAULT_PLATEAU_DROP = float(base_setting("temperature_search.plateau_drop"))
+DEFAULT_COLLAPSE_DROP = float(base_setting("temperature_search.collapse_drop"))
+DEFAULT_CONFIDENCE = float(base_setting("temperature_search.confidence"))
+DEFAULT_BOOTSTRAP = int(base_setting("temperature_search.bootstrap"))
 DEFAULT_RESAMPLES = 200
 MAJORITY = 0.5
 

@@ -98,7 +98,7 @@ def sweep(cfg: dict, df: pd.DataFrame, temperatures: Sequence[float], *, model: 
     ts = cfg["temperature_search"]
     n = int(n or ts["n"])
     max_new_tokens = int(max_new_tokens or ts["max_new_tokens"])
-    seed = int(cfg.get("seed", 0) if seed is None else seed)
+    seed = int(cfg["seed"] if seed is None else seed)
     top_p = ts["top_p"] if top_p is None else top_p
     top_k = ts["top_k"] if top_k is None else top_k
     temperatures = [float(t) for t in temperatures]
@@ -159,14 +159,14 @@ def load_problems(cfg: dict, num_problems: int | None = None) -> pd.DataFrame:
 
     ts = cfg["temperature_search"]
     return load_benchmark(ts["benchmark"], cfg["data"].get("benchmarks_dir"),
-                          num_problems=num_problems or ts.get("num_problems"), seed=cfg.get("seed", 0))
+                          num_problems=num_problems or ts.get("num_problems"), seed=cfg["seed"])
 
 
 def rule_settings(cfg: dict) -> dict:
     """The rule's settings from ``cfg["temperature_search"]`` as keyword arguments."""
     ts = cfg["temperature_search"]
     return {"plateau_drop": ts["plateau_drop"], "collapse_drop": ts["collapse_drop"],
-            "confidence": ts["confidence"], "bootstrap": ts["bootstrap"], "seed": int(cfg.get("seed", 0))}
+            "confidence": ts["confidence"], "bootstrap": ts["bootstrap"], "seed": int(cfg["seed"])}
 
 
 def search_for_stage(cfg: dict, model_dir: str | os.PathLike | None = None,

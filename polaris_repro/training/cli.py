@@ -19,7 +19,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..config import ConfigError, load_config
+from ..config import SUBSTITUTION_MODES, TEMPERATURE_MODES, ConfigError, load_config, stage_spec, stage_specs
 from . import time_limits as TL
 from . import verl_config as vc
 
@@ -37,11 +37,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --dry-run: print each verl override with its source (recipe: the tier config key "
                         "and its file, or a constant; CPU platform; --verl)")
     p.add_argument("--no-compose", action="store_true", help="with --dry-run: skip the Hydra check")
-    p.add_argument("--substitution", choices=("polaris", "released", "off"), default=None)
+    p.add_argument("--substitution", choices=SUBSTITUTION_MODES, default=None)
     p.add_argument("--rescue", dest="rescue", action="store_true", default=None)
     p.add_argument("--no-rescue", dest="rescue", action="store_false")
     p.add_argument("--temperature", type=float, default=None, help="override the rollout temperature")
-    p.add_argument("--temperature-mode", choices=("config", "search"), default=None,
+    p.add_argument("--temperature-mode", choices=TEMPERATURE_MODES, default=None,
                    help="later stages: configured temperature or a search on the previous model "
                         "(default: training.temperature_mode)")
     p.add_argument("--fresh", action="store_true", help="discard the stage folders and start over")
@@ -104,8 +104,8 @@ def cli(argv: list[str] | None = None) -> int:
             except ValueError as e:   # the script is written; say what is wrong with the limit
                 print(f"warning: {e}")
             return 0
-        stages = [vc.resolve_stage(cfg, s) for s in args.stage] if args.stage else \
-            list(range(len(cfg["training"]["stages"])))
+        stages = [stage_spec(cfg, s).index for s in args.stage] if args.stage else \
+            [spec.index for spec in stage_specs(cfg)]
         if args.dry_run:
             return _dry_run(cfg, stages, args)
         from ..doctor import run_before

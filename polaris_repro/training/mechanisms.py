@@ -44,10 +44,11 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..artifacts import read_jsonl
+from ..config import SUBSTITUTION_MODES
 # the accuracy log, re-exported: M.AccuracyLog, M.read_accuracy_log, M.per_prompt_accuracy
 from .accuracy_log import REPEATED, AccuracyLog, per_prompt_accuracy, read_accuracy_log  # noqa: F401
 
-MODES = ("polaris", "released", "off")
+MODES = SUBSTITUTION_MODES   # training.substitution (defined in polaris_repro.config)
 # tensor fields the released code overwrites (responses, input ids, attention mask, position ids,
 # prompts) plus the masks/log-probs verl 0.9.1 derives from them
 TOKEN_FIELDS = ("responses", "input_ids", "attention_mask", "position_ids", "prompts", "response_mask",

@@ -50,7 +50,7 @@ import pandas as pd
 
 from .. import sections
 from ..artifacts import now, write_json
-from ..config import StageSpec, stage_spec
+from ..config import StageSpec, check_choice, stage_spec
 from ..signals import as_interrupt, handling, signal_name
 from . import mechanisms as M
 from . import supervisor
@@ -71,22 +71,8 @@ def section_dir(run_dir: str | os.PathLike) -> Path:
     return Path(run_dir) / SECTION
 
 
-def stage_index(cfg: dict, stage: int | str) -> int:
-    """In this module a stage is its 0-based index (int) or its name (str); the CLI's 1-based
-    numbers go through :func:`verl_config.resolve_stage`."""
-    n = len(cfg["training"]["stages"])
-    if isinstance(stage, int) and not isinstance(stage, bool):
-        if not 0 <= stage < n:
-            raise StageError(f"stage index {stage} out of range 0..{n - 1}")
-        return stage
-    names = [s["name"] for s in cfg["training"]["stages"]]
-    if stage not in names:
-        raise StageError(f"unknown stage {stage!r}; expected one of {names}")
-    return names.index(stage)
-
-
 def stage_dir(cfg: dict, run_dir: str | os.PathLike, stage: int | str) -> Path:
-    return section_dir(run_dir) / cfg["training"]["stages"][stage_index(cfg, stage)]["name"]
+    return section_dir(run_dir) / stage_spec(cfg, stage).name
 
 
 @dataclass
@@ -161,7 +147,7 @@ def _write_val(cfg: dict, path: Path) -> Path:
 
     v = cfg["data"]["val"]
     df = load_benchmark(v["benchmark"], cfg["data"].get("benchmarks_dir"), num_problems=v.get("num_problems"),
-                        seed=cfg.get("seed", 0))
+                        seed=cfg["seed"])
     return to_verl_parquet(df, path)
 
 
@@ -214,7 +200,7 @@ def plan_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, subst
     temperature, the context the token budget needs; each takes and returns the typed stage record
     (:class:`polaris_repro.config.StageSpec`) or what it decided."""
     run_dir = Path(run_dir)
-    spec = stage_spec(cfg, stage_index(cfg, stage))
+    spec = stage_spec(cfg, stage)
     sdir = stage_dir(cfg, run_dir, spec.index)
     prev = read_stage(sdir).get("plan")
     if prev and not dry_run:
@@ -243,8 +229,7 @@ def plan_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, subst
 
 def _temperature_mode(cfg: dict, mode: str | None) -> str:
     mode = mode or cfg["training"]["temperature_mode"]
-    if mode not in ("config", "search"):
-        raise ValueError(f"temperature_mode must be 'config' or 'search', got {mode!r}")
+    check_choice("training.temperature_mode", mode)
     return mode
 
 
@@ -446,7 +431,7 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
               extra_overrides: Iterable[str] = (), log: Callable[[str], None] = print) -> dict:
     """Run one stage to completion (or resume it); returns its ``stage.json`` record."""
     run_dir = Path(run_dir).resolve()
-    i = stage_index(cfg, stage)
+    i = stage_spec(cfg, stage).index
     sdir = stage_dir(cfg, run_dir, i)
     st = read_stage(sdir)
     if resume and stage_finished(sdir):
@@ -551,7 +536,7 @@ def run_stages(cfg: dict, run_dir: str | os.PathLike, stages: Sequence[int | str
     """Run stages in order (all by default); record the last stage's merged model as the run's
     ``final_model`` in the manifest."""
     run_dir = Path(run_dir).resolve()
-    idx = [stage_index(cfg, s) for s in stages] if stages else list(range(len(cfg["training"]["stages"])))
+    idx = [stage_spec(cfg, s).index for s in stages] if stages else list(range(len(cfg["training"]["stages"])))
     log = kw.get("log", print)
     stale = TL.clear_stale_stop(run_dir)
     if stale:

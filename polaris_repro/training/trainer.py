@@ -109,7 +109,7 @@ def polaris_settings(config) -> dict:
         "rescue": bool(pol.get("rescue", False)),
         "accuracy_log": str(pol["accuracy_log"]),
         "metrics_file": pol.get("metrics_file"),
-        "seed": int(pol.get("seed", 1)),
+        "seed": int(pol["seed"]),   # verl_config.stage_overrides writes it (+polaris.seed)
         "max_resample": pol.get("max_resample"),  # None = until the epoch ends
         "threshold": float(pol.get("correct_threshold", 0.5)),
         "stage": pol.get("stage"),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..artifacts import REPO_ROOT
-from ..config import CPU_TIERS, stage_spec
+from ..config import CPU_TIERS, StageError, stage_spec  # noqa: F401 (StageError: re-exported)
 from .overrides import CPU_PLATFORM, OverrideError, OverrideSet, format_value  # noqa: F401 (OverrideError: re-exported)
 from .time_limits import STOP_FILE
 
@@ -43,25 +43,10 @@ PLATFORM_KEYS = frozenset({"trainer.nnodes", "trainer.n_gpus_per_node", "trainer
 _fmt = format_value   # a Hydra override value (kept under its old name)
 
 
-class StageError(ValueError):
-    """A stage name/number or a stage value is invalid; the message names it."""
-
-
 def resolve_stage(cfg: dict, stage: int | str) -> int:
-    """0-based index of a stage given as its name (``stage2``), a 1-based number (``2``/``"2"``)."""
-    stages = cfg["training"]["stages"]
-    if not stages:
-        raise StageError(f"tier {cfg.get('tier')!r} defines no training.stages")
-    names = [s["name"] for s in stages]
-    if isinstance(stage, str) and stage in names:
-        return names.index(stage)
-    try:
-        k = int(stage)
-    except (TypeError, ValueError):
-        raise StageError(f"unknown stage {stage!r}; expected one of {names} or 1..{len(stages)}") from None
-    if not 1 <= k <= len(stages):
-        raise StageError(f"stage number {k} out of range 1..{len(stages)} (stages: {names})")
-    return k - 1
+    """The 0-based index of a stage as a user gives it -- its name or its 1-based number (``2`` or
+    ``"2"``): :func:`polaris_repro.config.stage_spec` of the number's text."""
+    return stage_spec(cfg, stage if isinstance(stage, str) else str(stage)).index
 
 
 def override_key(item: str) -> str:
@@ -106,7 +91,7 @@ def stage_seed(cfg: dict, stage_index: int) -> int:
     on the same prompts when drop-easy removes none) draw their own order and rollouts instead of
     replaying the previous stage's. Stage 1 keeps the run's seed (the official scripts' data seed
     for the paper tiers); stage k adds 1000 * (k - 1)."""
-    return int(cfg.get("seed", 1)) + 1000 * int(stage_index)
+    return int(cfg["seed"]) + 1000 * int(stage_index)
 
 
 def stage_overrides(cfg: dict, stage_index: int, **kwargs) -> list[str]:
@@ -137,10 +122,7 @@ def stage_override_set(cfg: dict, stage_index: int, *, train_files: str | os.Pat
     """
     tr = cfg["training"]
     extra = list(extra)
-    stages = tr["stages"]
-    if not 0 <= stage_index < len(stages):
-        raise StageError(f"stage index {stage_index} out of range for {len(stages)} stage(s)")
-    st = stage_spec(cfg, stage_index)
+    st = stage_spec(cfg, int(stage_index))
 
     def stage_key(name: str) -> str:
         return f"cfg:training.stages[{stage_index}].{name}"

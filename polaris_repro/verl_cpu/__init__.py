@@ -145,8 +145,9 @@ def resolve_precision(precision: str) -> str:
         from ..machine import amx_bf16
 
         return "bf16" if amx_bf16() else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"training.cpu_precision must be auto, fp32 or bf16, got {precision!r}")
+    from ..config import check_choice
+
+    check_choice("training.cpu_precision", precision)
     return precision
 
 
@@ -228,8 +229,10 @@ def cpu_overrides(*, trainer: str = "v0", n_gpus: int = 1, nnodes: int = 1, num_
         num_cpus = max(num_cpus, 8) + (8 if trainer == "v1" else 0)
     elif not isinstance(num_cpus, int) or num_cpus < 1:
         raise ValueError(f"cpu_overrides: num_cpus must be a positive int, got {num_cpus!r}")
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"cpu_overrides: precision must be 'fp32' or 'bf16', got {precision!r}")
+    from ..config import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"cpu_overrides: precision must be one of {PRECISIONS}, got {precision!r}")
     env_vars = "++ray_kwargs.ray_init.runtime_env.env_vars."
     out = [
         "trainer.device=cpu",
