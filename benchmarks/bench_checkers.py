@@ -461,6 +461,14 @@ def rollout_pairs(run_dir: Path, limit: int | None = None) -> tuple[list[Pair], 
         return [], (f"run folder {run_dir} holds no evaluation responses (no *.parquet with a "
                     f"'responses' column, e.g. 04_evaluation/<model>/<benchmark>.parquet): no rollouts "
                     f"compared")
+    # a tier whose model never thinks (model.thinking: false, e.g. smoke) writes no </think>: both
+    # checkers would reject every response by the think rule alone, so its responses are compared
+    # as the answer part of a response, after a "</think>" (the answer rules, the same extraction)
+    man = run_dir / "manifest.json"
+    thinking = True
+    if man.is_file():
+        thinking = bool((((json.loads(man.read_text()).get("config") or {}).get("model") or {})
+                         .get("thinking", True)))
     pairs = []
     for f in files:
         df = pd.read_parquet(f)
@@ -475,9 +483,12 @@ def rollout_pairs(run_dir: Path, limit: int | None = None) -> tuple[list[Pair], 
             src = str(row.get("data_source") or bench)
             for j, resp in enumerate(list(row["responses"])):
                 text = "" if resp is None else str(resp)
+                if not thinking and "</think>" not in text:
+                    text = "</think>" + text
                 pairs.append(grade_pair(Pair("rollout", label, int(row.get("index", i)), j, "rollout",
                                              UNKNOWN, gt, "", text), src))
-    return pairs, f"rollouts: {len(pairs)} responses from {len(files)} file(s) under {run_dir}"
+    how = "" if thinking else " (model.thinking false: each compared after a '</think>', the answer rules only)"
+    return pairs, f"rollouts: {len(pairs)} responses from {len(files)} file(s) under {run_dir}{how}"
 
 
 # ---------------------------------------------------------------- report
