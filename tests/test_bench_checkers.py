@@ -2,6 +2,7 @@ r"""benchmarks/bench_checkers.py: the polaris and deepscaler checkers compared o
 ground truths (a subset of rows, a few seconds), the report's structure and the facts it must show."""
 from __future__ import annotations
 
+import json
 import csv
 import importlib.util
 import sys
@@ -158,3 +159,11 @@ def test_run_folder(bench, tmp_path, capsys):
     assert [p.verdicts["deepscaler"] for p in ro] == [True, False, True, False]
     assert any(r["kind"] == "rollout" and r["n"] == 4 for r in rep["table"])
     assert "rollouts: 4 responses from 1 file(s)" in capsys.readouterr().out
+    # a run whose model never thinks (model.thinking: false): each response is compared after a
+    # '</think>', so the answer rules decide, not the missing think block
+    (tmp_path / "run" / "manifest.json").write_text(json.dumps({"config": {"model": {"thinking": False}}}))
+    rep = bench.main(["--benchmarks", "aime24", "--limit", "2", "--run", str(tmp_path / "run")])
+    ro = [p for p in rep["pairs"] if p.source == "rollout"]
+    assert [p.verdicts["deepscaler"] for p in ro] == [True, True, True, False]
+    assert [p.verdicts["polaris"] for p in ro] == [True, True, True, False]
+    assert "the answer rules only" in capsys.readouterr().out
