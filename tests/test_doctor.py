@@ -310,6 +310,7 @@ def test_the_cpu_precision_row_says_what_the_launch_will_run_in(monkeypatch, ker
     assert r["status"] == "ok"
     assert ("-> bf16" in r["found"]) == (kernels == "AMX") and ("-> fp32" in r["found"]) == (kernels != "AMX")
     assert ("no AMX" in r["found"]) == (kernels == "AVX512-BF16")
+    assert ("26.9 min" in r["found"]) == (kernels != "AMX")  # the time an fp32 smoke run takes
     assert r["found"].split(" -> ")[1].split()[0] == V.resolve_precision("auto")
     [forced] = check_cpu_precision(load_config("smoke", ["training.cpu_precision=bf16"]), hw)
     assert forced["status"] == ("ok" if kernels == "AMX" else "warn")
