@@ -27,7 +27,8 @@ GIVE_UP = 5.0       # a bf16 pass this many times slower than fp32 ends the bf16
 CAPS = {"native": {},
         "avx512bf16": {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"},  # no AMX
         "avx512": {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
-        "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+        # a full AVX2 cap: ATen, oneDNN and MKL (torch's fp32 GEMM), as on an AVX2-only laptop CPU
+        "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
 
 
 def child(reps: int, out: str) -> None:
@@ -93,7 +94,8 @@ def main() -> int:
         if cap not in CAPS:
             ap.error(f"--caps: unknown cap {cap!r}; expected {sorted(CAPS)}")
         with tempfile.NamedTemporaryFile(suffix=".json") as f:
-            env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
+            env = {k: v for k, v in os.environ.items()
+                   if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")}
             env.update(CAPS[cap])
             env["BENCH_ROWS"] = str(a.rows)
             subprocess.run([sys.executable, __file__, "--child", f.name, "--reps", str(a.reps)], env=env, check=True,
