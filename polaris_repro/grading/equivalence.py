@@ -28,23 +28,8 @@ def _canon_rel(ops, sides):
 
 
 def _match_all(xs, ys, deadline: float) -> bool:
-    """Multiset equality under ``_value_equal`` (bipartite matching)."""
-    if len(xs) != len(ys):
-        return False
-    n = len(xs)
-    adj = [[j for j in range(n) if _value_equal(xs[i], ys[j], deadline, top=False)] for i in range(n)]
-    match_y = [-1] * n
-
-    def augment(i, seen):
-        for j in adj[i]:
-            if j not in seen:
-                seen.add(j)
-                if match_y[j] < 0 or augment(match_y[j], seen):
-                    match_y[j] = i
-                    return True
-        return False
-
-    return all(augment(i, set()) for i in range(n))
+    """Multiset equality under ``_value_equal`` (bipartite matching, :func:`.notations.match_items`)."""
+    return match_items(list(xs), list(ys), lambda x, y: _value_equal(x, y, deadline, top=False))
 
 
 def _name_key(name: str, top: bool) -> str:

@@ -176,8 +176,9 @@ def comma_items(s: str) -> list[str]:
     return [s] if len(items) < 2 or not all(items) else items
 
 
-def match_items(xs: list[str], ys: list[str], equal: Callable[[str, str], bool]) -> bool:
-    """Whether the items pair up one to one under ``equal(x, y)`` (a list is unordered)."""
+def match_items(xs: list, ys: list, equal: Callable) -> bool:
+    """Whether the items (strings or ASTs) pair up one to one under ``equal(x, y)`` (a list is
+    unordered): bipartite matching by augmenting paths."""
     if len(xs) != len(ys):
         return False
     adj = [[j for j, y in enumerate(ys) if equal(x, y)] for x in xs]
