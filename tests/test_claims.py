@@ -377,18 +377,24 @@ def test_the_numerics_key_tells_amx_from_avx512_bf16_and_from_fp32_machines():
     assert numerics_key(amx, "bf16") == "AVX512+AMX-bf16, 2 threads, torch 2.13.0"
 
 
-def test_auto_resolves_to_bf16_on_amx_only_in_the_manifests_reading():
-    """What a run trained in, read back from its manifest: `auto` is bf16 only where the fingerprint
-    says AMX; a manifest from before that rule (no `auto_precision`) was bf16 wherever bf16 was
-    native; an explicit precision wins."""
+def test_auto_resolves_to_bf16_where_it_pays_in_the_manifests_reading():
+    """What a run trained in, read back from its manifest: `auto` is bf16 where the fingerprint says
+    AMX, or AVX-512 BF16 on an AMD CPU; fp32 on Intel's AVX-512 BF16 without AMX and without native
+    bf16; a manifest from before that rule (no `auto_precision`) was bf16 wherever bf16 was native;
+    an explicit precision wins."""
     from polaris_repro.machine import auto_precision, run_precision
 
-    amx = {"flags": ["avx512_bf16", "amx_bf16"], "caps": {}, "capability": "AVX512", "native_bf16": True}
+    amx = {"vendor": "GenuineIntel", "flags": ["avx512_bf16", "amx_bf16"], "caps": {}, "capability": "AVX512",
+           "native_bf16": True}
     no_amx = {**amx, "flags": ["avx512_bf16"]}
     capped = {**amx, "caps": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}}
     avx2 = {**amx, "capability": "AVX2", "native_bf16": False}
-    assert [auto_precision(f) for f in (amx, no_amx, capped, avx2)] == ["bf16", "fp32", "fp32", "fp32"]
-    for fp in (amx, no_amx, capped, avx2):
+    amd = {**no_amx, "vendor": "AuthenticAMD"}
+    amd_avx2 = {**amd, "capability": "AVX2", "native_bf16": False}
+    assert [auto_precision(f) for f in (amx, no_amx, capped, avx2, amd, amd_avx2)] == \
+        ["bf16", "fp32", "fp32", "fp32", "bf16", "fp32"]
+    assert auto_precision({**no_amx, "vendor": ""}) == "fp32"  # vendor unknown: the safe choice
+    for fp in (amx, no_amx, capped, avx2, amd, amd_avx2):
         assert run_precision({**fp, "auto_precision": auto_precision(fp)}, "auto") == auto_precision(fp)
         assert run_precision(fp, "fp32") == "fp32" and run_precision(fp, "bf16") == "bf16"
     assert run_precision(no_amx, "auto") == "bf16" and run_precision(avx2, "auto") == "fp32"  # old manifests

@@ -32,13 +32,13 @@ def dry_run_text(tier: str) -> str:
     from polaris_repro.training.cli import cli
 
     buf = io.StringIO()
-    amx = machine.amx_bf16
-    machine.amx_bf16 = lambda: True  # the stored runs' machine class (auto -> bf16)
+    pays = machine.bf16_pays
+    machine.bf16_pays = lambda: True  # the stored runs' machine class (auto -> bf16)
     try:
         with contextlib.redirect_stdout(buf):
             rc = cli(["--tier", tier, "--dry-run"])
     finally:
-        machine.amx_bf16 = amx
+        machine.bf16_pays = pays
     assert rc == 0, f"dry run of {tier} exited {rc}"
     return buf.getvalue().replace(str(REPO), "<REPO>")
 

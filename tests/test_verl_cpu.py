@@ -144,6 +144,7 @@ def test_plugin_active_with_verl_platform_cpu():
         from verl.utils.distributed import initialize_global_process_group_ray
         from verl.utils.flops_counter import get_device_flops
         import verl.utils.fsdp_utils as fu
+        import verl.workers.engine_workers as ew
         s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
         os.environ.update(RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         initialize_global_process_group_ray()          # builds "cpu:gloo,cpu:gloo"
@@ -155,12 +156,14 @@ def test_plugin_active_with_verl_platform_cpu():
             "device_name": get_torch_device().get_device_name(),
             "pin": fu.CPUOffloadPolicy(pin_memory=True).pin_memory,
             "engine_env": os.environ.get("VERL_ENGINE_DEVICE"),
+            "ppo_loss_patched": getattr(ew.ppo_loss, "_polaris_cpu_patched", False),
         }))
         dist.destroy_process_group()
     """, env_extra={"VERL_PLATFORM": "cpu"})
     st = out["status"]
     assert st["active"] and st["platform_registered"] and st["error"] is None
-    assert {"gloo_backend", "engine_device", "unpinned_offload_policy"} <= set(st["patches"])
+    assert {"gloo_backend", "engine_device", "unpinned_offload_policy", "entropy_off_graph"} <= set(st["patches"])
+    assert out["ppo_loss_patched"] is True  # the name the actor worker calls
     assert out["device"] == "cpu" and out["backend"] == "gloo" and out["device_id"] == "cpu"
     assert "gloo" in out["dist_backend"] and out["allreduce"] == [1.0, 1.0, 1.0]
     assert out["device_name"] == "CPU" and out["flops"] > 0     # flops counter no longer crashes
@@ -635,29 +638,31 @@ def test_forced_outcomes_fix_the_composition_of_each_batch_and_keep_the_policys_
         ForcedPlan.load(tmp_path / "bad.json")
 
 
-def test_auto_precision_trains_in_bf16_only_on_amx():
-    """cpu_precision: auto -> bf16 only where bf16 products run on AMX tiles under the current
-    kernel caps (where bf16 beat fp32); on AVX-512 BF16 without AMX, and capped to AVX2 (a laptop
-    CPU's kernels), it is fp32. The caps are real: each case runs in a fresh process."""
+def test_auto_precision_trains_in_bf16_only_where_it_pays():
+    """cpu_precision: auto -> bf16 where bf16 products run on AMX tiles or on AMD's AVX-512 BF16
+    under the current kernel caps (where bf16 beat fp32); on Intel's AVX-512 BF16 without AMX, and
+    capped to AVX2 (a laptop CPU's kernels), it is fp32. The caps are real: each case runs in a
+    fresh process."""
     import subprocess
     import sys
 
-    from polaris_repro.machine import amx_bf16
+    from polaris_repro.machine import auto_precision, bf16_pays, fingerprint
     from polaris_repro.verl_cpu import resolve_precision
 
-    assert resolve_precision("auto") == ("bf16" if amx_bf16() else "fp32")
+    assert resolve_precision("auto") == ("bf16" if bf16_pays() else "fp32") == auto_precision(fingerprint())
     assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
     with pytest.raises(ValueError, match="auto, fp32 or bf16"):
         resolve_precision("fp16")
     code = ("from polaris_repro.verl_cpu import resolve_precision, native_bf16;"
-            "from polaris_repro.machine import amx_bf16;"
-            "print(native_bf16(), amx_bf16(), resolve_precision('auto'))")
+            "from polaris_repro.machine import amx_bf16, fingerprint;"
+            "print(native_bf16(), amx_bf16(), resolve_precision('auto'), fingerprint()['vendor'], sep='|')")
     caps = {"AVX2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
             "AVX512_CORE_BF16": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}}
     for cap, extra in caps.items():
         out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **extra}, capture_output=True,
                              text=True, timeout=120)
-        native, amx, got = out.stdout.split()
-        assert amx == "False" and got == "fp32", (cap, out.stdout, out.stderr[-2000:])
+        native, amx, got, vendor = out.stdout.strip().split('|')
+        pays = native == "True" and vendor == "AuthenticAMD"
+        assert amx == "False" and got == ("bf16" if pays else "fp32"), (cap, out.stdout, out.stderr[-2000:])
         if cap == "AVX2":
             assert native == "False"

@@ -124,7 +124,7 @@ def native_bf16() -> bool:
     (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``): oneDNN reports bf16 support and ATen runs its
     AVX-512 kernels. Without it (e.g. an AVX2 laptop CPU) bf16 autocast is emulated (capped to AVX2,
     a smoke step took 18 s and the next over 5 minutes); ``cpu_precision: auto`` picks fp32 there and
-    on every CPU without AMX (:func:`resolve_precision`);
+    wherever bf16 was not measured faster (:func:`resolve_precision`);
     ``benchmarks/bench_cpu_precision.py`` times both under kernel caps."""
     import torch
 
@@ -136,15 +136,15 @@ def native_bf16() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
-    """``training.cpu_precision`` as the actor will run it: ``auto`` -> bf16 only where bf16 products
-    run on AMX tiles under the current caps (:func:`polaris_repro.machine.amx_bf16`), else fp32:
-    ``benchmarks/bench_cpu_precision.py`` measured a bf16 smoke micro-batch 1.5x slower than fp32 on
-    AVX-512 BF16 without AMX, 3.5x on AVX-512 without BF16, and far slower where bf16 is emulated
-    (:func:`native_bf16` false); ``fp32`` / ``bf16`` as given."""
+    """``training.cpu_precision`` as the actor will run it: ``auto`` -> bf16 where it was measured
+    faster under the current caps (:func:`polaris_repro.machine.bf16_pays`: AMX, or AVX-512 BF16 on
+    AMD), else fp32: ``benchmarks/bench_cpu_precision.py`` measured a bf16 smoke micro-batch 1.5x
+    slower than fp32 on Intel AVX-512 BF16 without AMX, 3.5x on AVX-512 without BF16, and far slower
+    where bf16 is emulated (:func:`native_bf16` false); ``fp32`` / ``bf16`` as given."""
     if precision == "auto":
-        from ..machine import amx_bf16
+        from ..machine import bf16_pays
 
-        return "bf16" if amx_bf16() else "fp32"
+        return "bf16" if bf16_pays() else "fp32"
     from ..config import check_choice
 
     check_choice("training.cpu_precision", precision)
