@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 import tempfile
@@ -181,10 +182,11 @@ def main(argv=None) -> int:
     import pandas as pd
 
     cfg = load_config(args.tier)
-    st = dict(cfg["training"]["stages"][0], steps=args.steps)
-    cfg["training"]["stages"] = [st]
-    cfg["training"]["save_freq"] = args.steps      # one checkpoint, at the end (as a stage ends)
-    cfg["training"]["test_freq"] = -1               # no validation passes inside the measurement
+    st = dataclasses.replace(cfg.stage(0), steps=args.steps)
+    cfg = dataclasses.replace(cfg, training=dataclasses.replace(
+        cfg.training, stages=(st,),
+        save_freq=args.steps,          # one checkpoint, at the end (as a stage ends)
+        test_freq=-1))                 # no validation passes inside the measurement
     with tempfile.TemporaryDirectory(prefix="bench_grpo_") as tmp:
         print(f"[bench] verl: stage 1 of {args.tier}, {args.steps} steps ...", flush=True)
         v = verl_steps(cfg, args.steps, Path(tmp))

@@ -52,7 +52,7 @@ from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 
-from ..config import ConfigError, load_config
+from ..config import ConfigError, as_config, load_config
 from ..resources import is_gpu_tier, model_spec
 from .data import check_data
 from .gpus import check_cluster_only, check_gpus, check_gpus_sampling, check_nodes, check_parallelism, check_ray_auth
@@ -79,7 +79,7 @@ def doctor(tier: str | Mapping, overrides: Sequence[str] | Mapping | None = None
     ``training=False`` (a section that samples but does not train, e.g. ``run 04_evaluation`` of
     released checkpoints on one node): the training's nodes, Ray cluster, per-stage memory,
     checkpoint disk and logger are not required; at least one GPU is."""
-    cfg = load_config(tier, overrides) if isinstance(tier, str) else dict(tier)
+    cfg = load_config(tier, overrides) if isinstance(tier, str) else as_config(tier)
     if hardware is None:
         hw = detect_hardware()
     elif isinstance(hardware, Hardware):

@@ -7,19 +7,19 @@ sampler's journal and refusing a folder generated with other settings), grades a
 """
 from __future__ import annotations
 
-import copy
 import gc
 import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from ..artifacts import atomic_path, now, write_json
+from ..config import Config, ContextExtension, as_config
 from .protocol import EvaluationError, GENERATION_KEYS, GRADE_COLUMNS, ModelResult, ModelSpec, protocol
 from .responses import grade_responses
 from .statistics import benchmark_metrics, question_table
@@ -87,7 +87,7 @@ def local_model_path(path: str) -> str:
                               f"({type(e).__name__}: {e}); pass a local folder") from e
 
 
-def context_extension(spec: ModelSpec, proto: Mapping, cfg: dict, model_path: str) -> dict:
+def context_extension(spec: ModelSpec, proto: Mapping, cfg: Config | Mapping, model_path: str) -> dict:
     """``model.context_extension`` for the sampler: the tier's raised context limit, plus the YaRN
     entry (``factor``, ``attn_factor``, ``original_max_position_embeddings`` = the config's value or
     the model's native context) when the spec asks for YaRN. Without YaRN a YaRN entry the model's
@@ -95,15 +95,16 @@ def context_extension(spec: ModelSpec, proto: Mapping, cfg: dict, model_path: st
     from .. import yarn as Y
     from ..config import check_lengths
 
-    ext = dict(cfg["model"].get("context_extension") or {})
+    cfg = as_config(cfg)
+    ext = cfg.model.context_extension
     mcfg = Y.read_config(model_path)
     # the config-time length check, now against the model's own config.json (a model the
     # context table does not know is checked here, before anything is generated)
-    c = copy.deepcopy(cfg)
-    c["evaluation"]["max_new_tokens"] = proto["max_new_tokens"]
-    c["evaluation"]["yarn"] = {**c["evaluation"]["yarn"], **proto["yarn"], "enabled": bool(spec.yarn)}
+    ev = cfg.evaluation
+    c = replace(cfg, evaluation=replace(ev, max_new_tokens=proto["max_new_tokens"],
+                                        yarn=replace(ev.yarn, **{**proto["yarn"], "enabled": bool(spec.yarn)})))
     check_lengths(c, mcfg, yarn=bool(spec.yarn), name=f"{spec.label} ({model_path})")
-    out: dict = {"max_position_embeddings": ext.get("max_position_embeddings"), "rope_scaling": None}
+    out: dict = {"max_position_embeddings": ext.max_position_embeddings, "rope_scaling": None}
     if spec.yarn:
         y = proto["yarn"]
         orig = int(y.get("original_max_position_embeddings") or Y.original_context(mcfg))
@@ -116,12 +117,9 @@ def context_extension(spec: ModelSpec, proto: Mapping, cfg: dict, model_path: st
     return out
 
 
-def _sampler_cfg(cfg: dict, proto: Mapping, model_path: str, ext: Mapping) -> dict:
-    c = copy.deepcopy(cfg)
-    c["model"]["path"] = model_path
-    c["model"]["thinking"] = proto["thinking"]
-    c["model"]["context_extension"] = dict(ext)
-    return c
+def _sampler_cfg(cfg: Config, proto: Mapping, model_path: str, ext: Mapping) -> Config:
+    return replace(cfg, model=replace(cfg.model, path=model_path, thinking=proto["thinking"],
+                                      context_extension=ContextExtension.of(ext)))
 
 
 def _prompt_lengths(probe: Any, prompts: Iterable[Any]) -> list[int]:
