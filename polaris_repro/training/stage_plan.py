@@ -112,7 +112,7 @@ def _stage1_train_source(cfg: dict, run_dir: Path) -> tuple[str | None, str]:
     out = sections.output(run_dir, sections.TRAIN_DATA)
     if out and Path(out["path"]).exists():
         return out["path"], "01_difficulty (manifest outputs.train_data)"
-    return None, f"tier data ({cfg['data']['train'].get('source')})"
+    return None, f"tier data ({cfg.data.train.source})"
 
 
 def _write_tier_train(cfg: dict, path: Path) -> Path:
@@ -124,9 +124,9 @@ def _write_tier_train(cfg: dict, path: Path) -> Path:
 def _write_val(cfg: dict, path: Path) -> Path:
     from ..data import load_benchmark, to_verl_parquet
 
-    v = cfg["data"]["val"]
-    df = load_benchmark(v["benchmark"], cfg["data"].get("benchmarks_dir"), num_problems=v.get("num_problems"),
-                        seed=cfg["seed"])
+    v = cfg.data.val
+    df = load_benchmark(v.benchmark, cfg.data.benchmarks_dir, num_problems=v.num_problems,
+                        seed=cfg.seed)
     return to_verl_parquet(df, path)
 
 
@@ -147,12 +147,12 @@ def _context_needed(cfg: dict, model_path: str, budget: int) -> dict:
     limit = yarn.context_limit(p)
     if budget <= limit:
         return {}
-    ext = cfg["model"]["context_extension"] or {}
-    target = int(ext.get("max_position_embeddings") or budget)
+    ext = cfg.model.context_extension
+    target = int(ext.max_position_embeddings or budget)
     if target < budget:
         raise StageError(f"model.context_extension.max_position_embeddings = {target} is below the "
                          f"stage's token budget {budget}")
-    return {"from": limit, "to": target, "rope_scaling": ext.get("rope_scaling")}
+    return {"from": limit, "to": target, "rope_scaling": ext.rope_scaling}
 
 
 def _extend(model_path: str, out_dir: Path, ctx: dict) -> str:
@@ -193,13 +193,13 @@ def plan_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, subst
         _write_val(cfg, sdir / "val.parquet")
     spec = _rollout_temperature(cfg, run_dir, spec, sdir, model_path, temperature, mode, dry_run)
     ctx, model_path = _fit_context(cfg, spec, sdir, model_path, dry_run, log)
-    tr = cfg["training"]
+    tr = cfg.training
     plan = StagePlan(
         index=spec.index, name=spec.name, dir=str(sdir), train_file=str(sdir / "train.parquet"),
         val_file=str(sdir / "val.parquet"), model_path=str(model_path), temperature=spec.temperature,
         temperature_source=spec.temperature_source, val_temperature=spec.val_temperature,
-        substitution=substitution if substitution is not None else tr["substitution"],
-        rescue=bool(tr["rescue"] if rescue is None else rescue), steps=spec.steps,
+        substitution=substitution if substitution is not None else tr.substitution,
+        rescue=bool(tr.rescue if rescue is None else rescue), steps=spec.steps,
         data_report={k: v for k, v in data_report.items() if k != "dropped_indices"}, context=ctx)
     if not dry_run:
         write_stage(sdir, plan=asdict(plan), status="planned", planned=now())
@@ -207,7 +207,7 @@ def plan_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, subst
 
 
 def _temperature_mode(cfg: dict, mode: str | None) -> str:
-    mode = mode or cfg["training"]["temperature_mode"]
+    mode = mode or cfg.training.temperature_mode
     check_choice("training.temperature_mode", mode)
     return mode
 
@@ -222,11 +222,11 @@ def _input_model(cfg: dict, run_dir: Path, spec: StageSpec, dry_run: bool) -> st
     if spec.index == 0:
         from ..models import resolve_model_path
 
-        return str(cfg["model"]["path"]) if dry_run else resolve_model_path(str(cfg["model"]["path"]))
+        return str(cfg.model.path) if dry_run else resolve_model_path(str(cfg.model.path))
     model_path = str(_previous_dir(cfg, run_dir, spec) / MERGED)
     if not dry_run and not (Path(model_path) / "config.json").exists():
         raise StageError(f"stage {spec.name} starts from {model_path}, which does not exist: run "
-                         f"{cfg['training']['stages'][spec.index - 1]['name']} first")
+                         f"{cfg.stage(spec.index - 1).name} first")
     return model_path
 
 
@@ -255,7 +255,7 @@ def _training_data(cfg: dict, run_dir: Path, spec: StageSpec, sdir: Path, dry_ru
         if not prev_log.exists():
             raise StageError(f"{prev_log}: the previous stage has no accuracy log")
         rep = drop_easy(prev_dir / "train.parquet", prev_log, train_file,
-                        float(cfg["difficulty"]["drop_easy_threshold"]))
+                        float(cfg.difficulty.drop_easy_threshold))
         report.update(rep)
         log(f"[{spec.name}] drop-easy: {rep['before']} -> {rep['after']} prompts "
             f"({rep['dropped']} with accuracy > {rep['threshold']} dropped)")
@@ -293,8 +293,8 @@ def _fit_context(cfg: dict, spec: StageSpec, sdir: Path, model_path: str, dry_ru
     dry run reads the tier's declared context; a real one the model folder's, and extends it."""
     budget = spec.token_budget
     if dry_run:
-        native = cfg["model"].get("max_position_embeddings")
-        ext = (cfg["model"]["context_extension"] or {}).get("max_position_embeddings")
+        native = cfg.model.max_position_embeddings
+        ext = cfg.model.context_extension.max_position_embeddings
         ctx = {"from": native, "to": int(ext or budget), "applied": "at launch"} \
             if native and budget > int(native) else {}
         return ctx, model_path

@@ -53,7 +53,7 @@ def override_set_for(cfg: dict, plan: StagePlan, *, resume_mode: str = "auto",
                      extra: Iterable[str] = (), ray_temp_dir: str | None = None) -> OverrideSet:
     """The verl overrides of a planned stage with each one's source: the recipe's, the CPU
     platform's, the user's ``extra`` (``--verl``), then the launch's Ray temp dir."""
-    loggers = list(dict.fromkeys(list(cfg["training"]["logger"]) + ["file"]))
+    loggers = list(dict.fromkeys(list(cfg.training.logger) + ["file"]))
     ov = stage_override_set(cfg, plan.index, train_files=plan.train_file, val_files=plan.val_file,
                             model_path=plan.model_path, output_dir=plan.dir, temperature=plan.temperature,
                             temperature_source=plan.temperature_source,
@@ -208,7 +208,7 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
     rec = write_stage(sdir, status="done", final_step=step, merged_model=str(merged), ended=now(),
                        train_s=round(secs, 1), merge_s=round(time.time() - t0, 1))
     log(f"[{plan.name}] done: {step} steps in {secs:.0f} s, merged model {merged}")
-    if not cfg["training"]["keep_checkpoints"]:
+    if not cfg.training.keep_checkpoints:
         rec = _remove_checkpoints(sdir, plan.checkpoints, log=log, name=plan.name)
     return rec
 
@@ -253,7 +253,7 @@ def run_stages(cfg: dict, run_dir: str | os.PathLike, stages: Sequence[int | str
     """Run stages in order (all by default); record the last stage's merged model as the run's
     ``final_model`` in the manifest."""
     run_dir = Path(run_dir).resolve()
-    idx = [stage_spec(cfg, s).index for s in stages] if stages else list(range(len(cfg["training"]["stages"])))
+    idx = [cfg.stage(s).index for s in stages] if stages else [s.index for s in cfg.training.stages]
     log = kw.get("log", print)
     stale = TL.clear_stale_stop(run_dir)
     if stale:
@@ -306,11 +306,11 @@ def stage_metrics(sdir: str | os.PathLike) -> pd.DataFrame:
 def all_metrics(cfg: dict, run_dir: str | os.PathLike) -> pd.DataFrame:
     """Metrics of every stage that has any, with ``stage`` and a cumulative ``global_step``."""
     frames, offset = [], 0
-    for i, st in enumerate(cfg["training"]["stages"]):
-        df = stage_metrics(stage_dir(cfg, run_dir, i))
+    for st in cfg.training.stages:
+        df = stage_metrics(stage_dir(cfg, run_dir, st.index))
         if not len(df):
             continue
-        df.insert(0, "stage", st["name"])
+        df.insert(0, "stage", st.name)
         df.insert(1, "global_step", df["step"] + offset)
         offset = int(df["global_step"].max())
         frames.append(df)
@@ -343,14 +343,14 @@ def find_metric(df: pd.DataFrame, *candidates: str, prefix: str | None = None) -
 def summary(cfg: dict, run_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per stage: status, steps, launches, temperature, data sizes, reward first/last."""
     rows = []
-    for i, st in enumerate(cfg["training"]["stages"]):
-        sdir = stage_dir(cfg, run_dir, i)
+    for st in cfg.training.stages:
+        sdir = stage_dir(cfg, run_dir, st.index)
         rec = read_stage(sdir)
         plan = rec.get("plan") or {}
         df = stage_metrics(sdir)
         rcol = find_metric(df, "polaris/score_pre_substitution", "critic/score/mean") if len(df) else None
         rows.append({
-            "stage": st["name"], "status": rec.get("status", "not started"),
+            "stage": st.name, "status": rec.get("status", "not started"),
             "steps": rec.get("final_step"), "launches": rec.get("launches"),
             "temperature": plan.get("temperature"), "T source": plan.get("temperature_source"),
             "train rows": (plan.get("data_report") or {}).get("after", (plan.get("data_report") or {}).get("rows")),
