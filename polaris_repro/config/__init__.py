@@ -29,7 +29,7 @@ from .choices import (ANSWER_EXTRACTIONS, CHECKERS, CHOICES, CPU_PRECISIONS, OLD
                       SamplingEngine, StageError, SubstitutionMode, TemperatureMode, check_choice, one_of)
 from .schema import (ClusterSettings, Config, ContextExtension, DataSettings, DifficultySettings,  # noqa: F401
                      EvaluationSettings, GradingSettings, ModelSettings, SamplingSettings, StageSpec,
-                     TemperatureSearchSettings, TrainData, TrainingSettings, ValData, YarnSettings, as_config,
+                     TemperatureSearchSettings, TrainData, TrainingSettings, ValData, YarnSettings,
                      freeze, stage_record)
 
 CONFIG_DIR = Path(__file__).parent.parent / "configs"
@@ -237,6 +237,25 @@ def _derive_stage_keys(cfg: dict) -> None:
             if k == "max_response_length":
                 out["token_budget"] = spec.token_budget
         stages[i] = out
+
+
+def as_config(cfg: "Config | Mapping") -> Config:
+    """``cfg`` as a :class:`Config`. A plain dict (a run's manifest ``config``, a partial dict
+    built by hand) is completed from ``base.yaml`` -- the one place defaults live -- and typed,
+    not validated; keys ``base.yaml`` does not have are left out."""
+    return cfg if isinstance(cfg, Config) else Config.from_dict(_complete(_base(), cfg, ""))
+
+
+def _complete(base: Mapping, given: Mapping, prefix: str) -> dict:
+    out = {}
+    for key, default in base.items():
+        if key not in given:
+            out[key] = copy.deepcopy(default)
+        elif isinstance(default, dict) and isinstance(given[key], Mapping) and f"{prefix}{key}" not in _FREE_KEYS:
+            out[key] = _complete(default, given[key], f"{prefix}{key}.")
+        else:
+            out[key] = given[key]
+    return out
 
 
 def stage_spec(cfg: "Config | Mapping", stage: "int | str | Mapping | StageSpec") -> StageSpec:

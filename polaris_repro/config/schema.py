@@ -454,8 +454,3 @@ def _build(cls: type, data: Mapping, where: str) -> Any:
         else:
             out[name] = freeze(value)
     return cls(**out)
-
-
-def as_config(cfg: "Config | Mapping") -> Config:
-    """``cfg`` as a :class:`Config` (a plain resolved dict is built into one, not re-validated)."""
-    return cfg if isinstance(cfg, Config) else Config.from_dict(cfg)

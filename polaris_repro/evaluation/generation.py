@@ -29,11 +29,11 @@ def load_problems(name: str, cfg: dict, num_problems: int | None = None) -> pd.D
     """One benchmark's problems (normalised rows), the first ``num_problems`` of them."""
     from ..data import load_benchmark
 
-    directory = cfg["data"].get("benchmarks_dir")
+    directory = cfg.data.benchmarks_dir
     if name == "synthetic":
         # held-out problems of the trained levels, disjoint from every problem of sections 1-3
-        levels = cfg["evaluation"].get("synthetic_levels") or cfg["data"]["train"].get("levels")
-        return load_benchmark("synthetic", num_problems=num_problems or 32, seed=int(cfg["seed"]),
+        levels = cfg.evaluation.synthetic_levels or cfg.data.train.levels
+        return load_benchmark("synthetic", num_problems=num_problems or 32, seed=int(cfg.seed),
                               levels=levels, pool="heldout")
     return load_benchmark(name, directory, num_problems=num_problems)
 
@@ -261,7 +261,7 @@ class _ModelEvaluation:
             # tokenizer and config only: the sampler's own prompt lengths, and the context
             # WITHOUT the YaRN extension, so a model and its YaRN twin answer the same problems
             self.lazy["probe"] = Sampler(path, thinking=proto["thinking"], max_position_embeddings=(
-                cfg["model"].get("context_extension") or {}).get("max_position_embeddings"))
+                cfg.model.context_extension.max_position_embeddings))
         probe = self.lazy["probe"]
         allp = load_problems(name, cfg, None if name != "synthetic" else proto["num_problems"])
         lens = _prompt_lengths(probe, allp["prompt"])

@@ -115,7 +115,7 @@ def cli(argv: list[str] | None = None) -> int:
         from ..artifacts import Manifest, run_dir as make_run_dir
         from . import stages as S
 
-        rdir = Path(args.run) if args.run else make_run_dir(cfg["tier"])
+        rdir = Path(args.run) if args.run else make_run_dir(cfg.tier)
         rdir.mkdir(parents=True, exist_ok=True)
         Manifest(rdir, cfg)
         print(f"run folder: {rdir}", flush=True)
@@ -149,7 +149,7 @@ def _dry_run(cfg: dict, stages: list[int], args) -> int:
                             temperature=args.temperature, dry_run=True, log=lambda s: None)
         ov_set = S.override_set_for(cfg, plan, extra=args.verl)
         ov = ov_set.items()
-        print(f"# tier {cfg['tier']} {plan.name}: rollout T={plan.temperature} ({plan.temperature_source}); "
+        print(f"# tier {cfg.tier} {plan.name}: rollout T={plan.temperature} ({plan.temperature_source}); "
               f"train data: {plan.data_report.get('source')}; model: {plan.model_path}")
         if plan.context:
             print(f"# context: the model's max_position_embeddings {plan.context['from']} < token budget; "

@@ -31,7 +31,7 @@ import pandas as pd
 
 from .. import sections
 from ..artifacts import now, write_json
-from ..config import stage_spec
+from ..config import as_config, stage_spec
 from ..signals import as_interrupt, handling, signal_name
 from . import mechanisms as M
 from . import supervisor
@@ -305,6 +305,7 @@ def stage_metrics(sdir: str | os.PathLike) -> pd.DataFrame:
 
 def all_metrics(cfg: dict, run_dir: str | os.PathLike) -> pd.DataFrame:
     """Metrics of every stage that has any, with ``stage`` and a cumulative ``global_step``."""
+    cfg = as_config(cfg)
     frames, offset = [], 0
     for st in cfg.training.stages:
         df = stage_metrics(stage_dir(cfg, run_dir, st.index))
