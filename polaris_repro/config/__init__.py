@@ -18,11 +18,13 @@ import functools
 import math
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from dataclasses import fields, is_dataclass
+from typing import Any, Callable, Iterable, Literal, Mapping, get_args, get_origin, get_type_hints
 
 import yaml
 
 from ..models import SFT_SPECS
+from .checks import CHECKS, temperature as check_temperature
 from .choices import (ANSWER_EXTRACTIONS, CHECKERS, CHOICES, CPU_PRECISIONS, OLD_LOG_PROB,  # noqa: F401
                       OVERLONG_PROMPTS, PRECISIONS, SAMPLING_ENGINES, SUBSTITUTION_MODES, TEMPERATURE_MODES,
                       AnswerExtraction, Checker, ConfigError, CpuPrecision, OldLogProb, OverlongPrompts, Precision,
@@ -268,21 +270,6 @@ def stage_specs(cfg: "Config | Mapping") -> list[StageSpec]:
     return list(as_config(cfg).training.stages)
 
 
-def _positive(cfg: dict, dotted: str, allow_zero: bool = False, integer: bool = True) -> None:
-    node: Any = cfg
-    for part in dotted.split("."):
-        node = node[part]
-    ok_type = isinstance(node, int) if integer else isinstance(node, (int, float))
-    if isinstance(node, bool) or not ok_type or node < 0 or (node == 0 and not allow_zero):
-        want = "a positive integer" if integer else "a positive number"
-        raise ConfigError(f"'{dotted}' must be {want}, got {node!r}")
-
-
-def _temperature(value: Any, dotted: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"'{dotted}' must be a temperature >= 0, got {value!r}")
-
-
 def known_context(path: Any) -> dict | None:
     """The :data:`MODEL_CONTEXT` entry of a model path (None for a model not in the table)."""
     return MODEL_CONTEXT.get(str(path)) if path is not None else None
@@ -371,46 +358,45 @@ def check_lengths(cfg: dict, model_config: Mapping | None = None, *, yarn: bool 
                     f"model.context_extension.max_position_embeddings to >= {need}")
 
 
+def field_checks(cls: type = Config, prefix: str = "") -> Iterable[tuple[str, Callable[[Any, str], None]]]:
+    """``(dotted key, check)`` of every setting with a check beside its field in the schema: the
+    named ones (``setting("positive")``) and each ``Literal``-typed one (its allowed values)."""
+    hints = get_type_hints(cls)
+    for f in fields(cls):
+        hint, dotted = hints[f.name], f"{prefix}{f.name}"
+        if isinstance(hint, type) and is_dataclass(hint):
+            yield from field_checks(hint, dotted + ".")
+        elif f.metadata.get("check"):
+            yield dotted, CHECKS[f.metadata["check"]]
+        elif get_origin(hint) is Literal:
+            yield dotted, functools.partial(_choice, allowed=get_args(hint))
+
+
+def _choice(value: Any, dotted: str, allowed: tuple[str, ...]) -> None:
+    check_choice(dotted, value, allowed)
+
+
+def _value(cfg: Mapping, dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
 def validate(cfg: dict) -> None:
-    for key in ("training.train_batch_size", "training.rollout_n", "training.ppo_mini_batch_size",
-                "training.ppo_epochs", "training.max_prompt_length", "training.val_n",
-                "difficulty.k", "difficulty.max_new_tokens", "temperature_search.n",
-                "temperature_search.max_new_tokens", "evaluation.max_new_tokens"):
-        _positive(cfg, key)
-    _positive(cfg, "training.lr", integer=False)
-    for key in ("difficulty.temperature", "evaluation.temperature"):
-        sect, name = key.split(".")
-        _temperature(cfg[sect][name], key)
-    for i, t in enumerate(cfg["temperature_search"]["grid"]):
-        _temperature(t, f"temperature_search.grid[{i}]")
+    """Raise :class:`ConfigError` naming the first invalid setting: each field's own check (beside
+    it in the schema), then the checks that relate settings (the stages against the context)."""
+    for dotted, check in field_checks():
+        check(_value(cfg, dotted), dotted)
     ts = cfg["temperature_search"]
-    _positive(cfg, "temperature_search.bootstrap")
-    q = ts["confidence"]
-    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.5 <= q < 1:
-        raise ConfigError(f"'temperature_search.confidence' must be a one-sided confidence in [0.5, 1), got {q!r}")
-    for key in ("plateau_drop", "collapse_drop"):
-        v = ts[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-            raise ConfigError(f"'temperature_search.{key}' must be a relative drop in [0, 1], got {v!r}")
     if ts["plateau_drop"] > ts["collapse_drop"]:
         raise ConfigError("'temperature_search.plateau_drop' must not exceed 'temperature_search.collapse_drop'")
-    if not 0 < cfg["difficulty"]["drop_easy_threshold"] <= 1:
-        raise ConfigError("'difficulty.drop_easy_threshold' must lie in (0, 1]")
-    f = str(cfg["difficulty"]["filter"])
-    if not (f in ("drop_perfect", "none") or (f.startswith("gt:") and f[3:].isdigit())):
-        raise ConfigError(f"'difficulty.filter' must be drop_perfect, none or gt:M, got {f!r}")
-    for dotted in CHOICES:
-        sect, name = dotted.split(".")
-        check_choice(dotted, cfg[sect][name])
     checker = cfg["grading"]["checker"]
     if checker == "deepscaler" and (cfg["grading"]["require_think"] is not True
                                     or cfg["grading"]["answer_extraction"] != "boxed"):
         raise ConfigError("'grading.checker: deepscaler' (DeepScaleR's rules) always requires </think> and "
                           "a boxed answer: set 'grading.require_think' to true and "
                           "'grading.answer_extraction' to boxed, or use 'grading.checker: polaris'")
-    if not isinstance(cfg["training"]["keep_checkpoints"], bool):
-        raise ConfigError("'training.keep_checkpoints' must be true or false, "
-                          f"got {cfg['training']['keep_checkpoints']!r}")
     if cfg["training"]["old_log_prob"] == "rollout" and cfg["training"]["rollout_name"] != "hf":
         raise ConfigError("'training.old_log_prob: rollout' reuses the rollout's log-probs as the PPO old "
                           "log-probs, exact only for the CPU rollout (training.rollout_name: hf, the actor's "
@@ -418,9 +404,6 @@ def validate(cfg: dict) -> None:
     if cfg["training"]["train_batch_size"] % cfg["training"]["ppo_mini_batch_size"]:
         raise ConfigError("'training.train_batch_size' must be a multiple of "
                           "'training.ppo_mini_batch_size'")
-    for name, n in (cfg["evaluation"]["benchmarks"] or {}).items():
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ConfigError(f"'evaluation.benchmarks.{name}' must be a positive sample count, got {n!r}")
     stages = cfg["training"]["stages"]
     if not isinstance(stages, list):
         raise ConfigError("'training.stages' must be a list")
@@ -440,9 +423,9 @@ def validate(cfg: dict) -> None:
         missing = {"name", "max_response_length", "temperature"} - set(st)
         if missing:
             raise ConfigError(f"'{where}': missing key(s) {sorted(missing)}")
-        _temperature(st["temperature"], f"{where}.temperature")
+        check_temperature(st["temperature"], f"{where}.temperature")
         if st.get("val_temperature") is not None:
-            _temperature(st["val_temperature"], f"{where}.val_temperature")
+            check_temperature(st["val_temperature"], f"{where}.val_temperature")
         v = st["max_response_length"]
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise ConfigError(f"'{where}.max_response_length' must be a positive integer, got {v!r}")
@@ -452,11 +435,6 @@ def validate(cfg: dict) -> None:
                 f"'{where}': the token budget max_prompt_length + max_response_length = {budget} exceeds "
                 f"the model's context {ctx} (model.max_position_embeddings); set model.context_extension."
                 f"max_position_embeddings (and optionally rope_scaling) to cover it")
-    y = cfg["evaluation"]["yarn"]
-    o = y.get("original_max_position_embeddings")
-    if o is not None and (isinstance(o, bool) or not isinstance(o, int) or o <= 0):
-        raise ConfigError("'evaluation.yarn.original_max_position_embeddings' must be a positive integer "
-                          f"or null (the model's own limit), got {o!r}")
     check_lengths(cfg)
 
 

@@ -132,6 +132,12 @@ def stage_record(index: int, st: Mapping, max_prompt_length: int) -> StageSpec:
 # --------------------------------------------------------------------------------------------
 # the sections (fields in base.yaml's order; no defaults: base.yaml holds them)
 
+def setting(check: str) -> Any:
+    """A field with the check of its value beside it (a name in :data:`~polaris_repro.config.checks.CHECKS`,
+    run by :func:`polaris_repro.config.validate`); still no default: the value comes from base.yaml."""
+    return field(metadata={"check": check})
+
+
 @dataclass(frozen=True)
 class ContextExtension:
     max_position_embeddings: int | None
@@ -196,13 +202,13 @@ class GradingSettings:
 
 @dataclass(frozen=True)
 class DifficultySettings:
-    k: int
-    temperature: float
+    k: int = setting("positive")
+    temperature: float = setting("temperature")
     top_p: float
     top_k: int
-    max_new_tokens: int
-    filter: str
-    drop_easy_threshold: float
+    max_new_tokens: int = setting("positive")
+    filter: str = setting("difficulty_filter")
+    drop_easy_threshold: float = setting("threshold")
     models: Sequence[str]
     datasets: Sequence[str]
     expect_shapes: Sequence[str] | None
@@ -212,17 +218,17 @@ class DifficultySettings:
 @dataclass(frozen=True)
 class TemperatureSearchSettings:
     benchmark: str
-    n: int
-    max_new_tokens: int
+    n: int = setting("positive")
+    max_new_tokens: int = setting("positive")
     top_p: float
     top_k: int
-    grid: Sequence[float]
+    grid: Sequence[float] = setting("temperatures")
     wide_grid: Sequence[float]
     num_problems: int | None
-    plateau_drop: float
-    collapse_drop: float
-    confidence: float
-    bootstrap: int
+    plateau_drop: float = setting("relative_drop")
+    collapse_drop: float = setting("relative_drop")
+    confidence: float = setting("confidence")
+    bootstrap: int = setting("positive")
     step: float
 
 
@@ -230,11 +236,11 @@ class TemperatureSearchSettings:
 class TrainingSettings:
     adv_estimator: str
     norm_adv_by_std_in_grpo: bool
-    train_batch_size: int
-    rollout_n: int
-    ppo_mini_batch_size: int
-    ppo_epochs: int
-    lr: float
+    train_batch_size: int = setting("positive")
+    rollout_n: int = setting("positive")
+    ppo_mini_batch_size: int = setting("positive")
+    ppo_epochs: int = setting("positive")
+    lr: float = setting("positive_number")
     weight_decay: float
     lr_warmup_steps_ratio: float
     grad_clip: float
@@ -246,10 +252,10 @@ class TrainingSettings:
     use_kl_loss: bool
     kl_loss_coef: float
     use_kl_in_reward: bool
-    max_prompt_length: int
+    max_prompt_length: int = setting("positive")
     top_p: float
     top_k: int
-    val_n: int
+    val_n: int = setting("positive")
     val_top_p: float
     val_top_k: int
     use_dynamic_bsz: bool
@@ -265,7 +271,7 @@ class TrainingSettings:
     enforce_eager: bool
     save_freq: int
     max_ckpt_to_keep: int | None
-    keep_checkpoints: bool
+    keep_checkpoints: bool = setting("flag")
     test_freq: int
     val_before_train: bool
     total_epochs: int
@@ -287,17 +293,17 @@ class YarnSettings:
     enabled: bool
     factor: float
     attn_factor: float
-    original_max_position_embeddings: int | None
+    original_max_position_embeddings: int | None = setting("context_or_null")
 
 
 @dataclass(frozen=True)
 class EvaluationSettings:
-    temperature: float
+    temperature: float = setting("temperature")
     top_p: float
     top_k: int
-    max_new_tokens: int
+    max_new_tokens: int = setting("positive")
     yarn: YarnSettings
-    benchmarks: Mapping[str, int]
+    benchmarks: Mapping[str, int] = setting("sample_counts")
     num_problems: int | None
     synthetic_levels: Sequence[str] | None
     baselines: Sequence[Any]
