@@ -49,7 +49,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from .config import Config, ConfigError, StageSpec, as_config, load_config, stage_spec
+from .config import Config, ConfigError, StageSpec, as_config, load_config
 from .resources import GPU_TYPES, GPUType, ModelSpec, gpu_type as _gpu_type, is_gpu_tier, model_spec, \
     rollout_memory
 
@@ -100,7 +100,7 @@ def natural_length(cfg: Config, stage: Mapping) -> tuple[float, str]:
     m = NATURAL_RESPONSE_TOKENS.get(path)
     if m:
         return float(m), "natural length of " + path.split("/")[-1]
-    return stage_spec(cfg, stage).max_response_length / 2.0, "half the cap"
+    return cfg.stage(stage).max_response_length / 2.0, "half the cap"
 
 
 def _passes(cfg: Config) -> int:
@@ -130,7 +130,7 @@ def _val_seconds(spec: ModelSpec, cfg: Config, stage: Mapping, hw: Compute, m: f
     freq = int(tr.test_freq)
     if freq <= 0:
         return 0.0
-    cap = stage_spec(cfg, stage).max_response_length
+    cap = cfg.stage(stage).max_response_length
     n_problems = int(cfg.data.val.num_problems or VAL_PROBLEMS_DEFAULT)
     seqs = n_problems * int(tr.val_n)
     mean, _ = expected_response(m, cap)
@@ -147,7 +147,7 @@ def step_estimate(cfg: Config, stage: Mapping, hw: Compute, spec: ModelSpec) -> 
     tr = cfg.training
     B, n = int(tr.train_batch_size), int(tr.rollout_n)
     seqs = B * n
-    cap = stage_spec(cfg, stage).max_response_length
+    cap = cfg.stage(stage).max_response_length
     prompt = float(min(int(tr.max_prompt_length), MEAN_PROMPT_CAP))
     m, m_src = natural_length(cfg, stage)
     mean, clip = expected_response(m, cap)
@@ -245,7 +245,7 @@ def _fit() -> None:
     spec7 = KNOWN["7b"]()
     B = int(c7.training.train_batch_size) * int(c7.training.rollout_n)
     mean, _ = expected_response(NATURAL_RESPONSE_TOKENS["deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"],
-                                stage_spec(c7, st).max_response_length)
+                                c7.stage(st).max_response_length)
     prompt = min(int(c7.training.max_prompt_length), MEAN_PROMPT_CAP)
     flops = B * (prompt + mean) * _flops_per_token(spec7, prompt + mean, _passes(c7))
     MFU = flops / (300.0 * 8 * GPU_TYPES["H200"].tflops * 1e12)
@@ -254,7 +254,7 @@ def _fit() -> None:
     st = cs.training.stages[0]
     specs = KNOWN["smoke"]()
     seqs = int(cs.training.train_batch_size) * int(cs.training.rollout_n)
-    cap = stage_spec(cs, st).max_response_length
+    cap = cs.stage(st).max_response_length
     CPU_DECODE_FLOPS = cap * seqs * 2.0 * specs.params / CPU_SMOKE_GEN_S
     L = int(cs.training.max_prompt_length) + cap
     CPU_TRAIN_FLOPS = seqs * L * _flops_per_token(specs, L, _passes(cs)) / CPU_SMOKE_UPDATE_S

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
-from .config import CPU_TIERS, MODEL_CONTEXT, Config, StageSpec, stage_spec
+from .config import CPU_TIERS, MODEL_CONTEXT, Config, StageSpec
 
 GiB = 1024 ** 3
 GB = 1e9
@@ -252,7 +252,7 @@ def stage_tokens_per_gpu(cfg: Config, stage: Mapping | StageSpec) -> int:
     """Tokens of one actor micro-batch on one GPU: ``ppo_max_token_len_per_gpu`` (= the stage's token
     budget) with dynamic batch sizes (Ulysses splits a longer sequence over its group, so each GPU
     still holds about this many), else micro-batch x (prompt + response)."""
-    tr, s = cfg.training, stage_spec(cfg, stage)
+    tr, s = cfg.training, cfg.stage(stage)
     if tr.use_dynamic_bsz:
         return s.token_budget
     return int(tr.micro_batch_size_per_gpu) * s.token_budget
@@ -295,7 +295,7 @@ def rollout_memory(spec: ModelSpec, cfg: Config, stage: Mapping | StageSpec, gpu
     tp = max(1, int(cfg.sampling.tensor_parallel_size))
     world = world_size(cfg)
     util = float(tr.gpu_memory_utilization)
-    s = stage_spec(cfg, stage)
+    s = cfg.stage(stage)
     seq = s.max_prompt_length + s.max_response_length
     chunk = s.token_budget   # rollout max_num_batched_tokens in the stage overrides
     weights = 2.0 * spec.params / tp

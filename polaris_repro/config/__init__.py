@@ -261,8 +261,8 @@ def _complete(base: Mapping, given: Mapping, prefix: str) -> dict:
 
 
 def stage_spec(cfg: "Config | Mapping", stage: "int | str | Mapping | StageSpec") -> StageSpec:
-    """``cfg.stage(stage)`` (:meth:`Config.stage`, the one stage lookup), for callers holding a
-    config that may be a plain resolved dict."""
+    """``cfg.stage(stage)`` (:meth:`Config.stage`, the one stage lookup; the package calls it
+    directly), for callers holding a config that may be a plain resolved dict."""
     return as_config(cfg).stage(stage)
 
 

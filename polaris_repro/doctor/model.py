@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from ..config import stage_specs
 from ..resources import ModelSpec, local_model_folder
 from .rows import Row, row
 
@@ -47,7 +46,7 @@ def check_model(cfg: dict, spec: ModelSpec | None) -> list[Row]:
         ext = int(m.context_extension.max_position_embeddings or 0)
         limit = max(native, ext)
         prompt = int(tr.max_prompt_length)
-        stages = stage_specs(cfg)
+        stages = cfg.training.stages
         over = [s for s in stages if s.token_budget > limit]
         raised = [s.name for s in stages if native < s.token_budget <= limit]
         budgets = ", ".join(f"{s.name} {s.token_budget:,}" for s in stages)

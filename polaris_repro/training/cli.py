@@ -19,7 +19,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..config import SUBSTITUTION_MODES, TEMPERATURE_MODES, ConfigError, load_config, stage_spec, stage_specs
+from ..config import SUBSTITUTION_MODES, TEMPERATURE_MODES, ConfigError, load_config
 from . import time_limits as TL
 from . import verl_config as vc
 
@@ -104,8 +104,8 @@ def cli(argv: list[str] | None = None) -> int:
             except ValueError as e:   # the script is written; say what is wrong with the limit
                 print(f"warning: {e}")
             return 0
-        stages = [stage_spec(cfg, s).index for s in args.stage] if args.stage else \
-            [spec.index for spec in stage_specs(cfg)]
+        stages = [cfg.stage(s).index for s in args.stage] if args.stage else \
+            [spec.index for spec in cfg.training.stages]
         if args.dry_run:
             return _dry_run(cfg, stages, args)
         from ..doctor import run_before

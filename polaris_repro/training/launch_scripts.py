@@ -14,7 +14,6 @@ import stat
 from pathlib import Path
 
 from ..artifacts import REPO_ROOT, artifacts_root, write_text
-from ..config import stage_specs
 from . import time_limits as TL
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -166,7 +165,7 @@ def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python
         "python_env": _python_env(python_env), "socket_env": _socket_env(socket_ifname), "hf_env": _hf_env(hf_home),
         "section_gpus": max(1, int(cfg.sampling.tensor_parallel_size) * int(cfg.sampling.data_parallel_size))
         if not cpu else 0,
-        "stages": ", ".join(f"{s.name} ({s.token_budget} tokens, T={s.temperature})" for s in stage_specs(cfg)),
+        "stages": ", ".join(f"{s.name} ({s.token_budget} tokens, T={s.temperature})" for s in cfg.training.stages),
         "train_args": train_args,
     }
 

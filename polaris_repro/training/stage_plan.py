@@ -35,7 +35,7 @@ import pandas as pd
 
 from .. import sections
 from ..artifacts import now, write_json
-from ..config import StageSpec, check_choice, stage_spec
+from ..config import StageSpec, check_choice
 from .verl_config import StageError
 
 SECTION = "03_training"
@@ -51,7 +51,7 @@ def section_dir(run_dir: str | os.PathLike) -> Path:
 
 
 def stage_dir(cfg: dict, run_dir: str | os.PathLike, stage: int | str) -> Path:
-    return section_dir(run_dir) / stage_spec(cfg, stage).name
+    return section_dir(run_dir) / cfg.stage(stage).name
 
 
 @dataclass
@@ -179,7 +179,7 @@ def plan_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, subst
     temperature, the context the token budget needs; each takes and returns the typed stage record
     (:class:`polaris_repro.config.StageSpec`) or what it decided."""
     run_dir = Path(run_dir)
-    spec = stage_spec(cfg, stage)
+    spec = cfg.stage(stage)
     sdir = stage_dir(cfg, run_dir, spec.index)
     prev = read_stage(sdir).get("plan")
     if prev and not dry_run:

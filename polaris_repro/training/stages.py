@@ -31,7 +31,7 @@ import pandas as pd
 
 from .. import sections
 from ..artifacts import now, write_json
-from ..config import as_config, stage_spec
+from ..config import as_config
 from ..signals import as_interrupt, handling, signal_name
 from . import mechanisms as M
 from . import supervisor
@@ -148,7 +148,7 @@ def run_stage(cfg: dict, run_dir: str | os.PathLike, stage: int | str, *, substi
               extra_overrides: Iterable[str] = (), log: Callable[[str], None] = print) -> dict:
     """Run one stage to completion (or resume it); returns its ``stage.json`` record."""
     run_dir = Path(run_dir).resolve()
-    i = stage_spec(cfg, stage).index
+    i = cfg.stage(stage).index
     sdir = stage_dir(cfg, run_dir, i)
     st = read_stage(sdir)
     if resume and stage_finished(sdir):
@@ -270,7 +270,7 @@ def run_stages(cfg: dict, run_dir: str | os.PathLike, stages: Sequence[int | str
                 # every allocation makes progress however early the warning came
                 log(f"[training] stop requested ({reason}): {trained} stage(s) finished in this run, "
                     "the next starts when the run is resumed")
-                raise TL.StopRequested(f"stopped before {stage_spec(cfg, i).name} on request ({reason})")
+                raise TL.StopRequested(f"stopped before {cfg.stage(i).name} on request ({reason})")
             out.append(run_stage(cfg, run_dir, i, **kw))
             trained += not finished
     if record and out:

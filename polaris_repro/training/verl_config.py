@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..artifacts import REPO_ROOT
-from ..config import CPU_TIERS, StageError, stage_spec  # noqa: F401 (StageError: re-exported)
+from ..config import CPU_TIERS, StageError  # noqa: F401 (StageError: re-exported)
 from .overrides import CPU_PLATFORM, OverrideError, OverrideSet, format_value  # noqa: F401 (OverrideError: re-exported)
 from .time_limits import STOP_FILE
 
@@ -45,8 +45,8 @@ _fmt = format_value   # a Hydra override value (kept under its old name)
 
 def resolve_stage(cfg: dict, stage: int | str) -> int:
     """The 0-based index of a stage as a user gives it -- its name or its 1-based number (``2`` or
-    ``"2"``): :func:`polaris_repro.config.stage_spec` of the number's text."""
-    return stage_spec(cfg, stage if isinstance(stage, str) else str(stage)).index
+    ``"2"``): :meth:`Config.stage <polaris_repro.config.schema.Config.stage>` of the number's text."""
+    return cfg.stage(stage if isinstance(stage, str) else str(stage)).index
 
 
 def override_key(item: str) -> str:
@@ -122,7 +122,7 @@ def stage_override_set(cfg: dict, stage_index: int, *, train_files: str | os.Pat
     """
     tr = cfg.training
     extra = list(extra)
-    st = stage_spec(cfg, int(stage_index))
+    st = cfg.stage(int(stage_index))
 
     def stage_key(name: str) -> str:
         return f"cfg:training.stages[{stage_index}].{name}"
