@@ -185,9 +185,9 @@ class SamplingSettings:
     engine: SamplingEngine
     batch_size: int | str
     memory_budget_gb: float
-    tensor_parallel_size: int
-    data_parallel_size: int
-    gpu_memory_utilization: float
+    tensor_parallel_size: int = setting("positive")
+    data_parallel_size: int = setting("positive")
+    gpu_memory_utilization: float = setting("threshold")
     enable_prefix_caching: bool
     max_num_batched_tokens: int
 
@@ -310,7 +310,7 @@ class EvaluationSettings:
     yarn_ablation: bool
     length_buckets: Sequence[int]
     budgets: Sequence[int]
-    bootstrap: int
+    bootstrap: int = setting("positive")
     overlong_prompts: OverlongPrompts
 
 
@@ -319,8 +319,8 @@ class ClusterSettings:
     nnodes: int
     gpus_per_node: int
     partition: str | None
-    ray_port: int
-    dashboard_port: int
+    ray_port: int = setting("positive")
+    dashboard_port: int = setting("positive")
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,8 @@ def protocol(cfg: dict, *, benchmarks: Mapping[str, int] | None = None,
         "tensor_parallel_size": cfg.sampling.tensor_parallel_size,
         "length_buckets": [int(x) for x in ev.length_buckets or []],
         "budgets": [int(x) for x in ev.budgets or []],
-        "bootstrap": int(ev.bootstrap or 1000),
-        "overlong_prompts": str(ev.overlong_prompts or "error"),
+        "bootstrap": int(ev.bootstrap),
+        "overlong_prompts": str(ev.overlong_prompts),
         "tier": cfg.tier,
     }
     if proto["overlong_prompts"] not in OVERLONG_PROMPTS:

@@ -75,9 +75,9 @@ def make_sampler(cfg: Config | Mapping, model: str | None = None, *, progress: b
     from .vllm_engine import VLLMSampler
 
     kwargs.update(dtype=mcfg.dtype or "auto",
-                  tensor_parallel_size=int(sampling.tensor_parallel_size or 1),
-                  data_parallel_size=int(sampling.data_parallel_size or 1),
-                  gpu_memory_utilization=float(sampling.gpu_memory_utilization or 0.9),
+                  tensor_parallel_size=int(sampling.tensor_parallel_size),
+                  data_parallel_size=int(sampling.data_parallel_size),
+                  gpu_memory_utilization=float(sampling.gpu_memory_utilization),
                   enable_prefix_caching=bool(sampling.enable_prefix_caching),
                   max_num_batched_tokens=sampling.max_num_batched_tokens,
                   seed=int(cfg.seed))
