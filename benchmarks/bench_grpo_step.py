@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 import tempfile
@@ -72,25 +73,25 @@ def plain_steps(cfg: dict, prompts_per_step: list[list[dict]], temperature: floa
     from polaris_repro.verl_cpu.patches import cpu_threads
 
     torch.set_num_threads(cpu_threads())
-    tr = cfg["training"]
-    st = tr["stages"][0]
-    n, resp_len, mb = int(tr["rollout_n"]), int(st["max_response_length"]), int(tr["micro_batch_size_per_gpu"])
-    path = resolve_model_path(str(cfg["model"]["path"]))
+    tr = cfg.training
+    st = tr.stages[0]
+    n, resp_len, mb = int(tr.rollout_n), int(st.max_response_length), int(tr.micro_batch_size_per_gpu)
+    path = resolve_model_path(str(cfg.model.path))
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
-    opt = torch.optim.AdamW(model.parameters(), lr=float(tr["lr"]), betas=(0.9, 0.999),
-                            weight_decay=float(tr["weight_decay"]))
-    eps_lo, eps_hi = float(tr["clip_ratio_low"]), float(tr["clip_ratio_high"])
+    opt = torch.optim.AdamW(model.parameters(), lr=float(tr.lr), betas=(0.9, 0.999),
+                            weight_decay=float(tr.weight_decay))
+    eps_lo, eps_hi = float(tr.clip_ratio_low), float(tr.clip_ratio_high)
     rkw = reward_kwargs(cfg)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     # the actor's compute precision as verl runs it (training.cpu_precision): fp32, or bf16 autocast
     # over fp32 weights (FSDP2's bf16 mixed precision); generation stays fp32 like the rollout server
     from polaris_repro.verl_cpu import resolve_precision
 
-    bf16 = resolve_precision(tr["cpu_precision"]) == "bf16"      # auto: as the stage launch resolves it
+    bf16 = resolve_precision(tr.cpu_precision) == "bf16"      # auto: as the stage launch resolves it
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     out = {"step_s": [], "gen_s": [], "update_s": [], "reward": [], "tokens": []}
-    gen = torch.Generator().manual_seed(int(cfg.get("seed", 1)))
+    gen = torch.Generator().manual_seed(int(cfg.seed))
     for rows in prompts_per_step:
         t0 = time.time()
         # ---- rollout: n samples per prompt, one batched generate
@@ -142,7 +143,7 @@ def plain_steps(cfg: dict, prompts_per_step: list[list[dict]], temperature: floa
             loss_tok = -torch.min(ratio * a, ratio.clamp(1 - eps_lo, 1 + eps_hi) * a)
             loss = (loss_tok * rmask[sl]).sum() / n_tok
             loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(tr["grad_clip"]))
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(tr.grad_clip))
         opt.step()
         out["update_s"].append(round(time.time() - t1, 2))
         out["gen_s"].append(round(t_gen, 2))
@@ -181,10 +182,11 @@ def main(argv=None) -> int:
     import pandas as pd
 
     cfg = load_config(args.tier)
-    st = dict(cfg["training"]["stages"][0], steps=args.steps)
-    cfg["training"]["stages"] = [st]
-    cfg["training"]["save_freq"] = args.steps      # one checkpoint, at the end (as a stage ends)
-    cfg["training"]["test_freq"] = -1               # no validation passes inside the measurement
+    st = dataclasses.replace(cfg.stage(0), steps=args.steps)
+    cfg = dataclasses.replace(cfg, training=dataclasses.replace(
+        cfg.training, stages=(st,),
+        save_freq=args.steps,          # one checkpoint, at the end (as a stage ends)
+        test_freq=-1))                 # no validation passes inside the measurement
     with tempfile.TemporaryDirectory(prefix="bench_grpo_") as tmp:
         print(f"[bench] verl: stage 1 of {args.tier}, {args.steps} steps ...", flush=True)
         v = verl_steps(cfg, args.steps, Path(tmp))

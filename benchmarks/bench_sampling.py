@@ -49,10 +49,10 @@ def main(argv=None) -> int:
     from polaris_repro.sampling import make_sampler
 
     cfg = load_config("smoke")
-    max_new = 32 if args.quick else int(cfg["difficulty"]["max_new_tokens"])
-    n = 4 if args.quick else int(cfg["difficulty"]["k"])
+    max_new = 32 if args.quick else int(cfg.difficulty.max_new_tokens)
+    n = 4 if args.quick else int(cfg.difficulty.k)
     batched_prompts = 4 if args.quick else 8
-    problems = synthetic_problems(batched_prompts, cfg["data"]["train"]["levels"], seed=5)
+    problems = synthetic_problems(batched_prompts, cfg.data.train.levels, seed=5)
     prompts = list(problems["prompt"])
 
     t = time.perf_counter()
@@ -69,10 +69,10 @@ def main(argv=None) -> int:
     ratio_t = many["tokens_per_s"] / one["tokens_per_s"]
     import torch
 
-    print(f"model {sampler.model_path} ({cfg['model']['dtype']}), load {load_s:.1f} s, "
+    print(f"model {sampler.model_path} ({cfg.model.dtype}), load {load_s:.1f} s, "
           f"{os.cpu_count()} cores, torch threads {sampler.threads or torch.get_num_threads()}, "
           f"max_new_tokens {max_new}, T=0.6, n={n}")
-    print(f"memory budget {cfg['sampling']['memory_budget_gb']} GB -> auto batch size {auto}")
+    print(f"memory budget {cfg.sampling.memory_budget_gb} GB -> auto batch size {auto}")
     print(f"{'':12} {'batch':>5} {'compl':>5} {'tokens':>6} {'sec':>7} {'compl/s':>8} {'tok/s':>7}")
     for name, r in (("batch 1", one), ("auto batch", many)):
         print(f"{name:12} {r['batch_size']:>5} {r['completions']:>5} {r['tokens']:>6} "

@@ -173,7 +173,7 @@ def _machine() -> dict | None:
 class Manifest:
     """``manifest.json`` of a run folder; every update rewrites the file atomically."""
 
-    def __init__(self, run_dir: str | Path, config: dict | None = None):
+    def __init__(self, run_dir: str | Path, config: "Config | dict | None" = None):
         self.path = Path(run_dir) / "manifest.json"
         if self.path.exists():
             self.data = json.loads(self.path.read_text())
@@ -182,9 +182,9 @@ class Manifest:
                          "created": now(), "config": None, "seed": None, "sections": {},
                          "inputs": {}, "outputs": {}, "machine": _machine()}
         if config is not None:
-            self.data["config"] = config
-            self.data["tier"] = config.get("tier")
-            self.data["seed"] = config.get("seed")
+            self.data["config"] = config.to_dict() if hasattr(config, "to_dict") else config   # the plain dict
+            self.data["tier"] = self.data["config"].get("tier")
+            self.data["seed"] = self.data["config"].get("seed")
         self.save()
 
     def save(self) -> None:

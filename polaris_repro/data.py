@@ -299,17 +299,20 @@ def rows_from_problems(problems: Iterable[str], answers: Iterable[Any], *, data_
     return pd.DataFrame(rows)
 
 
-def load_training_data(cfg: dict) -> pd.DataFrame:
+def load_training_data(cfg: "Config | Mapping") -> pd.DataFrame:
     """Training rows for a tier: synthetic on CPU tiers; a hub id or local path otherwise."""
-    tr = cfg["data"]["train"]
-    source = tr.get("source")
-    if tr.get("path"):
-        path = Path(tr["path"])
+    from .config import as_config
+
+    cfg = as_config(cfg)
+    tr = cfg.data.train
+    source = tr.source
+    if tr.path:
+        path = Path(tr.path)
         if path.suffix == ".parquet":
             return normalise_rows(pd.read_parquet(path), str(path))
         source = str(path)
     if source == "synthetic":
-        df = synthetic_problems(tr.get("num_problems") or 64, tr.get("levels"), seed=cfg["seed"],
+        df = synthetic_problems(tr.num_problems or 64, tr.levels, seed=cfg.seed,
                                 pool="dev")
         return normalise_rows(df, "synthetic")
     if source is None:

@@ -5,7 +5,7 @@ dynamic removal of easy data between stages (reference polaris-recipe.md ยง3.2-ย
   ones. It builds on the sampler's resumable output file: samples are appended per chunk and
   finished problems are skipped on restart; the finished profile is cached next to it, so a rerun
   with the same settings does not even load the model.
-  Grading is evaluation-style (``require_think=False``) with ``cfg["grading"]["answer_extraction"]``:
+  Grading is evaluation-style (``require_think=False``) with ``cfg.grading.answer_extraction``:
   a profile measures whether the model *solves* a problem, not whether it follows the training
   reward's format (the paper's difficulty values come from the same answer check it evaluates with).
 * :func:`histogram` counts problems per bin 0/k..k/k; :func:`shape_label` names its shape.
@@ -37,13 +37,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .artifacts import read_jsonl, write_json
+from .config import Config
 from .temperature import settings_tag  # noqa: F401  (short hash for settings-specific file names)
 from .training.accuracy_log import read_accuracy_log  # noqa: F401  (the one reader; D.read_accuracy_log in the notebook)
 
@@ -169,13 +170,13 @@ def row_indices(df: pd.DataFrame) -> list[int]:
 def _settings_key(cfg, df, model, k, temperature, max_new_tokens, seed, top_p, top_k, require_think) -> dict:
     from .temperature import problems_key
 
-    return {"model": str(model or cfg["model"]["path"]), "k": k, "temperature": temperature,
+    return {"model": str(model or cfg.model.path), "k": k, "temperature": temperature,
             "max_new_tokens": max_new_tokens, "seed": seed, "top_p": top_p, "top_k": top_k,
             "problems": problems_key(df), "num_problems": len(df),
-            "answer_extraction": cfg["grading"]["answer_extraction"], "require_think": require_think}
+            "answer_extraction": cfg.grading.answer_extraction, "require_think": require_think}
 
 
-def profile(cfg: dict, df: pd.DataFrame, *, model: Any = None, k: int | None = None,
+def profile(cfg: Config, df: pd.DataFrame, *, model: Any = None, k: int | None = None,
             temperature: float | None = None, max_new_tokens: int | None = None,
             out_file: str | os.PathLike | None = None, seed: int | None = None,
             top_p: float | None = None, top_k: int | None = None, require_think: bool = False,
@@ -184,19 +185,19 @@ def profile(cfg: dict, df: pd.DataFrame, *, model: Any = None, k: int | None = N
 
     Returns one row per problem: ``index`` (the stable id), ``num_correct`` (0..k), ``k``,
     ``pass_rate``, ``mean_length`` and ``max_length`` (tokens), ``truncations`` (samples cut at
-    ``max_new_tokens``), plus ``level`` for synthetic rows. Defaults come from ``cfg["difficulty"]``.
+    ``max_new_tokens``), plus ``level`` for synthetic rows. Defaults come from ``cfg.difficulty``.
 
     With ``out_file`` the sampler appends samples per chunk there and skips finished problems on a
     restart; the finished profile is cached as ``<out_file>.profile.json`` with its settings and
     returned directly on a rerun with identical settings (the model is not loaded).
     """
-    dcfg = cfg["difficulty"]
-    k = int(k or dcfg["k"])
-    temperature = float(dcfg["temperature"] if temperature is None else temperature)
-    max_new_tokens = int(max_new_tokens or dcfg["max_new_tokens"])
-    seed = int(cfg["seed"] if seed is None else seed)
-    top_p = dcfg["top_p"] if top_p is None else top_p
-    top_k = dcfg["top_k"] if top_k is None else top_k
+    dcfg = cfg.difficulty
+    k = int(k or dcfg.k)
+    temperature = float(dcfg.temperature if temperature is None else temperature)
+    max_new_tokens = int(max_new_tokens or dcfg.max_new_tokens)
+    seed = int(cfg.seed if seed is None else seed)
+    top_p = dcfg.top_p if top_p is None else top_p
+    top_k = dcfg.top_k if top_k is None else top_k
     if k <= 0:
         raise ValueError(f"profile: k must be positive, got {k}")
     if len(df) == 0:
@@ -217,7 +218,7 @@ def profile(cfg: dict, df: pd.DataFrame, *, model: Any = None, k: int | None = N
         sampler = make_sampler(cfg, model=model)
     from .sampling.base import model_label
 
-    mname = model_label(model or cfg["model"]["path"])
+    mname = model_label(model or cfg.model.path)
     label = f"profile {mname}" if not desc else f"profile {desc}" + ("" if mname in desc else f" ({mname})")
     try:
         groups = sampler.generate(prompts, n=k, temperature=temperature, top_p=top_p, top_k=top_k,
@@ -228,8 +229,8 @@ def profile(cfg: dict, df: pd.DataFrame, *, model: Any = None, k: int | None = N
             sampler.close()
     from .grading import is_correct
 
-    mode = cfg["grading"]["answer_extraction"]
-    timeout_s = cfg["grading"].get("timeout_s", 2.0)
+    mode = cfg.grading.answer_extraction
+    timeout_s = cfg.grading.timeout_s
     rows = []
     levels = list(df["level"]) if "level" in df.columns else None
     for i, (group, gt) in enumerate(zip(groups, answers)):
@@ -438,13 +439,13 @@ class NotebookSettings:
                               "filter": self.filter_rule, "answer check": self.answer_check}])
 
 
-def notebook_settings(cfg: dict, *, run_dir: str | os.PathLike, outputs: Mapping | None = None,
+def notebook_settings(cfg: Config, *, run_dir: str | os.PathLike, outputs: Mapping | None = None,
                       models: Sequence = (), datasets: Sequence[str] = (), num_problems: int = 0, k: int = 0,
                       temperature: float | None = None, max_new_tokens: int = 0, filter_rule: str = "",
                       expect_shapes: Any = None, after_model: str = "",
                       accuracy_log: str = "") -> NotebookSettings:
     """The notebook's parameters (its ``parameters`` cell: 0, "", [] and None mean "the tier's")
-    with ``cfg["difficulty"]``'s values filled in.
+    with ``cfg.difficulty``'s values filled in.
 
     The contrast pairs: ``models`` and ``datasets`` pair up one to one, a single one of either
     is repeated for every entry of the other; no models: ``difficulty.models``, else the tier's
@@ -452,9 +453,9 @@ def notebook_settings(cfg: dict, *, run_dir: str | os.PathLike, outputs: Mapping
     for ``<run_dir>/03_training/<first stage>/accuracy_log.jsonl``, ``"none"`` skips; a log that
     does not exist (yet) is None.  ``after_model``: ``""`` is the run's final model when the
     manifest's ``outputs`` record one that exists, ``"none"`` skips."""
-    dc = cfg["difficulty"]
-    datasets = list(datasets or dc["datasets"] or ["train"])
-    models = list(models or dc["models"] or [cfg["model"]["path"]])
+    dc = cfg.difficulty
+    datasets = list(datasets or dc.datasets or ["train"])
+    models = list(models or dc.models or [cfg.model.path])
     if len(models) == 1 and len(datasets) > 1:
         models = models * len(datasets)
     if len(datasets) == 1 and len(models) > 1:
@@ -463,7 +464,7 @@ def notebook_settings(cfg: dict, *, run_dir: str | os.PathLike, outputs: Mapping
         raise ValueError(f"models {models} and datasets {datasets} must pair up")
     log_path = None
     if accuracy_log != "none":
-        first_stage = (cfg["training"]["stages"] or [{"name": "stage1"}])[0]["name"]
+        first_stage = cfg.training.stages[0].name if cfg.training.stages else "stage1"
         cand = (Path(accuracy_log) if accuracy_log
                 else Path(run_dir) / "03_training" / first_stage / "accuracy_log.jsonl")
         log_path = cand if cand.exists() else None
@@ -472,19 +473,19 @@ def notebook_settings(cfg: dict, *, run_dir: str | os.PathLike, outputs: Mapping
         final = (outputs or {}).get("final_model", {}).get("path")
         trained = after_model or (final if final and Path(final).exists() else None)
     return NotebookSettings(
-        k=k or dc["k"], temperature=dc["temperature"] if temperature is None else temperature,
-        max_new_tokens=max_new_tokens or dc["max_new_tokens"], num_problems=num_problems or dc["num_problems"],
-        filter_rule=filter_rule or dc["filter"], pairs=list(zip(models, datasets)),
-        expect_shapes=dc["expect_shapes"] if expect_shapes is None else expect_shapes,
+        k=k or dc.k, temperature=dc.temperature if temperature is None else temperature,
+        max_new_tokens=max_new_tokens or dc.max_new_tokens, num_problems=num_problems or dc.num_problems,
+        filter_rule=filter_rule or dc.filter, pairs=list(zip(models, datasets)),
+        expect_shapes=dc.expect_shapes if expect_shapes is None else expect_shapes,
         accuracy_log=log_path, trained_model=trained,
-        answer_check=cfg["grading"]["answer_extraction"] + " (evaluation-style, no </think> needed)")
+        answer_check=cfg.grading.answer_extraction + " (evaluation-style, no </think> needed)")
 
 
 # --------------------------------------------------------------------------------------------
 # Datasets for the notebook
 
 
-def load_dataset_spec(cfg: dict, spec: str, num_problems: int | None = None, *, seed: int | None = None) -> pd.DataFrame:
+def load_dataset_spec(cfg: Config, spec: str, num_problems: int | None = None, *, seed: int | None = None) -> pd.DataFrame:
     """Problems named by a short spec, as normalised verl rows.
 
     * ``"train"``: the tier's training set (``data.train``);
@@ -495,25 +496,20 @@ def load_dataset_spec(cfg: dict, spec: str, num_problems: int | None = None, *, 
     """
     from . import data as D
 
-    seed = int(cfg["seed"] if seed is None else seed)
+    seed = int(cfg.seed if seed is None else seed)
     spec = str(spec).strip()
     if spec.startswith("synthetic:"):
         levels = [x.strip() for x in spec.split(":", 1)[1].split(",") if x.strip()]
-        n = int(num_problems or cfg["data"]["train"].get("num_problems") or 64)
+        n = int(num_problems or cfg.data.train.num_problems or 64)
         return D.normalise_rows(D.synthetic_problems(n, levels, seed=seed, split="profile", pool="dev"), spec)
     if spec == "train":
         df = D.load_training_data(cfg)
     elif spec in D.BENCHMARKS or spec == "synthetic":
-        return D.load_benchmark(spec, cfg["data"].get("benchmarks_dir"), num_problems=num_problems, seed=seed)
+        return D.load_benchmark(spec, cfg.data.benchmarks_dir, num_problems=num_problems, seed=seed)
     else:
-        import copy
-
-        c = copy.deepcopy(cfg)
-        if Path(spec).suffix == ".parquet":
-            c["data"]["train"]["path"] = spec
-        else:
-            c["data"]["train"].update(source=spec, path=None)
-        df = D.load_training_data(c)
+        train = cfg.data.train
+        train = replace(train, path=spec) if Path(spec).suffix == ".parquet" else replace(train, source=spec, path=None)
+        df = D.load_training_data(replace(cfg, data=replace(cfg.data, train=train)))
     if num_problems:
         df = df.iloc[: int(num_problems)].reset_index(drop=True)
     return df

@@ -114,19 +114,19 @@ def tier_items(cfg: dict) -> list[Item]:
     from .data import BENCHMARKS, DataError
 
     items: list[Item] = []
-    models = [("model.path", cfg["model"]["path"])]
-    models += [("difficulty.models", m) for m in cfg["difficulty"].get("models") or []]
+    models = [("model.path", cfg.model.path)]
+    models += [("difficulty.models", m) for m in cfg.difficulty.models or []]
     models += [("evaluation.baselines", b.get("path") if isinstance(b, dict) else b)
-               for b in cfg["evaluation"].get("baselines") or []]
+               for b in cfg.evaluation.baselines or []]
     items += [_classify("model", str(m), key) for key, m in models]
-    tr = cfg["data"]["train"]
-    if tr.get("path"):
-        items.append(Item("dataset", str(tr["path"]), "local", "data.train.path"))
-    elif tr.get("source"):
-        items.append(_classify("dataset", str(tr["source"]), "data.train.source"))
-    benches = [cfg["data"]["val"].get("benchmark"), cfg["temperature_search"].get("benchmark"),
-               *(cfg["evaluation"].get("benchmarks") or {})]
-    for spec in (str(s).strip() for s in cfg["difficulty"].get("datasets") or []):
+    tr = cfg.data.train
+    if tr.path:
+        items.append(Item("dataset", str(tr.path), "local", "data.train.path"))
+    elif tr.source:
+        items.append(_classify("dataset", str(tr.source), "data.train.source"))
+    benches = [cfg.data.val.benchmark, cfg.temperature_search.benchmark,
+               *(cfg.evaluation.benchmarks or {})]
+    for spec in (str(s).strip() for s in cfg.difficulty.datasets or []):
         if spec in BENCHMARKS:
             benches.append(spec)
         elif spec != "train" and not spec.startswith("synthetic"):
@@ -493,7 +493,7 @@ def run_fetch(tier: str, dest: Path, overrides: list[str], *, offline: bool,
         prev = json.loads((root / MANIFEST).read_text())
     except (OSError, ValueError):
         prev = {}
-    local_bench = benchmarks_dir(cfg["data"].get("benchmarks_dir"))
+    local_bench = benchmarks_dir(cfg.data.benchmarks_dir)
     records, errors = [], []
     for it in items:
         try:

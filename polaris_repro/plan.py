@@ -49,7 +49,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from .config import ConfigError, load_config, stage_spec
+from .config import Config, ConfigError, StageSpec, as_config, load_config
 from .resources import GPU_TYPES, GPUType, ModelSpec, gpu_type as _gpu_type, is_gpu_tier, model_spec, \
     rollout_memory
 
@@ -95,67 +95,67 @@ def expected_response(m: float, cap: int) -> tuple[float, float]:
     return m * (1 - clip), clip
 
 
-def natural_length(cfg: dict, stage: Mapping) -> tuple[float, str]:
-    path = str(cfg["model"]["path"])
+def natural_length(cfg: Config, stage: Mapping) -> tuple[float, str]:
+    path = str(cfg.model.path)
     m = NATURAL_RESPONSE_TOKENS.get(path)
     if m:
         return float(m), "natural length of " + path.split("/")[-1]
-    return stage_spec(cfg, stage).max_response_length / 2.0, "half the cap"
+    return cfg.stage(stage).max_response_length / 2.0, "half the cap"
 
 
-def _passes(cfg: dict) -> int:
-    tr = cfg["training"]
-    return 3 + (1 if tr["gradient_checkpointing"] else 0) + (1 if tr["old_log_prob"] == "recompute" else 0)
+def _passes(cfg: Config) -> int:
+    tr = cfg.training
+    return 3 + (1 if tr.gradient_checkpointing else 0) + (1 if tr.old_log_prob == "recompute" else 0)
 
 
 def _flops_per_token(spec: ModelSpec, seq: float, passes: int) -> float:
     return passes * (2.0 * spec.params + 2.0 * spec.layers * spec.q_dim * seq)
 
 
-def _gen_seconds_gpu(spec: ModelSpec, cfg: dict, stage: Mapping, hw: Compute, seqs: int, mean_resp: float,
+def _gen_seconds_gpu(spec: ModelSpec, cfg: Config, stage: Mapping, hw: Compute, seqs: int, mean_resp: float,
                      cap: int, prompt: float) -> tuple[float, str]:
     latency = cap * spec.layers * DECODE_S_PER_LAYER
     mem = rollout_memory(spec, cfg, stage, hw.gpu.memory_gb)
     per_gpu = seqs / hw.gpus
     conc = max(1.0, min(1024.0, mem["kv_tokens"] / max(1.0, prompt + mean_resp), per_gpu))
-    tp = max(1, int(cfg["sampling"]["tensor_parallel_size"]))
+    tp = max(1, int(cfg.sampling.tensor_parallel_size))
     bytes_per_token = spec.kv_bytes_per_token(2, tp) * (prompt + mean_resp / 2) + 2.0 * spec.params / tp / conc
     tokens_per_gpu = per_gpu * mean_resp
     bandwidth = tokens_per_gpu * bytes_per_token / (hw.gpu.hbm_tbs * 1e12 * HBM_EFFICIENCY)
     return (latency, "latency") if latency >= bandwidth else (bandwidth, "bandwidth")
 
 
-def _val_seconds(spec: ModelSpec, cfg: dict, stage: Mapping, hw: Compute, m: float) -> float:
-    tr = cfg["training"]
-    freq = int(tr["test_freq"])
+def _val_seconds(spec: ModelSpec, cfg: Config, stage: Mapping, hw: Compute, m: float) -> float:
+    tr = cfg.training
+    freq = int(tr.test_freq)
     if freq <= 0:
         return 0.0
-    cap = stage_spec(cfg, stage).max_response_length
-    n_problems = int(cfg["data"]["val"].get("num_problems") or VAL_PROBLEMS_DEFAULT)
-    seqs = n_problems * int(tr["val_n"])
+    cap = cfg.stage(stage).max_response_length
+    n_problems = int(cfg.data.val.num_problems or VAL_PROBLEMS_DEFAULT)
+    seqs = n_problems * int(tr.val_n)
     mean, _ = expected_response(m, cap)
-    prompt = min(int(tr["max_prompt_length"]), MEAN_PROMPT_CAP)
+    prompt = min(int(tr.max_prompt_length), MEAN_PROMPT_CAP)
     if hw.gpu is None:
         return seqs * cap * 2.0 * spec.params / CPU_DECODE_FLOPS / freq
     gen, _ = _gen_seconds_gpu(spec, cfg, stage, hw, seqs, mean, cap, prompt)
     return gen / freq
 
 
-def step_estimate(cfg: dict, stage: Mapping, hw: Compute, spec: ModelSpec) -> dict:
+def step_estimate(cfg: Config, stage: Mapping, hw: Compute, spec: ModelSpec) -> dict:
     """One GRPO step of ``stage`` on ``hw``: tokens and seconds by phase."""
     _fit()
-    tr = cfg["training"]
-    B, n = int(tr["train_batch_size"]), int(tr["rollout_n"])
+    tr = cfg.training
+    B, n = int(tr.train_batch_size), int(tr.rollout_n)
     seqs = B * n
-    cap = stage_spec(cfg, stage).max_response_length
-    prompt = float(min(int(tr["max_prompt_length"]), MEAN_PROMPT_CAP))
+    cap = cfg.stage(stage).max_response_length
+    prompt = float(min(int(tr.max_prompt_length), MEAN_PROMPT_CAP))
     m, m_src = natural_length(cfg, stage)
     mean, clip = expected_response(m, cap)
     gen_tokens = seqs * mean
-    if tr["use_remove_padding"]:
+    if tr.use_remove_padding:
         upd_tokens = seqs * (prompt + mean)
     else:   # verl pads every sequence to max_prompt_length + max_response_length
-        upd_tokens = seqs * (int(tr["max_prompt_length"]) + cap)
+        upd_tokens = seqs * (int(tr.max_prompt_length) + cap)
     seq_len = upd_tokens / seqs
     passes = _passes(cfg)
     flops = upd_tokens * _flops_per_token(spec, seq_len, passes)
@@ -174,41 +174,40 @@ def step_estimate(cfg: dict, stage: Mapping, hw: Compute, spec: ModelSpec) -> di
             "s/step": gen_s + upd_s + val_s + other}
 
 
-def hardware_for(cfg: dict, gpus: int | None = None, gpu_type: str | None = None) -> Compute:
+def hardware_for(cfg: Config, gpus: int | None = None, gpu_type: str | None = None) -> Compute:
     if not is_gpu_tier(cfg):
         if gpu_type:
-            raise ValueError(f"tier {cfg['tier']} is a CPU tier; --gpu-type applies to the GPU tiers")
+            raise ValueError(f"tier {cfg.tier} is a CPU tier; --gpu-type applies to the GPU tiers")
         return Compute(1, None, "2 CPU cores (measured)")
-    tr = cfg["training"]
-    n = int(gpus) if gpus else int(tr["nnodes"]) * int(tr["n_gpus_per_node"])
+    tr = cfg.training
+    n = int(gpus) if gpus else int(tr.nnodes) * int(tr.n_gpus_per_node)
     if n <= 0:
         raise ValueError(f"--gpus must be a positive number, got {gpus}")
-    g = _gpu_type(gpu_type or DEFAULT_GPU.get(cfg.get("tier"), FALLBACK_GPU))
+    g = _gpu_type(gpu_type or DEFAULT_GPU.get(cfg.tier, FALLBACK_GPU))
     return Compute(n, g, f"{n} x {g.name}")
 
 
-def tier_model_spec(cfg: dict) -> ModelSpec:
-    spec = model_spec(str(cfg["model"]["path"]))
+def tier_model_spec(cfg: Config) -> ModelSpec:
+    spec = model_spec(str(cfg.model.path))
     if spec is None:
-        raise ValueError(f"model {cfg['model']['path']!r}: architecture unknown (not a local folder, not "
+        raise ValueError(f"model {cfg.model.path!r}: architecture unknown (not a local folder, not "
                          "cached, not in resources.KNOWN_MODELS); pass a local folder with -o model.path=...")
     return spec
 
 
-def estimate(cfg: dict | str, gpus: int | None = None, gpu_type: str | None = None, *,
+def estimate(cfg: Config | str, gpus: int | None = None, gpu_type: str | None = None, *,
              overrides: Sequence[str] | None = None) -> pd.DataFrame:
     """Per-stage cost of a tier (a name or a resolved config) and a ``total`` row."""
-    if isinstance(cfg, str):
-        cfg = load_config(cfg, overrides)
+    cfg = load_config(cfg, overrides) if isinstance(cfg, str) else as_config(cfg)
     hw = hardware_for(cfg, gpus, gpu_type)
     spec = tier_model_spec(cfg)
     rows = []
-    for st in cfg["training"]["stages"]:
+    for st in cfg.training.stages:
         e = step_estimate(cfg, st, hw, spec)
-        steps = st.get("steps")
+        steps = st.steps
         start = CPU_STAGE_START_S if hw.gpu is None else 0.0
         hours = (e["s/step"] * int(steps) + start) / 3600 if steps is not None else float("nan")
-        rows.append({"stage": st["name"], "hardware": hw.label, **{k: e[k] for k in (
+        rows.append({"stage": st.name, "hardware": hw.label, **{k: e[k] for k in (
             "prompts x n", "cap", "mean response", "tokens generated/step", "update tokens/step")},
             "steps": steps, "gen s/step": e["gen s"], "update s/step": e["update s"],
             "val s/step": e["val s"], "other s/step": e["other s"], "s/step": e["s/step"], "hours": hours,
@@ -224,15 +223,15 @@ def estimate(cfg: dict | str, gpus: int | None = None, gpu_type: str | None = No
         if known.all() and tot["steps"]:   # step-weighted mean (stage start-ups excluded)
             tot["s/step"] = float((df["s/step"] * df["steps"].astype(float)).sum() / tot["steps"])
         df = pd.concat([df, pd.DataFrame([tot])], ignore_index=True)
-    df.attrs.update({"tier": cfg.get("tier"), "hardware": hw.label, "model": spec.name})
+    df.attrs.update({"tier": cfg.tier, "hardware": hw.label, "model": spec.name})
     return df
 
 
 # ------------------------------------------------------------------------------------------------
 # calibration against the published figures
 
-def _stage(cfg: dict, name: str) -> Mapping:
-    return next(s for s in cfg["training"]["stages"] if s["name"] == name)
+def _stage(cfg: Config, name: str) -> StageSpec:
+    return cfg.stage(name)
 
 
 def _fit() -> None:
@@ -244,20 +243,20 @@ def _fit() -> None:
     c7 = load_config("paper-7b")
     st = _stage(c7, "stage1")
     spec7 = KNOWN["7b"]()
-    B = int(c7["training"]["train_batch_size"]) * int(c7["training"]["rollout_n"])
+    B = int(c7.training.train_batch_size) * int(c7.training.rollout_n)
     mean, _ = expected_response(NATURAL_RESPONSE_TOKENS["deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"],
-                                stage_spec(c7, st).max_response_length)
-    prompt = min(int(c7["training"]["max_prompt_length"]), MEAN_PROMPT_CAP)
+                                c7.stage(st).max_response_length)
+    prompt = min(int(c7.training.max_prompt_length), MEAN_PROMPT_CAP)
     flops = B * (prompt + mean) * _flops_per_token(spec7, prompt + mean, _passes(c7))
     MFU = flops / (300.0 * 8 * GPU_TYPES["H200"].tflops * 1e12)
     # CPU: smoke stage 1 (4 x 8 sequences, cap 64, padded update over max_prompt 64 + 64)
     cs = load_config("smoke")
-    st = cs["training"]["stages"][0]
+    st = cs.training.stages[0]
     specs = KNOWN["smoke"]()
-    seqs = int(cs["training"]["train_batch_size"]) * int(cs["training"]["rollout_n"])
-    cap = stage_spec(cs, st).max_response_length
+    seqs = int(cs.training.train_batch_size) * int(cs.training.rollout_n)
+    cap = cs.stage(st).max_response_length
     CPU_DECODE_FLOPS = cap * seqs * 2.0 * specs.params / CPU_SMOKE_GEN_S
-    L = int(cs["training"]["max_prompt_length"]) + cap
+    L = int(cs.training.max_prompt_length) + cap
     CPU_TRAIN_FLOPS = seqs * L * _flops_per_token(specs, L, _passes(cs)) / CPU_SMOKE_UPDATE_S
     # Qwen3-1.7B natural length: the m that gives 1 h per step at stage 1 on 2 x A100 (issue #4)
     c17 = load_config("paper-1.7b")
@@ -306,8 +305,8 @@ def calibration() -> pd.DataFrame:
         hw = Compute(gpus, GPU_TYPES[gname] if gname else None, label)
         spec = tier_model_spec(cfg)
         if stage is None:
-            tot = sum(step_estimate(cfg, s, hw, spec)[phase] * int(s["steps"]) for s in cfg["training"]["stages"])
-            est = tot / sum(int(s["steps"]) for s in cfg["training"]["stages"])
+            tot = sum(step_estimate(cfg, s, hw, spec)[phase] * int(s.steps) for s in cfg.training.stages)
+            est = tot / sum(int(s.steps) for s in cfg.training.stages)
         else:
             est = step_estimate(cfg, _stage(cfg, stage), hw, spec)[phase]
         rows.append({"figure": label, "phase": phase.replace(" s", ""), "reported s": reported,
@@ -316,20 +315,19 @@ def calibration() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def alternatives(cfg: dict | str, gpus: int | None = None, gpu_type: str | None = None) -> pd.DataFrame:
+def alternatives(cfg: Config | str, gpus: int | None = None, gpu_type: str | None = None) -> pd.DataFrame:
     """The cost of smaller configurations of the same recipe: the tier at batch 64 (the authors:
     "bsz 64 is OK", issue #18) on the same GPUs, and the ``single-gpu`` tier on one GPU."""
-    if isinstance(cfg, str):
-        cfg = load_config(cfg)
+    cfg = load_config(cfg) if isinstance(cfg, str) else as_config(cfg)
     if not is_gpu_tier(cfg):
         return pd.DataFrame(columns=["configuration", "hardware", "steps", "s/step", "hours", "GPU hours"])
     options = []
     base_hw = hardware_for(cfg, gpus, gpu_type)
-    options.append((f"{cfg['tier']} as configured", cfg, gpus, gpu_type))
-    if int(cfg["training"]["train_batch_size"]) > 64:
-        c64 = load_config(cfg["tier"], {"training": {"train_batch_size": 64, "ppo_mini_batch_size": 64}})
-        options.append((f"{cfg['tier']}, batch 64 x {cfg['training']['rollout_n']}", c64, gpus, gpu_type))
-    if cfg["tier"] != "single-gpu":
+    options.append((f"{cfg.tier} as configured", cfg, gpus, gpu_type))
+    if int(cfg.training.train_batch_size) > 64:
+        c64 = load_config(cfg.tier, {"training": {"train_batch_size": 64, "ppo_mini_batch_size": 64}})
+        options.append((f"{cfg.tier}, batch 64 x {cfg.training.rollout_n}", c64, gpus, gpu_type))
+    if cfg.tier != "single-gpu":
         options.append(("single-gpu tier (Qwen3-1.7B, 8K/10K/12K, batch 32)", load_config("single-gpu"), 1,
                         gpu_type or base_hw.gpu.name))
         c64 = load_config("single-gpu", {"training": {"train_batch_size": 64, "ppo_mini_batch_size": 64}})
@@ -352,7 +350,7 @@ class Plan:
 
 def plan(tier: str | dict, overrides: Sequence[str] | None = None, *, gpus: int | None = None,
          gpu_type: str | None = None) -> Plan:
-    cfg = load_config(tier, overrides) if isinstance(tier, str) else tier
+    cfg = load_config(tier, overrides) if isinstance(tier, str) else as_config(tier)
     _fit()
     return Plan(estimate(cfg, gpus, gpu_type), calibration(), alternatives(cfg, gpus, gpu_type))
 
@@ -361,7 +359,7 @@ def plan_table(tier: str | dict, overrides: Sequence[str] | None = None, *, gpus
                gpu_type: str | None = None) -> pd.DataFrame:
     """The per-stage table of :func:`plan`, rounded for reading (what notebook 03 shows before
     training): tokens as integers, seconds to 0.1, hours to 0.01; no GPU column at the CPU tiers."""
-    cfg = load_config(tier, overrides) if isinstance(tier, str) else tier
+    cfg = load_config(tier, overrides) if isinstance(tier, str) else as_config(tier)
     _fit()
     df = estimate(cfg, gpus, gpu_type)
     out = df.copy()

@@ -14,15 +14,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
-from .config import CPU_TIERS, MODEL_CONTEXT, StageSpec, stage_spec
+from .config import CPU_TIERS, MODEL_CONTEXT, Config, StageSpec
 
 GiB = 1024 ** 3
 GB = 1e9
 
 
-def is_gpu_tier(cfg: dict) -> bool:
+def is_gpu_tier(cfg: Config) -> bool:
     """A tier that trains on GPUs (vLLM rollouts), as opposed to the CPU tiers (``rollout_name: hf``)."""
-    return cfg["training"]["rollout_name"] != "hf" and cfg.get("tier") not in CPU_TIERS
+    return cfg.training.rollout_name != "hf" and cfg.tier not in CPU_TIERS
 
 
 # ------------------------------------------------------------------------------------------------
@@ -248,28 +248,28 @@ def _layer_act_bytes(spec: ModelSpec) -> float:
     return 2.0 * (8 * spec.hidden + 4 * spec.intermediate)
 
 
-def stage_tokens_per_gpu(cfg: dict, stage: Mapping | StageSpec) -> int:
+def stage_tokens_per_gpu(cfg: Config, stage: Mapping | StageSpec) -> int:
     """Tokens of one actor micro-batch on one GPU: ``ppo_max_token_len_per_gpu`` (= the stage's token
     budget) with dynamic batch sizes (Ulysses splits a longer sequence over its group, so each GPU
     still holds about this many), else micro-batch x (prompt + response)."""
-    tr, s = cfg["training"], stage_spec(cfg, stage)
-    if tr["use_dynamic_bsz"]:
+    tr, s = cfg.training, cfg.stage(stage)
+    if tr.use_dynamic_bsz:
         return s.token_budget
-    return int(tr["micro_batch_size_per_gpu"]) * s.token_budget
+    return int(tr.micro_batch_size_per_gpu) * s.token_budget
 
 
-def world_size(cfg: dict) -> int:
-    tr = cfg["training"]
-    return max(1, int(tr["nnodes"]) * int(tr["n_gpus_per_node"]))
+def world_size(cfg: Config) -> int:
+    tr = cfg.training
+    return max(1, int(tr.nnodes) * int(tr.n_gpus_per_node))
 
 
-def actor_memory(spec: ModelSpec, cfg: dict, stage: Mapping | StageSpec) -> dict[str, float]:
+def actor_memory(spec: ModelSpec, cfg: Config, stage: Mapping | StageSpec) -> dict[str, float]:
     """Peak GPU memory (GB) of one actor update step on one GPU, by component."""
-    tr = cfg["training"]
+    tr = cfg.training
     world = world_size(cfg)
     tokens = stage_tokens_per_gpu(cfg, stage)
     unit = max(spec.layer_params, spec.vocab * spec.hidden)       # largest FSDP unit, gathered in bf16
-    if tr["gradient_checkpointing"]:
+    if tr.gradient_checkpointing:
         acts = tokens * spec.hidden * 2.0 * spec.layers + tokens * _layer_act_bytes(spec)
     else:
         acts = tokens * _layer_act_bytes(spec) * spec.layers
@@ -286,34 +286,34 @@ def actor_memory(spec: ModelSpec, cfg: dict, stage: Mapping | StageSpec) -> dict
     return out
 
 
-def rollout_memory(spec: ModelSpec, cfg: dict, stage: Mapping | StageSpec, gpu_memory_gb: float) -> dict[str, float]:
+def rollout_memory(spec: ModelSpec, cfg: Config, stage: Mapping | StageSpec, gpu_memory_gb: float) -> dict[str, float]:
     """vLLM's budget on one GPU: ``gpu_memory_utilization`` x memory for weights (bf16, / TP), the
     activation reserve of one ``max_num_batched_tokens`` chunk plus the sampler's logits, and the KV
     cache in what is left; ``resident`` is what the actor keeps on the GPU meanwhile (its shards when
     not offloaded)."""
-    tr = cfg["training"]
-    tp = max(1, int(cfg["sampling"]["tensor_parallel_size"]))
+    tr = cfg.training
+    tp = max(1, int(cfg.sampling.tensor_parallel_size))
     world = world_size(cfg)
-    util = float(tr["gpu_memory_utilization"])
-    s = stage_spec(cfg, stage)
+    util = float(tr.gpu_memory_utilization)
+    s = cfg.stage(stage)
     seq = s.max_prompt_length + s.max_response_length
     chunk = s.token_budget   # rollout max_num_batched_tokens in the stage overrides
     weights = 2.0 * spec.params / tp
     reserve = chunk * 2.0 * (4 * spec.hidden + 3 * spec.intermediate) / tp + MAX_NUM_SEQS * spec.vocab * 4.0
-    resident = (0 if tr["param_offload"] else 4.0 * spec.params / world) + \
-               (0 if tr["optimizer_offload"] else 8.0 * spec.params / world)
+    resident = (0 if tr.param_offload else 4.0 * spec.params / world) + \
+               (0 if tr.optimizer_offload else 8.0 * spec.params / world)
     budget = util * gpu_memory_gb * GB
     kv_bytes = budget - weights - reserve
     per_tok = spec.kv_bytes_per_token(2, tp)
     cap_tokens = max(0.0, kv_bytes / per_tok)
     return {"budget": budget / GB, "weights": weights / GB, "reserve": reserve / GB, "kv_cache": kv_bytes / GB,
             "resident": resident / GB + CUDA_OVERHEAD_GB, "kv_tokens": cap_tokens, "seq_tokens": seq,
-            "sequences": cap_tokens / seq, "need_sequences": int(tr["rollout_n"]),
+            "sequences": cap_tokens / seq, "need_sequences": int(tr.rollout_n),
             "kv_per_token_kib": per_tok / 1024}
 
 
-def checkpoint_gb(spec: ModelSpec, cfg: dict) -> float:
+def checkpoint_gb(spec: ModelSpec, cfg: Config) -> float:
     """One verl checkpoint: fp32 model shards 4 B/param, Adam 8 B/param, plus the hf_model copy
     (2 B/param in bf16) when ``training.save_hf_model``."""
-    per = 4 + 8 + (2 if cfg["training"]["save_hf_model"] else 0)
+    per = 4 + 8 + (2 if cfg.training.save_hf_model else 0)
     return per * spec.params / GB

@@ -3,7 +3,7 @@
 The POLARIS training rule (reference §4): reward 1 if the response has ``</think>`` and the last
 ``\\boxed{}`` after it matches the ground truth, else 0; no format bonus, no length penalty.
 ``require_think``, ``mode`` and ``checker`` come from ``custom_reward_function.reward_kwargs`` (our
-configs set them from ``cfg["grading"]``).  ``checker="polaris"`` (default) is the package's own
+configs set them from ``cfg.grading``).  ``checker="polaris"`` (default) is the package's own
 checker (:mod:`polaris_repro.grading`); ``checker="deepscaler"`` is DeepScaleR's rule-based reward,
 the one POLARIS trained with (:mod:`polaris_repro.grading.deepscaler`).  verl calls this from
 executor threads: grading is bounded without signals (see :mod:`polaris_repro.grading`).
@@ -65,16 +65,16 @@ def compute_score(data_source: str | None, solution_str: str | None, ground_trut
             "has_think": bool(r.has_think)}
 
 
-def reward_kwargs(cfg: dict) -> dict:
+def reward_kwargs(cfg: "Config | Mapping") -> dict:
     """``custom_reward_function.reward_kwargs`` for a resolved tier config (training rule).
 
     ``checker`` is included only when it is not the default (``polaris``), so the default kwargs
     are those of runs made before the option existed."""
-    g = cfg.get("grading", {})
-    kw = {"require_think": bool(g.get("require_think", True)),
-          "mode": g.get("answer_extraction", "boxed"),
-          "timeout_s": float(g.get("timeout_s", DEFAULT_TIMEOUT_S))}
-    checker = g.get("checker", DEFAULT_CHECKER)
+    from .config import as_config
+
+    g = as_config(cfg).grading
+    kw = {"require_think": bool(g.require_think), "mode": g.answer_extraction, "timeout_s": float(g.timeout_s)}
+    checker = g.checker
     if checker != DEFAULT_CHECKER:
         kw["checker"] = checker
     return kw

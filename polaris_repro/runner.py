@@ -353,7 +353,7 @@ def reproduce(tier: str, run_dir: str | Path | None = None, *, resume: bool = Tr
     attempts.append({"started": now(), "commit": git_commit(), "status": "running", "elapsed_s": 0.0,
                      "sections": []})
     man.save()
-    print(f"[reproduce] tier={tier} seed={cfg.get('seed')} run={rdir}"
+    print(f"[reproduce] tier={tier} seed={cfg.seed} run={rdir}"
           + (f" (attempt {len(attempts)}: resumed)" if len(attempts) > 1 else ""), file=stream, flush=True)
     t_all = time.time()
 

@@ -114,10 +114,10 @@ def rope_settings(config: Mapping) -> dict:
 
 
 def context_limit(model_dir_or_config: Any) -> int:
-    cfg = read_config(model_dir_or_config)
-    limit = cfg.get("max_position_embeddings")
-    if limit is None and isinstance(cfg.get("text_config"), Mapping):
-        limit = cfg["text_config"].get("max_position_embeddings")
+    hf = read_config(model_dir_or_config)
+    limit = hf.get("max_position_embeddings")
+    if limit is None and isinstance(hf.get("text_config"), Mapping):
+        limit = hf["text_config"].get("max_position_embeddings")
     if not isinstance(limit, int):
         raise ValueError(f"model config has no integer max_position_embeddings (got {limit!r})")
     return limit
@@ -162,10 +162,10 @@ def config_overrides(config: Any, *, rope_scaling: Mapping | None = None,
                      max_position_embeddings: int | None = None) -> dict:
     """The config keys to set for a rope-scaling entry and/or a new context limit, as a dict
     usable as vLLM ``hf_overrides`` or transformers config kwargs (rope_theta kept)."""
-    cfg = read_config(config)
+    hf = read_config(config)
     out: dict = {}
     if rope_scaling:
-        current = rope_settings(cfg)
+        current = rope_settings(hf)
         entry = dict(rope_scaling)
         if "type" in entry and "rope_type" not in entry:
             entry["rope_type"] = entry.pop("type")
@@ -174,8 +174,8 @@ def config_overrides(config: Any, *, rope_scaling: Mapping | None = None,
                 entry[key] = current[key]
         out["rope_parameters"] = dict(entry)
         out["rope_scaling"] = dict(entry)
-        if "rope_theta" in cfg or "rope_theta" in entry:
-            out["rope_theta"] = entry.get("rope_theta", cfg.get("rope_theta"))
+        if "rope_theta" in hf or "rope_theta" in entry:
+            out["rope_theta"] = entry.get("rope_theta", hf.get("rope_theta"))
     if max_position_embeddings is not None:
         if not isinstance(max_position_embeddings, int) or max_position_embeddings < 1:
             raise ValueError("max_position_embeddings must be a positive int, got "

@@ -252,7 +252,7 @@ def _band_run(root: Path, *, tier="smoke", seed=7, numerics=None, gain_low=9.9, 
         fp.update(capability="AVX2", native_bf16=False)
     (run / "02_temperature").mkdir(parents=True)
     (run / "04_evaluation").mkdir()
-    (run / "manifest.json").write_text(json.dumps({"tier": tier, "seed": seed, "config": cfg, "machine": fp}))
+    (run / "manifest.json").write_text(json.dumps({"tier": tier, "seed": seed, "config": cfg.to_dict(), "machine": fp}))
     (run / "02_temperature" / "choice.json").write_text(json.dumps(
         {"temperature": 0.6, "diversity": 0.8, "zones": {"0.4": "Robust Generation", "0.6": "Controlled Exploration",
                                                        "1.2": "Performance Collapse"}}))

@@ -216,3 +216,28 @@ def test_an_override_in_e_notation_without_a_dot_is_a_number():
     assert parse_override("training.lr=1.0e-6")[1] == 1e-6
     assert parse_override("model.path=e5-large")[1] == "e5-large"
     assert load_config("smoke", ["training.lr=3e-5"])["training"]["lr"] == 3e-5
+
+
+def test_each_enumerated_setting_is_a_literal_field_checked_beside_it():
+    # the typed config's Literal fields are exactly CHOICES' keys, with the same allowed values
+    from typing import Literal, get_args, get_origin
+
+    from polaris_repro.config import CHOICES, field_checks
+    from polaris_repro.config.schema import Config
+
+    def literals(cls, prefix=""):
+        from dataclasses import fields, is_dataclass
+        from typing import get_type_hints
+        hints = get_type_hints(cls)
+        for f in fields(cls):
+            h = hints[f.name]
+            if isinstance(h, type) and is_dataclass(h):
+                yield from literals(h, f"{prefix}{f.name}.")
+            elif get_origin(h) is Literal:
+                yield f"{prefix}{f.name}", get_args(h)
+
+    assert dict(literals(Config)) == CHOICES
+    checked = dict(field_checks())
+    assert set(CHOICES) <= set(checked) and "training.lr" in checked and "evaluation.benchmarks" in checked
+    with pytest.raises(ConfigError, match=r"'sampling\.engine' must be vllm or hf, got 'tgi'"):
+        load_config("tiny", ["sampling.engine=tgi"])

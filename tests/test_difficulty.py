@@ -232,7 +232,8 @@ def test_notebook_settings_pair_models_and_datasets(tmp_path):
     assert s.pairs == [(m, "deepscaler") for m in cfg["difficulty"]["models"]] and s.num_problems is None
     s = D.notebook_settings(cfg, run_dir=tmp_path, models=["m"], datasets=["a", "b"])
     assert s.pairs == [("m", "a"), ("m", "b")]
-    cfg["difficulty"].update(models=[], datasets=[])   # nothing configured: the tier's model on "train"
+    cfg = load_config("paper-7b", ["difficulty.models=[]", "difficulty.datasets=[]"])   # nothing configured:
+    #                                                                                    the tier's model on "train"
     assert D.notebook_settings(cfg, run_dir=tmp_path).pairs == [(cfg["model"]["path"], "train")]
     with pytest.raises(ValueError, match="must pair up"):
         D.notebook_settings(cfg, run_dir=tmp_path, models=["a", "b"], datasets=["x", "y", "z"])

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -254,3 +255,34 @@ def test_layout_page_matches_the_tree():
 
     assert page_layout((REPO / PAGE).read_text()) == layout(), \
         f"{PAGE}'s Layout block is stale: run `python -m tools.layout`"
+
+
+# ---- the typed configuration (issue 35): the plain dict is read only inside polaris_repro/config/ ----
+# A ratchet: the mapping reads of the config (``cfg[...]`` / ``cfg.get(...)``) left outside the config
+# package (in the package's modules and the notebooks), in code not yet moved to attribute access
+# (``cfg.training.lr``). The number may only go down: lower it when a module moves, never raise it.
+CONFIG_READS_LEFT = 0   # every module outside polaris_repro/config/ reads attributes (issue 35, phase 1)
+_CONFIG_READ = re.compile(r"\bcfg(\[|\.get\()")
+
+
+def config_reads_outside_the_config_package() -> dict[str, int]:
+    out = {}
+    for path in [*sorted(PKG.rglob("*.py")), *sorted((REPO / "notebooks").glob("*.ipynb"))]:
+        rel = path.relative_to(REPO).as_posix()
+        if rel.startswith("polaris_repro/config/"):
+            continue
+        n = len(_CONFIG_READ.findall(path.read_text()))
+        if n:
+            out[rel] = n
+    return out
+
+
+def test_config_mapping_reads_only_go_down():
+    left = config_reads_outside_the_config_package()
+    assert sum(left.values()) <= CONFIG_READS_LEFT, (
+        f"{sum(left.values())} cfg[...] / cfg.get(...) reads outside polaris_repro/config/ (at most "
+        f"{CONFIG_READS_LEFT}): read the typed config's attributes instead (cfg.training.lr, cfg.stage(x)); {left}")
+
+
+def test_the_config_read_counter_sees_both_forms():
+    assert len(_CONFIG_READ.findall('cfg["training"]["lr"], cfg.get("tier"), cfg.training.lr, xcfg["a"]')) == 2

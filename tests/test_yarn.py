@@ -170,7 +170,9 @@ def test_the_two_bases_give_different_frequencies():
 
 
 def test_evaluation_uses_the_stated_base_and_records_the_entry(tmp_path):
-    from polaris_repro.config import ConfigError, load_config
+    from dataclasses import replace
+
+    from polaris_repro.config import ConfigError, ContextExtension, load_config
     from polaris_repro.evaluation import ModelSpec, context_extension, protocol
     from polaris_repro.evaluation.statistics import rope_entry
 
@@ -190,6 +192,6 @@ def test_evaluation_uses_the_stated_base_and_records_the_entry(tmp_path):
     assert off["rope_scaling"] is None and rope_entry(off).startswith("the checkpoint's own rope settings")
     # a model whose own config cannot hold the evaluation is refused before generation
     small = _folder(tmp_path, {**QWEN3_4B_STYLE, "max_position_embeddings": 2048}, name="small")
-    cfg_small = {**cfg, "model": {**cfg["model"], "context_extension": {"max_position_embeddings": None}}}
+    cfg_small = replace(cfg, model=replace(cfg.model, context_extension=ContextExtension(None, None)))
     with pytest.raises(ConfigError, match=r"small.*'evaluation\.yarn\.factor' = 1\.5"):
         context_extension(spec, protocol(cfg_small), cfg_small, str(small))

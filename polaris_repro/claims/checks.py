@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import Config, as_config
 from .spec import CHECK_EXPECT, ClaimsError
 
 
-def _run_config(run_dir: Path, man: dict | None) -> dict:
+def _run_config(run_dir: Path, man: dict | None) -> Config:
     cfg = (man or {}).get("config")
     if not cfg:
         raise ClaimsError(f"{run_dir}: no manifest.json with the run's config (needed for this check)")
-    return cfg
+    return as_config(cfg)
 
 
 def check_temperature_zone(run_dir: Path, man: dict | None) -> tuple[bool, str]:
@@ -92,8 +93,8 @@ def check_mechanism_counts(run_dir: Path, man: dict | None) -> tuple[bool, str]:
 
     cfg = _run_config(run_dir, man)
     problems, n_steps = [], 0
-    for i in range(len(cfg["training"]["stages"])):
-        sdir = S.stage_dir(cfg, run_dir, i)
+    for st in cfg.training.stages:
+        sdir = S.stage_dir(cfg, run_dir, st.index)
         if not (sdir / "accuracy_log.jsonl").exists():
             raise ClaimsError(f"mechanism_counts: {sdir}/accuracy_log.jsonl not found (section 03_training)")
         found, steps = mechanism_count_problems(sdir)

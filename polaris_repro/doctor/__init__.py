@@ -52,7 +52,7 @@ from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 
-from ..config import ConfigError, load_config
+from ..config import ConfigError, as_config, load_config
 from ..resources import is_gpu_tier, model_spec
 from .data import check_data
 from .gpus import check_cluster_only, check_gpus, check_gpus_sampling, check_nodes, check_parallelism, check_ray_auth
@@ -79,7 +79,7 @@ def doctor(tier: str | Mapping, overrides: Sequence[str] | Mapping | None = None
     ``training=False`` (a section that samples but does not train, e.g. ``run 04_evaluation`` of
     released checkpoints on one node): the training's nodes, Ray cluster, per-stage memory,
     checkpoint disk and logger are not required; at least one GPU is."""
-    cfg = load_config(tier, overrides) if isinstance(tier, str) else dict(tier)
+    cfg = load_config(tier, overrides) if isinstance(tier, str) else as_config(tier)
     if hardware is None:
         hw = detect_hardware()
     elif isinstance(hardware, Hardware):
@@ -87,7 +87,7 @@ def doctor(tier: str | Mapping, overrides: Sequence[str] | Mapping | None = None
     else:
         hw = Hardware.from_dict(hardware)
     try:
-        spec = model_spec(str(cfg["model"]["path"]))
+        spec = model_spec(str(cfg.model.path))
     except ValueError as e:
         spec = None
         spec_error = str(e)
@@ -120,7 +120,7 @@ def doctor(tier: str | Mapping, overrides: Sequence[str] | Mapping | None = None
             out = [check_parallelism(cfg, spec) if r["check"] == "parallelism" else r for r in out]
         rows.extend(out)
     df = pd.DataFrame(rows, columns=list(COLUMNS))
-    df.attrs["tier"] = cfg.get("tier")
+    df.attrs["tier"] = cfg.tier
     df.attrs["hardware"] = hw.description
     return df
 
@@ -151,7 +151,7 @@ def run_before(cfg: dict, *, skip: bool = False, verl_overrides: Sequence[str] =
         return True
     t0 = time.time()
     table = doctor(cfg, verl_overrides=verl_overrides, training=training,
-                   hardware=detect_hardware(disk_path=run_dir, node_probe=(str(cfg["model"]["path"]), run_dir)))
+                   hardware=detect_hardware(disk_path=run_dir, node_probe=(str(cfg.model.path), run_dir)))
     print(format_table(table), file=stream)
     print(summary_line(table) + f" in {time.time() - t0:.1f} s", file=stream, flush=True)
     if failed(table):
@@ -179,7 +179,7 @@ def cli(argv: list[str] | None = None) -> int:
         cfg = load_config(args.tier, args.override)
         hw = Hardware.from_dict(json.loads(Path(args.hardware).read_text())) if args.hardware else \
             detect_hardware(ray=not args.no_ray, disk_path=args.run,
-                            node_probe=(str(cfg["model"]["path"]), str(Path(args.run).resolve()) if args.run else None))
+                            node_probe=(str(cfg.model.path), str(Path(args.run).resolve()) if args.run else None))
         table = doctor(cfg, hardware=hw, verl_overrides=args.verl)
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

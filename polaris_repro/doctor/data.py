@@ -29,10 +29,10 @@ def check_data(cfg: dict, hw: Hardware) -> list[Row]:
     from .. import data as D
 
     rows = []
-    tr = cfg["data"]["train"]
-    src = tr.get("source")
-    if tr.get("path"):
-        p = Path(tr["path"]).expanduser()
+    tr = cfg.data.train
+    src = tr.source
+    if tr.path:
+        p = Path(tr.path).expanduser()
         if not p.exists():
             rows.append(row("data: training", "fail", f"{p}: not found (data.train.path)", "fix the path"))
         elif p.suffix == ".parquet":
@@ -50,8 +50,8 @@ def check_data(cfg: dict, hw: Hardware) -> list[Row]:
         else:
             rows.append(row("data: training", "ok", f"{p}: present (loaded with datasets; needs problem/answer columns)"))
     elif src == "synthetic":
-        rows.append(row("data: training", "ok", f"synthetic: {tr.get('num_problems')} problems of "
-                         f"{tr.get('levels')} generated from the seed"))
+        rows.append(row("data: training", "ok", f"synthetic: {tr.num_problems} problems of "
+                         f"{tr.levels} generated from the seed"))
     elif src in D.TRAIN_SOURCES or src:
         repo = D.TRAIN_SOURCES.get(src, src)
         if Path(str(repo)).exists():
@@ -71,14 +71,14 @@ def check_data(cfg: dict, hw: Hardware) -> list[Row]:
                          "-o data.train.source=polaris-53k or -o data.train.path=..."))
     # benchmarks (validation, temperature search, evaluation)
     names = []
-    for n in [cfg["data"]["val"].get("benchmark"), cfg["temperature_search"].get("benchmark"),
-              *(cfg["evaluation"].get("benchmarks") or {})]:
+    for n in [cfg.data.val.benchmark, cfg.temperature_search.benchmark,
+              *(cfg.evaluation.benchmarks or {})]:
         if n and n != "synthetic" and n not in names:
             names.append(n)
-    val = cfg["data"]["val"].get("benchmark")
+    val = cfg.data.val.benchmark
     if val == "synthetic":
         rows.append(row("data: validation", "ok", "synthetic problems generated from the seed"))
-    directory = cfg["data"].get("benchmarks_dir") or hw.env.get("POLARIS_BENCHMARKS_DIR")
+    directory = cfg.data.benchmarks_dir or hw.env.get("POLARIS_BENCHMARKS_DIR")
     for n in names:
         label = f"benchmark {n}" + (" (validation)" if n == val else "")
         if n not in D.BENCHMARKS:

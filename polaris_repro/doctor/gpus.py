@@ -14,7 +14,7 @@ def _ray_cluster_row(cfg: dict, hw: Hardware, per_node: int, nnodes: int, unit: 
         if nnodes > 1:
             how = ("make rehearse starts one on this machine (docs/cluster.md)"
                    if not is_gpu_tier(cfg) else
-                   f"polaris-repro train --tier {cfg['tier']} --render-launch DIR; sbatch DIR/polaris_slurm.sbatch")
+                   f"polaris-repro train --tier {cfg.tier} --render-launch DIR; sbatch DIR/polaris_slurm.sbatch")
             return row("ray cluster", "fail", f"the tier needs training.nnodes = {nnodes} nodes; RAY_ADDRESS is "
                         "not set (one node)", f"start a Ray cluster ({how}) and set RAY_ADDRESS, or "
                         "-o training.nnodes=1 -o cluster.nnodes=1")
@@ -35,8 +35,8 @@ def _ray_cluster_row(cfg: dict, hw: Hardware, per_node: int, nnodes: int, unit: 
 
 
 def check_gpus(cfg: dict, hw: Hardware) -> list[Row]:
-    tr = cfg["training"]
-    per_node, nnodes = int(tr["n_gpus_per_node"]), int(tr["nnodes"])
+    tr = cfg.training
+    per_node, nnodes = int(tr.n_gpus_per_node), int(tr.nnodes)
     if not is_gpu_tier(cfg):
         rows = [row("gpus", "ok", "not needed: CPU tier")]
         if nnodes > 1 or hw.ray_nodes is not None or hw.ray_error is not None:
@@ -73,7 +73,7 @@ def check_nodes(cfg: dict, hw: Hardware) -> list[Row]:
     wandb's credentials when the tier logs to wandb."""
     if not hw.node_views:
         return []
-    model = str(cfg["model"]["path"])
+    model = str(cfg.model.path)
     hub = "/" in model and not model.startswith(("builtin:", "/", "."))
     rows = []
     for v in hw.node_views:
@@ -90,7 +90,7 @@ def check_nodes(cfg: dict, hw: Hardware) -> list[Row]:
                                                        ": every node downloads it at its first use"))
                 status = "fail" if v.get("offline") else "warn"
                 fix.append("polaris-repro fetch --tier T --to DIR, then render with --hf-home DIR")
-        if "wandb" in [str(x) for x in cfg["training"].get("logger") or []] and v.get("wandb") is False:
+        if "wandb" in [str(x) for x in cfg.training.logger or []] and v.get("wandb") is False:
             found.append("no wandb credentials")
             status = "fail"
             fix.append("WANDB_API_KEY in the job's environment (or wandb login on shared home, WANDB_MODE=offline)")
@@ -107,7 +107,7 @@ def check_nodes(cfg: dict, hw: Hardware) -> list[Row]:
 def check_ray_auth(cfg: dict, hw: Hardware) -> list[Row]:
     """Ray 2.60's token authentication: a cluster started with ``ray start --head`` needs a token that
     ``ray start`` does not create, and every node, driver and job submission must present it."""
-    multi = int(cfg["training"]["nnodes"]) > 1 or bool(hw.env.get("RAY_ADDRESS"))
+    multi = int(cfg.training.nnodes) > 1 or bool(hw.env.get("RAY_ADDRESS"))
     if not multi:
         return [row("ray auth token", "ok", "one node: verl's local Ray creates its own token")]
     mode = hw.env.get("RAY_AUTH_MODE")
@@ -130,7 +130,7 @@ def check_ray_auth(cfg: dict, hw: Hardware) -> list[Row]:
 def check_cluster_only(cfg: dict, hw: Hardware) -> list[Row]:
     """What ``make rehearse`` cannot exercise on a CPU (docs/cluster.md, "What a CPU cannot rehearse"),
     checked where it matters: on the cluster itself."""
-    tr = cfg["training"]
+    tr = cfg.training
     if not is_gpu_tier(cfg):
         return [row("cluster-only paths", "ok", "not exercised by a CPU tier: " + "; ".join(NOT_REHEARSED)
                      + " (docs/cluster.md: What a CPU cannot rehearse)")]
@@ -142,10 +142,10 @@ def check_cluster_only(cfg: dict, hw: Hardware) -> list[Row]:
     else:
         rows.append(row("nccl", "fail", "torch.distributed has no NCCL: FSDP on GPUs cannot communicate",
                          "install a CUDA build of torch (envs/cluster.txt)"))
-    sp = [s["name"] for s in tr["stages"] if int(s.get("ulysses_sp") or 1) > 1]
+    sp = [s.name for s in tr.stages if s.ulysses_sp > 1]
     if sp:
         missing = []
-        if not tr["use_remove_padding"]:
+        if not tr.use_remove_padding:
             missing.append("training.use_remove_padding is false (verl's Ulysses path needs it)")
         if not hw.packages.get("flash-attn"):
             missing.append("flash-attn is not installed (remove-padding's varlen attention)")
@@ -153,7 +153,7 @@ def check_cluster_only(cfg: dict, hw: Hardware) -> list[Row]:
                          f"stages {sp} use Ulysses sequence parallel" + (": " + "; ".join(missing) if missing else
                                                                          " with remove-padding and flash-attn"),
                          f"{flash_attn_step()}; -o training.use_remove_padding=true" if missing else ""))
-    if int(tr["nnodes"]) > 1:
+    if int(tr.nnodes) > 1:
         ifs = {k: hw.env.get(k) for k in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME")}
         if all(ifs.values()):
             rows.append(row("socket interfaces", "ok", ", ".join(f"{k}={v}" for k, v in ifs.items())))
@@ -176,31 +176,31 @@ def check_gpus_sampling(cfg: dict, hw: Hardware) -> list[Row]:
 
 def check_parallelism(cfg: dict, spec: ModelSpec | None = None) -> Row:
     """verl's divisibility rules for the tier's GPU count, batch, TP and Ulysses SP sizes."""
-    tr = cfg["training"]
+    tr = cfg.training
     world = world_size(cfg) if is_gpu_tier(cfg) else 1
-    per_node = int(tr["n_gpus_per_node"]) if is_gpu_tier(cfg) else 1
-    tp = int(cfg["sampling"]["tensor_parallel_size"])
-    n = int(tr["rollout_n"])
+    per_node = int(tr.n_gpus_per_node) if is_gpu_tier(cfg) else 1
+    tp = int(cfg.sampling.tensor_parallel_size)
+    n = int(tr.rollout_n)
     problems = []
     if per_node % tp:
         problems.append(f"rollout TP {tp} does not divide {per_node} GPUs per node")
-    if (int(tr["train_batch_size"]) * n) % world:
-        problems.append(f"train_batch_size x rollout_n = {int(tr['train_batch_size']) * n} is not a multiple of "
+    if (int(tr.train_batch_size) * n) % world:
+        problems.append(f"train_batch_size x rollout_n = {int(tr.train_batch_size) * n} is not a multiple of "
                         f"the {world} GPUs")
-    for st in tr["stages"]:
-        sp = int(st.get("ulysses_sp") or 1)
+    for st in tr.stages:
+        sp = st.ulysses_sp
         if world % sp:
-            problems.append(f"{st['name']}: Ulysses SP {sp} does not divide {world} GPUs")
+            problems.append(f"{st.name}: Ulysses SP {sp} does not divide {world} GPUs")
             continue
         dp = world // sp
-        if (int(tr["ppo_mini_batch_size"]) * n) % dp:
-            problems.append(f"{st['name']}: ppo_mini_batch_size x n = {int(tr['ppo_mini_batch_size']) * n} not a "
+        if (int(tr.ppo_mini_batch_size) * n) % dp:
+            problems.append(f"{st.name}: ppo_mini_batch_size x n = {int(tr.ppo_mini_batch_size) * n} not a "
                             f"multiple of the {dp} data-parallel ranks")
         if spec is not None and sp > 1 and (spec.heads % sp or (spec.kv_heads % sp and sp % spec.kv_heads)):
-            problems.append(f"{st['name']}: Ulysses SP {sp} must divide the model's {spec.heads} heads and "
+            problems.append(f"{st.name}: Ulysses SP {sp} must divide the model's {spec.heads} heads and "
                             f"{spec.kv_heads} KV heads (or be a multiple of the KV heads)")
-    sps = sorted({int(s.get("ulysses_sp") or 1) for s in tr["stages"]})
-    found = f"{world} GPU(s), rollout TP {tp}, Ulysses SP {sps}, batch {tr['train_batch_size']} x {n}"
+    sps = sorted({s.ulysses_sp for s in tr.stages})
+    found = f"{world} GPU(s), rollout TP {tp}, Ulysses SP {sps}, batch {tr.train_batch_size} x {n}"
     if problems:
         return row("parallelism", "fail", found + ": " + "; ".join(problems),
                     "change training.n_gpus_per_node / nnodes, sampling.tensor_parallel_size, the stages' "

@@ -56,9 +56,9 @@ def check_packages(cfg: dict, hw: Hardware) -> list[Row]:
     pins = env_pins(path)
     gpu = is_gpu_tier(cfg)
     needed = ["torch", "verl", "transformers", "ray"]
-    if cfg["training"]["rollout_name"] == "vllm" or cfg["sampling"]["engine"] == "vllm":
+    if cfg.training.rollout_name == "vllm" or cfg.sampling.engine == "vllm":
         needed.append("vllm")
-    if gpu and cfg["training"]["use_remove_padding"]:
+    if gpu and cfg.training.use_remove_padding:
         needed.append("flash-attn")
     rows = []
     install = f"pip install -r {path.relative_to(REPO_ROOT)}"
@@ -83,7 +83,7 @@ def check_cuda(cfg: dict, hw: Hardware) -> list[Row]:
     """CUDA visible; the torch build's CUDA major and the driver's against the cluster set's (one
     major for every file: envs/cluster.txt's ``# CUDA:`` line, environment.yml's cuda-toolkit)."""
     if not is_gpu_tier(cfg):
-        return [row("cuda", "ok", f"not needed: CPU tier (rollout {cfg['training']['rollout_name']}); "
+        return [row("cuda", "ok", f"not needed: CPU tier (rollout {cfg.training.rollout_name}); "
                      f"torch CUDA build: {hw.cuda_version or 'none'}")]
     need, driver_min = cluster_cuda()
     need_txt = f"CUDA {need} wheels (NVIDIA driver {driver_min})" if need else "the CUDA build of envs/cluster.txt"
@@ -119,7 +119,7 @@ def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
     from ..machine import amx_bf16
     from ..verl_cpu import native_bf16, resolve_precision
 
-    want = cfg["training"]["cpu_precision"]
+    want = cfg.training.cpu_precision
     native, amx = native_bf16(), amx_bf16()
     got = resolve_precision(want)
     kernels = "AMX" if amx else "AVX-512 BF16, no AMX" if native else "none (emulated)"
@@ -134,7 +134,7 @@ def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
                      "(benchmarks/bench_cpu_precision.py): -o training.cpu_precision=auto trains in fp32 here")]
     if got == "fp32" and want == "auto" and native:
         found += "; bf16 pays only on AMX (benchmarks/bench_cpu_precision.py)"
-    if got == "fp32" and cfg.get("tier") == "smoke":
+    if got == "fp32" and cfg.tier == "smoke":
         found += ("; an fp32 update: make reproduce took 26.9 min on 2 AVX-512 BF16 cores (14-17 with AMX "
                   "in bf16; docs/quickstart.md)")
     return [row("cpu precision", "ok", found)]
@@ -150,7 +150,7 @@ def torch_capability() -> str:
 
 
 def check_logger(cfg: dict, hw: Hardware) -> list[Row]:
-    loggers = [str(x) for x in (cfg["training"].get("logger") or [])]
+    loggers = [str(x) for x in (cfg.training.logger or [])]
     rows = []
     if "wandb" in loggers:
         mode = hw.env.get("WANDB_MODE", "")

@@ -1,6 +1,6 @@
 """Section 4: benchmark evaluation, the results table and the length studies.
 
-The protocol comes from ``cfg["evaluation"]`` (reference §10): temperature, top-p, top-k, max new
+The protocol comes from ``cfg.evaluation`` (reference §10): temperature, top-p, top-k, max new
 tokens, YaRN, the benchmarks with their sample counts (avg@n), the number of problems, the
 length-bucket edges (Figures 10-11) and the token budgets (Figure 12). Every setting is written
 next to the results.

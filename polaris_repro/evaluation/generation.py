@@ -7,19 +7,19 @@ sampler's journal and refusing a folder generated with other settings), grades a
 """
 from __future__ import annotations
 
-import copy
 import gc
 import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from ..artifacts import atomic_path, now, write_json
+from ..config import Config, ContextExtension, as_config
 from .protocol import EvaluationError, GENERATION_KEYS, GRADE_COLUMNS, ModelResult, ModelSpec, protocol
 from .responses import grade_responses
 from .statistics import benchmark_metrics, question_table
@@ -29,11 +29,11 @@ def load_problems(name: str, cfg: dict, num_problems: int | None = None) -> pd.D
     """One benchmark's problems (normalised rows), the first ``num_problems`` of them."""
     from ..data import load_benchmark
 
-    directory = cfg["data"].get("benchmarks_dir")
+    directory = cfg.data.benchmarks_dir
     if name == "synthetic":
         # held-out problems of the trained levels, disjoint from every problem of sections 1-3
-        levels = cfg["evaluation"].get("synthetic_levels") or cfg["data"]["train"].get("levels")
-        return load_benchmark("synthetic", num_problems=num_problems or 32, seed=int(cfg["seed"]),
+        levels = cfg.evaluation.synthetic_levels or cfg.data.train.levels
+        return load_benchmark("synthetic", num_problems=num_problems or 32, seed=int(cfg.seed),
                               levels=levels, pool="heldout")
     return load_benchmark(name, directory, num_problems=num_problems)
 
@@ -87,7 +87,7 @@ def local_model_path(path: str) -> str:
                               f"({type(e).__name__}: {e}); pass a local folder") from e
 
 
-def context_extension(spec: ModelSpec, proto: Mapping, cfg: dict, model_path: str) -> dict:
+def context_extension(spec: ModelSpec, proto: Mapping, cfg: Config | Mapping, model_path: str) -> dict:
     """``model.context_extension`` for the sampler: the tier's raised context limit, plus the YaRN
     entry (``factor``, ``attn_factor``, ``original_max_position_embeddings`` = the config's value or
     the model's native context) when the spec asks for YaRN. Without YaRN a YaRN entry the model's
@@ -95,15 +95,16 @@ def context_extension(spec: ModelSpec, proto: Mapping, cfg: dict, model_path: st
     from .. import yarn as Y
     from ..config import check_lengths
 
-    ext = dict(cfg["model"].get("context_extension") or {})
+    cfg = as_config(cfg)
+    ext = cfg.model.context_extension
     mcfg = Y.read_config(model_path)
     # the config-time length check, now against the model's own config.json (a model the
     # context table does not know is checked here, before anything is generated)
-    c = copy.deepcopy(cfg)
-    c["evaluation"]["max_new_tokens"] = proto["max_new_tokens"]
-    c["evaluation"]["yarn"] = {**c["evaluation"]["yarn"], **proto["yarn"], "enabled": bool(spec.yarn)}
+    ev = cfg.evaluation
+    c = replace(cfg, evaluation=replace(ev, max_new_tokens=proto["max_new_tokens"],
+                                        yarn=replace(ev.yarn, **{**proto["yarn"], "enabled": bool(spec.yarn)})))
     check_lengths(c, mcfg, yarn=bool(spec.yarn), name=f"{spec.label} ({model_path})")
-    out: dict = {"max_position_embeddings": ext.get("max_position_embeddings"), "rope_scaling": None}
+    out: dict = {"max_position_embeddings": ext.max_position_embeddings, "rope_scaling": None}
     if spec.yarn:
         y = proto["yarn"]
         orig = int(y.get("original_max_position_embeddings") or Y.original_context(mcfg))
@@ -116,12 +117,9 @@ def context_extension(spec: ModelSpec, proto: Mapping, cfg: dict, model_path: st
     return out
 
 
-def _sampler_cfg(cfg: dict, proto: Mapping, model_path: str, ext: Mapping) -> dict:
-    c = copy.deepcopy(cfg)
-    c["model"]["path"] = model_path
-    c["model"]["thinking"] = proto["thinking"]
-    c["model"]["context_extension"] = dict(ext)
-    return c
+def _sampler_cfg(cfg: Config, proto: Mapping, model_path: str, ext: Mapping) -> Config:
+    return replace(cfg, model=replace(cfg.model, path=model_path, thinking=proto["thinking"],
+                                      context_extension=ContextExtension.of(ext)))
 
 
 def _prompt_lengths(probe: Any, prompts: Iterable[Any]) -> list[int]:
@@ -263,7 +261,7 @@ class _ModelEvaluation:
             # tokenizer and config only: the sampler's own prompt lengths, and the context
             # WITHOUT the YaRN extension, so a model and its YaRN twin answer the same problems
             self.lazy["probe"] = Sampler(path, thinking=proto["thinking"], max_position_embeddings=(
-                cfg["model"].get("context_extension") or {}).get("max_position_embeddings"))
+                cfg.model.context_extension.max_position_embeddings))
         probe = self.lazy["probe"]
         allp = load_problems(name, cfg, None if name != "synthetic" else proto["num_problems"])
         lens = _prompt_lengths(probe, allp["prompt"])

@@ -1,6 +1,6 @@
 """The evaluation protocol and the models it runs on.
 
-:func:`protocol` reads the settings of ``cfg["evaluation"]`` (with overrides) and checks them;
+:func:`protocol` reads the settings of ``cfg.evaluation`` (with overrides) and checks them;
 :func:`protocol_mismatches` lists where they differ from the report's. :class:`ModelSpec` is one
 model to evaluate (:func:`default_models` picks them for a tier and run), :class:`ModelResult` what
 its evaluation produced. Shared constants and :class:`EvaluationError` live here too.
@@ -15,7 +15,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from .. import reference_results as ref
-from ..config import OVERLONG_PROMPTS
+from ..config import OVERLONG_PROMPTS, as_config
 
 
 SECTION = "04_evaluation"
@@ -47,34 +47,35 @@ def protocol(cfg: dict, *, benchmarks: Mapping[str, int] | None = None,
     thinking mode, grading mode (``require_think`` is always False for evaluation, reference
     §10.2), seed, length-bucket edges, token budgets and bootstrap resamples.
     """
-    ev = cfg["evaluation"]
-    y = dict(ev.get("yarn") or {})
+    cfg = as_config(cfg)
+    ev = cfg.evaluation
+    y = ev.yarn
     proto = {
-        "temperature": float(ev["temperature"] if temperature is None else temperature),
-        "top_p": float(ev["top_p"] if top_p is None else top_p),
-        "top_k": int(ev["top_k"] if top_k is None else top_k),
-        "max_new_tokens": int(ev["max_new_tokens"] if max_new_tokens is None else max_new_tokens),
-        "yarn": {"enabled": bool(y.get("enabled") if yarn is None else yarn),
-                 "factor": float(y.get("factor") or 1.0),
-                 "attn_factor": float(y.get("attn_factor") or 1.0),
+        "temperature": float(ev.temperature if temperature is None else temperature),
+        "top_p": float(ev.top_p if top_p is None else top_p),
+        "top_k": int(ev.top_k if top_k is None else top_k),
+        "max_new_tokens": int(ev.max_new_tokens if max_new_tokens is None else max_new_tokens),
+        "yarn": {"enabled": bool(y.enabled if yarn is None else yarn),
+                 "factor": float(y.factor or 1.0),
+                 "attn_factor": float(y.attn_factor or 1.0),
                  # the YaRN base: the tier's stated value (paper tiers: the documented native
                  # context), or a notebook override to settle which base reproduces Figs 10-12
-                 "original_max_position_embeddings": (y.get("original_max_position_embeddings")
+                 "original_max_position_embeddings": (y.original_max_position_embeddings
                                                       if yarn_original_max_position_embeddings is None
                                                       else int(yarn_original_max_position_embeddings))},
-        "benchmarks": dict(benchmarks if benchmarks else (ev.get("benchmarks") or {})),
-        "num_problems": ev.get("num_problems") if num_problems is None else num_problems,
-        "thinking": bool(cfg["model"].get("thinking", True)),
-        "family": cfg["model"].get("family"),
-        "grading": {"answer_extraction": cfg["grading"]["answer_extraction"], "require_think": False},
-        "seed": int(cfg["seed"]),
-        "engine": cfg["sampling"]["engine"],
-        "tensor_parallel_size": cfg["sampling"].get("tensor_parallel_size"),
-        "length_buckets": [int(x) for x in ev.get("length_buckets") or []],
-        "budgets": [int(x) for x in ev.get("budgets") or []],
-        "bootstrap": int(ev.get("bootstrap") or 1000),
-        "overlong_prompts": str(ev.get("overlong_prompts") or "error"),
-        "tier": cfg.get("tier"),
+        "benchmarks": dict(benchmarks if benchmarks else (ev.benchmarks or {})),
+        "num_problems": ev.num_problems if num_problems is None else num_problems,
+        "thinking": bool(cfg.model.thinking),
+        "family": cfg.model.family,
+        "grading": {"answer_extraction": cfg.grading.answer_extraction, "require_think": False},
+        "seed": int(cfg.seed),
+        "engine": cfg.sampling.engine,
+        "tensor_parallel_size": cfg.sampling.tensor_parallel_size,
+        "length_buckets": [int(x) for x in ev.length_buckets or []],
+        "budgets": [int(x) for x in ev.budgets or []],
+        "bootstrap": int(ev.bootstrap),
+        "overlong_prompts": str(ev.overlong_prompts),
+        "tier": cfg.tier,
     }
     if proto["overlong_prompts"] not in OVERLONG_PROMPTS:
         raise EvaluationError(f"evaluation.overlong_prompts must be error or skip, got {proto['overlong_prompts']!r}")
@@ -163,7 +164,7 @@ def trained_model(run_dir: str | os.PathLike) -> str | None:
 
 def _baseline_entries(cfg: dict) -> list[dict]:
     out = []
-    for i, b in enumerate(cfg["evaluation"].get("baselines") or []):
+    for i, b in enumerate(cfg.evaluation.baselines or []):
         if isinstance(b, str):
             out.append({"path": b})
         elif isinstance(b, Mapping) and b.get("path"):
@@ -184,11 +185,11 @@ def default_models(cfg: dict, run_dir: str | os.PathLike, *, extra: Iterable[str
     ``yarn_ablation`` the last of base/trained is evaluated a second time with YaRN toggled, for
     the with/without-YaRN length study (Figures 10-12).
     """
-    use_yarn = bool(cfg["evaluation"]["yarn"].get("enabled")) if yarn is None else bool(yarn)
-    rows = ref.TIER_ROWS.get(cfg.get("tier"), {})
+    use_yarn = bool(cfg.evaluation.yarn.enabled) if yarn is None else bool(yarn)
+    rows = ref.TIER_ROWS.get(cfg.tier, {})
     notes: list[str] = []
-    specs = [ModelSpec(model_label(cfg["model"]["path"], use_yarn, "base"), str(cfg["model"]["path"]),
-                       use_yarn, "base", rows.get("base") or ref.row_for(cfg["model"]["path"]))]
+    specs = [ModelSpec(model_label(cfg.model.path, use_yarn, "base"), str(cfg.model.path),
+                       use_yarn, "base", rows.get("base") or ref.row_for(cfg.model.path))]
     if include_trained:
         tm = trained_model(run_dir)
         if tm is None:

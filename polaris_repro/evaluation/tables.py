@@ -225,7 +225,7 @@ def training_overlap(cfg: dict, results: Sequence[ModelResult]) -> pd.DataFrame 
     """How many evaluated questions also occur (same text) in the tier's training data; only for
     synthetic training data (the CPU tiers), where small arithmetic problems do repeat. None when
     the training data is not synthetic (loading the paper's sets is left to section 1)."""
-    if cfg["data"]["train"].get("source") != "synthetic" or cfg["data"]["train"].get("path"):
+    if cfg.data.train.source != "synthetic" or cfg.data.train.path:
         return None
     from ..data import load_training_data
 

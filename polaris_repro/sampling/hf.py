@@ -30,19 +30,19 @@ _DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2,
 
 
 def _dims(config: Mapping) -> dict:
-    cfg = dict(config)
-    if isinstance(cfg.get("text_config"), Mapping):
-        cfg = {**cfg, **cfg["text_config"]}
-    heads = int(cfg.get("num_attention_heads") or 1)
-    hidden = int(cfg.get("hidden_size") or 0)
+    conf = dict(config)
+    if isinstance(conf.get("text_config"), Mapping):
+        conf = {**conf, **conf["text_config"]}
+    heads = int(conf.get("num_attention_heads") or 1)
+    hidden = int(conf.get("hidden_size") or 0)
     return {
-        "layers": int(cfg.get("num_hidden_layers") or 1),
+        "layers": int(conf.get("num_hidden_layers") or 1),
         "heads": heads,
-        "kv_heads": int(cfg.get("num_key_value_heads") or heads),
-        "head_dim": int(cfg.get("head_dim") or (hidden // heads if hidden else 64)),
+        "kv_heads": int(conf.get("num_key_value_heads") or heads),
+        "head_dim": int(conf.get("head_dim") or (hidden // heads if hidden else 64)),
         "hidden": hidden,
-        "intermediate": int(cfg.get("intermediate_size") or 4 * hidden),
-        "vocab": int(cfg.get("vocab_size") or 32000),
+        "intermediate": int(conf.get("intermediate_size") or 4 * hidden),
+        "vocab": int(conf.get("vocab_size") or 32000),
     }
 
 

@@ -88,19 +88,19 @@ def sweep(cfg: dict, df: pd.DataFrame, temperatures: Sequence[float], *, model: 
     per problem, averaged), ``mean_length`` (tokens), ``truncation_rate``, ``num_samples``,
     ``correct`` (correct samples per problem, in the problems' order: what the rule's paired
     bootstrap resamples), ``n``, ``num_problems``. Grading is evaluation-style (``require_think=False``) with
-    ``cfg["grading"]["answer_extraction"]``.
+    ``cfg.grading.answer_extraction``.
 
     Resumable: with ``out_file`` (JSON lines, one per finished temperature) temperatures already
     measured with the same settings are read back instead of sampled, and each temperature's samples
     go to ``<out_file stem>.samples/T<t>.jsonl`` through the sampler, which resumes part-finished
     temperatures. The sampler (and the model) is only created if something is left to sample.
     """
-    ts = cfg["temperature_search"]
-    n = int(n or ts["n"])
-    max_new_tokens = int(max_new_tokens or ts["max_new_tokens"])
-    seed = int(cfg["seed"] if seed is None else seed)
-    top_p = ts["top_p"] if top_p is None else top_p
-    top_k = ts["top_k"] if top_k is None else top_k
+    ts = cfg.temperature_search
+    n = int(n or ts.n)
+    max_new_tokens = int(max_new_tokens or ts.max_new_tokens)
+    seed = int(cfg.seed if seed is None else seed)
+    top_p = ts.top_p if top_p is None else top_p
+    top_k = ts.top_k if top_k is None else top_k
     temperatures = [float(t) for t in temperatures]
     if not temperatures:
         raise ValueError("sweep: empty temperature grid")
@@ -109,10 +109,10 @@ def sweep(cfg: dict, df: pd.DataFrame, temperatures: Sequence[float], *, model: 
     for t in temperatures:
         if t < 0:
             raise ValueError(f"sweep: temperature must be >= 0, got {t}")
-    mode = cfg["grading"]["answer_extraction"]
+    mode = cfg.grading.answer_extraction
     prompts, answers = _prompts(df), _answers(df)
     settings = {"n": n, "max_new_tokens": max_new_tokens, "seed": seed, "top_p": top_p, "top_k": top_k,
-                "problems": problems_key(df), "num_problems": len(df), "model": str(model or cfg["model"]["path"]),
+                "problems": problems_key(df), "num_problems": len(df), "model": str(model or cfg.model.path),
                 "answer_extraction": mode}
     done: dict[float, dict] = {}
     out_path = Path(out_file) if out_file else None
@@ -138,7 +138,7 @@ def sweep(cfg: dict, df: pd.DataFrame, temperatures: Sequence[float], *, model: 
                                           out_file=_samples_file(out_path, t, settings) if out_path else None,
                                           desc=f"sweep {model_label(settings['model'])} T={t:g}")
                 rec = {"temperature": t, **score_groups(groups, answers, mode=mode,
-                                                        timeout_s=cfg["grading"].get("timeout_s", 2.0)),
+                                                        timeout_s=cfg.grading.timeout_s),
                        **settings}
                 if out_path is not None:
                     append_jsonl(out_path, rec)
@@ -157,16 +157,16 @@ def load_problems(cfg: dict, num_problems: int | None = None) -> pd.DataFrame:
     """The sweep's problems: ``temperature_search.benchmark`` (``synthetic`` on CPU tiers)."""
     from ..data import load_benchmark
 
-    ts = cfg["temperature_search"]
-    return load_benchmark(ts["benchmark"], cfg["data"].get("benchmarks_dir"),
-                          num_problems=num_problems or ts.get("num_problems"), seed=cfg["seed"])
+    ts = cfg.temperature_search
+    return load_benchmark(ts.benchmark, cfg.data.benchmarks_dir,
+                          num_problems=num_problems or ts.num_problems, seed=cfg.seed)
 
 
 def rule_settings(cfg: dict) -> dict:
-    """The rule's settings from ``cfg["temperature_search"]`` as keyword arguments."""
-    ts = cfg["temperature_search"]
-    return {"plateau_drop": ts["plateau_drop"], "collapse_drop": ts["collapse_drop"],
-            "confidence": ts["confidence"], "bootstrap": ts["bootstrap"], "seed": int(cfg["seed"])}
+    """The rule's settings from ``cfg.temperature_search`` as keyword arguments."""
+    ts = cfg.temperature_search
+    return {"plateau_drop": ts.plateau_drop, "collapse_drop": ts.collapse_drop,
+            "confidence": ts.confidence, "bootstrap": ts.bootstrap, "seed": int(cfg.seed)}
 
 
 def search_for_stage(cfg: dict, model_dir: str | os.PathLike | None = None,
@@ -179,24 +179,24 @@ def search_for_stage(cfg: dict, model_dir: str | os.PathLike | None = None,
     ``target_diversity=None`` applies the stage-1 rule; otherwise the matching rule with that target
     (the ``diversity`` of the previous stage's choice.json). Writes ``sweep.jsonl`` (resumable
     cache), ``sweep.csv`` and ``choice.json`` into ``out_dir`` and returns the choice record
-    (which also holds the curve under ``curve``). Thresholds come from ``cfg["temperature_search"]``.
+    (which also holds the curve under ``curve``). Thresholds come from ``cfg.temperature_search``.
     """
-    ts = cfg["temperature_search"]
+    ts = cfg.temperature_search
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if problems is None:
         problems = load_problems(cfg)
-    grid = list(grid if grid is not None else (ts["grid"] if target_diversity is not None else ts["wide_grid"]))
+    grid = list(grid if grid is not None else (ts.grid if target_diversity is not None else ts.wide_grid))
     curve = sweep(cfg, problems, grid, model=str(model_dir) if model_dir else None, n=n,
                   max_new_tokens=max_new_tokens, out_file=out_dir / "sweep.jsonl", seed=seed,
                   sampler=sampler)
     kw = rule_settings(cfg)
-    rec = choose(curve, target_diversity, step=ts.get("step", 0.05), **kw)
+    rec = choose(curve, target_diversity, step=ts.step, **kw)
     ann = annotate(curve, **kw)
     ann.to_csv(out_dir / "sweep.csv", index=False)
-    rec.update(model=str(model_dir or cfg["model"]["path"]), grid=grid,
+    rec.update(model=str(model_dir or cfg.model.path), grid=grid,
                n=int(curve["n"].iat[0]), num_problems=int(curve["num_problems"].iat[0]),
-               max_new_tokens=int(max_new_tokens or ts["max_new_tokens"]),
-               benchmark=ts["benchmark"], curve=ann.to_dict(orient="records"))
+               max_new_tokens=int(max_new_tokens or ts.max_new_tokens),
+               benchmark=ts.benchmark, curve=ann.to_dict(orient="records"))
     write_json(out_dir / CHOICE_FILE, rec)
     return rec

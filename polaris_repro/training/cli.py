@@ -19,7 +19,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..config import SUBSTITUTION_MODES, TEMPERATURE_MODES, ConfigError, load_config, stage_spec, stage_specs
+from ..config import SUBSTITUTION_MODES, TEMPERATURE_MODES, ConfigError, load_config
 from . import time_limits as TL
 from . import verl_config as vc
 
@@ -104,8 +104,8 @@ def cli(argv: list[str] | None = None) -> int:
             except ValueError as e:   # the script is written; say what is wrong with the limit
                 print(f"warning: {e}")
             return 0
-        stages = [stage_spec(cfg, s).index for s in args.stage] if args.stage else \
-            [spec.index for spec in stage_specs(cfg)]
+        stages = [cfg.stage(s).index for s in args.stage] if args.stage else \
+            [spec.index for spec in cfg.training.stages]
         if args.dry_run:
             return _dry_run(cfg, stages, args)
         from ..doctor import run_before
@@ -115,7 +115,7 @@ def cli(argv: list[str] | None = None) -> int:
         from ..artifacts import Manifest, run_dir as make_run_dir
         from . import stages as S
 
-        rdir = Path(args.run) if args.run else make_run_dir(cfg["tier"])
+        rdir = Path(args.run) if args.run else make_run_dir(cfg.tier)
         rdir.mkdir(parents=True, exist_ok=True)
         Manifest(rdir, cfg)
         print(f"run folder: {rdir}", flush=True)
@@ -149,7 +149,7 @@ def _dry_run(cfg: dict, stages: list[int], args) -> int:
                             temperature=args.temperature, dry_run=True, log=lambda s: None)
         ov_set = S.override_set_for(cfg, plan, extra=args.verl)
         ov = ov_set.items()
-        print(f"# tier {cfg['tier']} {plan.name}: rollout T={plan.temperature} ({plan.temperature_source}); "
+        print(f"# tier {cfg.tier} {plan.name}: rollout T={plan.temperature} ({plan.temperature_source}); "
               f"train data: {plan.data_report.get('source')}; model: {plan.model_path}")
         if plan.context:
             print(f"# context: the model's max_position_embeddings {plan.context['from']} < token budget; "

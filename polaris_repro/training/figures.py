@@ -45,12 +45,13 @@ PANELS = {"reward": "training reward", "length": "response length", "clip": "cli
 def config_table(cfg: dict, run_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per stage: the values that change between stages plus the POLARIS switches."""
     rows = []
-    for i, st in enumerate(cfg["training"]["stages"]):
+    for st in cfg.training.stages:
+        i = st.index
         rec = S.read_stage(S.stage_dir(cfg, run_dir, i)) if run_dir else {}
         ov = rec.get("overrides")
         if not ov:
             plan = S.plan_stage(cfg, run_dir or "RUN_DIR", i, dry_run=True, log=lambda s: None)
-            ov = S.overrides_for(cfg, plan) if cfg["training"]["rollout_name"] != "hf" else \
+            ov = S.overrides_for(cfg, plan) if cfg.training.rollout_name != "hf" else \
                 vc.stage_overrides(cfg, i, train_files="-", val_files="-", model_path=plan.model_path,
                                    output_dir=plan.dir, cpu=False)
         row = vc.summary_row(cfg, i, ov)
@@ -116,15 +117,15 @@ def difficulty_histograms(cfg: dict, run_dir: str | os.PathLike) -> tuple[pd.Dat
     stage with its training-set size, prompts seen, and drop-easy's before/after/dropped."""
     from .. import difficulty
 
-    k = int(cfg["training"]["rollout_n"])
+    k = int(cfg.training.rollout_n)
     hist, sizes = [], []
-    for i, st in enumerate(cfg["training"]["stages"]):
-        sdir = S.stage_dir(cfg, run_dir, i)
+    for st in cfg.training.stages:
+        sdir = S.stage_dir(cfg, run_dir, st.index)
         acc = S.accuracy_table(sdir)
         rec = S.read_stage(sdir)
         rep = (rec.get("plan") or {}).get("data_report") or {}
-        sizes.append({"stage": st["name"], "train rows": rep.get("after", rep.get("rows")),
-                      "drop-easy before": rep.get("before"), "dropped (acc > %g)" % cfg["difficulty"]["drop_easy_threshold"]: rep.get("dropped"),
+        sizes.append({"stage": st.name, "train rows": rep.get("after", rep.get("rows")),
+                      "drop-easy before": rep.get("before"), "dropped (acc > %g)" % cfg.difficulty.drop_easy_threshold: rep.get("dropped"),
                       "prompts seen": int(len(acc)),
                       "seen more than once": int((acc["seen"] > 1).sum()) if len(acc) else 0})
         if not len(acc):
@@ -132,7 +133,7 @@ def difficulty_histograms(cfg: dict, run_dir: str | os.PathLike) -> tuple[pd.Dat
         for when in ("first", "last"):
             counts = difficulty.accuracy_histogram(acc[when], k)
             for b, c in counts.items():
-                hist.append({"stage": st["name"], "when": when, "bin": f"{b}/{k}", "num_correct": int(b),
+                hist.append({"stage": st.name, "when": when, "bin": f"{b}/{k}", "num_correct": int(b),
                              "count": int(c)})
     return pd.DataFrame(hist), pd.DataFrame(sizes)
 
@@ -165,10 +166,9 @@ def temperature_searches(cfg: dict, run_dir: str | os.PathLike) -> pd.DataFrame:
 
     run_dir = Path(run_dir)
     first = sections.output(run_dir, sections.STAGE1_TEMPERATURE)
-    files = [(cfg["training"]["stages"][0]["name"] if cfg["training"]["stages"] else "stage1",
-              Path(first["path"]) if first else None)]
-    files += [(st["name"], S.stage_dir(cfg, run_dir, i) / "temperature" / CHOICE_FILE)
-              for i, st in enumerate(cfg["training"]["stages"]) if i > 0]
+    stages = cfg.training.stages
+    files = [(stages[0].name if stages else "stage1", Path(first["path"]) if first else None)]
+    files += [(st.name, S.stage_dir(cfg, run_dir, st.index) / "temperature" / CHOICE_FILE) for st in stages[1:]]
     rows = []
     for stage, path in files:
         if path is None or not path.exists():

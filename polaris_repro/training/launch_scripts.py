@@ -14,7 +14,6 @@ import stat
 from pathlib import Path
 
 from ..artifacts import REPO_ROOT, artifacts_root, write_text
-from ..config import stage_specs
 from . import time_limits as TL
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -78,7 +77,7 @@ def signal_lead(cfg: dict) -> tuple[int, str]:
     except ValueError as e:
         raise ValueError(f"cannot size the time-limit warning from the plan ({e}); pass --signal-lead SECONDS") from e
     step_s = float(df.loc[df["stage"] != "total", "s/step"].max())
-    save_s = TL.checkpoint_save_s(spec.params, int(cfg["training"]["nnodes"]))
+    save_s = TL.checkpoint_save_s(spec.params, int(cfg.training.nnodes))
     lead = TL.signal_lead_s(step_s, save_s)
     return lead, (f"sized from the plan: 1.25 x the longest step ({step_s:.0f} s) + a checkpoint save "
                   f"({save_s:.0f} s) + {TL.SLURM_CHECK_MARGIN_S} s for SLURM's check interval")
@@ -122,20 +121,20 @@ def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python
                   time_limit: str | None = None, cpus_per_task: int = 64, socket_ifname: str | None = None,
                   train_args: str = "", signal_lead_s: int | None = None,
                   script: str | os.PathLike | None = None, hf_home: str | None = None) -> dict:
-    tr, cl = cfg["training"], cfg["cluster"]
-    nnodes = int(tr["nnodes"])
-    gpus = int(tr["n_gpus_per_node"])
-    if int(cl.get("nnodes") or nnodes) != nnodes:
-        raise ValueError(f"tier {cfg['tier']}: cluster.nnodes={cl.get('nnodes')} but training.nnodes={nnodes}")
-    cpu = tr["rollout_name"] == "hf"
+    tr, cl = cfg.training, cfg.cluster
+    nnodes = int(tr.nnodes)
+    gpus = int(tr.n_gpus_per_node)
+    if int(cl.nnodes or nnodes) != nnodes:
+        raise ValueError(f"tier {cfg.tier}: cluster.nnodes={cl.nnodes} but training.nnodes={nnodes}")
+    cpu = tr.rollout_name == "hf"
     if gpus <= 0 or (cpu and nnodes == 1):
-        raise ValueError(f"tier {cfg['tier']} has no GPUs and one node (a CPU tier: rollout {tr['rollout_name']}, "
-                         f"cluster.gpus_per_node={cl.get('gpus_per_node')}); the launch templates are "
+        raise ValueError(f"tier {cfg.tier} has no GPUs and one node (a CPU tier: rollout {tr.rollout_name}, "
+                         f"cluster.gpus_per_node={cl.gpus_per_node}); the launch templates are "
                          "for clusters (GPU tiers, or the CPU rehearsal tier with training.nnodes > 1)")
     if not isinstance(cpus_per_task, int) or cpus_per_task < 1:
         raise ValueError(f"cpus_per_task must be a positive int, got {cpus_per_task!r}")
-    run_dir = str(Path(run_dir).resolve()) if run_dir else str(artifacts_root() / cfg["tier"] / "cluster-run")
-    partition = cl.get("partition")
+    run_dir = str(Path(run_dir).resolve()) if run_dir else str(artifacts_root() / cfg.tier / "cluster-run")
+    partition = cl.partition
     if time_limit:
         limit_s = TL.parse_slurm_time(time_limit)
         time_line = f"#SBATCH --time={TL.format_slurm_time(limit_s)}"
@@ -156,17 +155,17 @@ def launch_values(cfg: dict, *, run_dir: str | os.PathLike | None = None, python
                  f"# (CPU tier: no --gpus-per-node; each node's Ray declares {gpus} fake GPU(s) for verl's placement)")
     script = str(Path(script).resolve()) if script else str(Path(run_dir) / "polaris_slurm.sbatch")
     return {
-        "tier": cfg["tier"], "description": cfg.get("description", ""), "nnodes": nnodes,
+        "tier": cfg.tier, "description": cfg.description, "nnodes": nnodes,
         "gpus_per_node": gpus, "total_gpus": nnodes * gpus, "cpus_per_task": int(cpus_per_task),
         "time_line": time_line, "signal_lead_s": lead, "signal_lead_note": lead_note, "gpus_line": gpus_line,
-        "exit_stopped": TL.EXIT_STOPPED, "script": script, "ray_port": int(cl.get("ray_port") or 6379),
-        "dashboard_port": int(cl.get("dashboard_port") or 8265),
+        "exit_stopped": TL.EXIT_STOPPED, "script": script, "ray_port": int(cl.ray_port),
+        "dashboard_port": int(cl.dashboard_port),
         "partition_line": f"#SBATCH --partition={partition}" if partition else "# (no partition set: cluster.partition)",
         "repo": str(REPO_ROOT), "run_dir": run_dir, "artifacts_root": str(Path(run_dir).parent),
         "python_env": _python_env(python_env), "socket_env": _socket_env(socket_ifname), "hf_env": _hf_env(hf_home),
-        "section_gpus": max(1, int(cfg["sampling"]["tensor_parallel_size"]) * int(cfg["sampling"]["data_parallel_size"]))
+        "section_gpus": max(1, int(cfg.sampling.tensor_parallel_size) * int(cfg.sampling.data_parallel_size))
         if not cpu else 0,
-        "stages": ", ".join(f"{s.name} ({s.token_budget} tokens, T={s.temperature})" for s in stage_specs(cfg)),
+        "stages": ", ".join(f"{s.name} ({s.token_budget} tokens, T={s.temperature})" for s in cfg.training.stages),
         "train_args": train_args,
     }
 

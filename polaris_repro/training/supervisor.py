@@ -31,7 +31,7 @@ def launch_env(cfg: dict) -> dict:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("HYDRA_FULL_ERROR", "1")
-    if cfg["training"]["rollout_name"] == "hf":
+    if cfg.training.rollout_name == "hf":
         env["VERL_PLATFORM"] = "cpu"
         # Ray starts its workers at nice 15; on a CPU tier the workers *are* the job, and at nice 15
         # any other process on the machine (the notebook kernel, a browser) preempts the actor

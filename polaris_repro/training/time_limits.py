@@ -141,7 +141,7 @@ def time_limit_lines(cfg: dict, time_limit: str | None, *, signal_lead_s: int | 
     step_s = float(stages["s/step"].max())
     start_s = float(CPU_STAGE_START_S if hw.gpu is None else GPU_START_S)
     total_h = float(df.loc[df["stage"] == "total", "hours"].iloc[0]) if len(df) else float("nan")
-    freq = int(cfg["training"]["save_freq"])
+    freq = int(cfg.training.save_freq)
     ngpu = hw.gpus if hw.gpu is not None else None
     out = [f"time-limit warning: SIGUSR1 {_s(lead)} before the limit ({note}); the trainer checkpoints the "
            "step it is on and the job requeues itself"]
