@@ -294,31 +294,45 @@ def test_cuda_probe_runs_in_a_child_process(monkeypatch):
     assert hw.cuda_version.startswith("error") and hw.gpus == []
 
 
-@pytest.mark.parametrize("kernels", ["AMX", "AVX512-BF16", "none"])
+@pytest.mark.parametrize("kernels", ["AMX", "AVX512-BF16-AMD", "AVX512-BF16", "none"])
 def test_the_cpu_precision_row_says_what_the_launch_will_run_in(monkeypatch, kernels):
-    """`cpu_precision: auto` trains in bf16 only on AMX, fp32 elsewhere; the row shows what the
-    launch's own rule (`resolve_precision`) gives; a forced bf16 warns without AMX, and says
-    bf16 is emulated where the CPU has no bf16 kernels at all."""
+    """`cpu_precision: auto` trains in bf16 where bf16 was measured faster (AMX; AMD's AVX-512 BF16),
+    fp32 elsewhere; the row shows what the launch's own rule (`resolve_precision`) gives and the
+    measured `make reproduce` time of that precision; a forced bf16 warns where it does not pay, and
+    says bf16 is emulated where the CPU has no bf16 kernels at all."""
     import polaris_repro.machine as M
     import polaris_repro.verl_cpu as V
-    from polaris_repro.doctor.software import check_cpu_precision
+    from polaris_repro.doctor.software import SMOKE_MINUTES, check_cpu_precision
 
+    pays = kernels in ("AMX", "AVX512-BF16-AMD")
     monkeypatch.setattr(V, "native_bf16", lambda: kernels != "none")
     monkeypatch.setattr(M, "amx_bf16", lambda: kernels == "AMX")
+    monkeypatch.setattr(M, "bf16_pays", lambda: pays)
     hw = H.Hardware()
     [r] = check_cpu_precision(load_config("smoke"), hw)
     assert r["status"] == "ok"
-    assert ("-> bf16" in r["found"]) == (kernels == "AMX") and ("-> fp32" in r["found"]) == (kernels != "AMX")
-    assert ("no AMX" in r["found"]) == (kernels == "AVX512-BF16")
-    assert ("26.9 min" in r["found"]) == (kernels != "AMX")  # the time an fp32 smoke run takes
+    assert ("-> bf16" in r["found"]) == pays and ("-> fp32" in r["found"]) == (not pays)
+    assert ("no AMX" in r["found"]) == kernels.startswith("AVX512-BF16")
+    key = "fp32" if not pays else "AMX" if kernels == "AMX" else "AVX512-BF16"
+    assert SMOKE_MINUTES[key] in r["found"]  # the time a smoke run takes on this class
     assert r["found"].split(" -> ")[1].split()[0] == V.resolve_precision("auto")
     [forced] = check_cpu_precision(load_config("smoke", ["training.cpu_precision=bf16"]), hw)
-    assert forced["status"] == ("ok" if kernels == "AMX" else "warn")
+    assert forced["status"] == ("ok" if pays else "warn")
     assert ("emulated" in forced["fix"]) == (kernels == "none")
     if kernels == "AVX512-BF16":
         assert "slower than fp32" in forced["fix"]
     [fp32] = check_cpu_precision(load_config("smoke", ["training.cpu_precision=fp32"]), hw)
     assert fp32["status"] == "ok" and "-> fp32" in fp32["found"]
+
+
+def test_the_doctor_smoke_times_are_the_performance_pages():
+    """The minutes doctor quotes for a smoke run are those docs/quickstart.md reports."""
+    from polaris_repro.doctor.software import SMOKE_MINUTES
+
+    page = (D.ENV_DIR.parent / "docs" / "quickstart.md").read_text()
+    for text in SMOKE_MINUTES.values():
+        minutes = text.split(" min")[0].replace("-", "–")
+        assert minutes + " min" in page, text
 
 
 def test_cuda_major_and_driver_against_the_cluster_set():

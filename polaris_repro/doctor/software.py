@@ -111,16 +111,23 @@ def _major(version: str) -> int | None:
         return None
 
 
+# what `make reproduce` took on 2 cores, by the precision `auto` picks and the bf16 kernels
+# (docs/quickstart.md; kept in step with it by tests/test_doctor.py)
+SMOKE_MINUTES = {"AMX": "14-17 min on 2 AMX cores in bf16 with the models cached",
+                 "AVX512-BF16": "24.5 min from a fresh clone on 2 AMD EPYC (AVX-512 BF16) cores in bf16",
+                 "fp32": "26.9 min from a fresh clone on 2 Intel AVX-512 BF16 cores in fp32"}
+
+
 def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
     """CPU tiers: the precision the actor will train in on this machine (the launch's own rule,
     :func:`polaris_repro.verl_cpu.resolve_precision`), and which bf16 kernels the CPU has."""
     if is_gpu_tier(cfg):
         return []
-    from ..machine import amx_bf16
+    from ..machine import amx_bf16, bf16_pays
     from ..verl_cpu import native_bf16, resolve_precision
 
     want = cfg.training.cpu_precision
-    native, amx = native_bf16(), amx_bf16()
+    native, amx, pays = native_bf16(), amx_bf16(), bf16_pays()
     got = resolve_precision(want)
     kernels = "AMX" if amx else "AVX-512 BF16, no AMX" if native else "none (emulated)"
     found = f"training.cpu_precision={want} -> {got} (bf16 kernels: {kernels}; {torch_capability()})"
@@ -128,15 +135,15 @@ def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
         return [row("cpu precision", "warn", found,
                      "bf16 autocast is emulated on this CPU (under an AVX2 cap a smoke step went from 18 s "
                      "to over 5 min); -o training.cpu_precision=auto trains in fp32 here")]
-    if got == "bf16" and not amx:
+    if got == "bf16" and not pays:
         return [row("cpu precision", "warn", found,
-                     "bf16 measured 1.5x (AVX-512 BF16) to 3.5x (AVX-512) slower than fp32 without AMX "
+                     "bf16 measured 1.5x (Intel AVX-512 BF16 without AMX) to 3.5x (AVX-512) slower than fp32 "
                      "(benchmarks/bench_cpu_precision.py): -o training.cpu_precision=auto trains in fp32 here")]
     if got == "fp32" and want == "auto" and native:
-        found += "; bf16 pays only on AMX (benchmarks/bench_cpu_precision.py)"
-    if got == "fp32" and cfg.tier == "smoke":
-        found += ("; an fp32 update: make reproduce took 26.9 min on 2 AVX-512 BF16 cores (14-17 with AMX "
-                  "in bf16; docs/quickstart.md)")
+        found += "; bf16 pays only on AMX or AMD's AVX-512 BF16 (benchmarks/bench_cpu_precision.py)"
+    if cfg.tier == "smoke" and want == "auto":
+        found += f"; make reproduce: {SMOKE_MINUTES['fp32' if got == 'fp32' else 'AMX' if amx else 'AVX512-BF16']}"
+        found += " (docs/quickstart.md)"
     return [row("cpu precision", "ok", found)]
 
 
