@@ -1,4 +1,4 @@
-"""The transformers engine (CPU tiers): batched ``generate`` with left padding and a KV cache.
+"""The transformers engine (CPU tiers): batched decoding with left padding and a KV cache.
 
 * Every prompt is repeated n times as rows of one batch (transformers 5 refuses greedy decoding
   with ``num_return_sequences > 1``; repeating the inputs works for both). Greedy (temperature 0)
@@ -15,6 +15,10 @@
   rows share the batch, so resumed runs and other batch sizes give the same samples (up to
   float rounding of differently padded batches). No global RNG state is touched.
 * Stops at EOS or the chat end token; rows that did not stop report finish_reason "length".
+* The decode loop is transformers' ``generate`` (same prefill, cache, processors and argmax) except
+  that rows that stopped leave the batch (down to a floor of a few rows per thread, where a CPU
+  GEMM's result for a row stops depending on how many rows share the call): the same tokens,
+  tested against ``generate``, without stragglers paying for finished rows.
 """
 from __future__ import annotations
 
@@ -22,10 +26,15 @@ from typing import Mapping, Sequence
 
 from .base import Completion, Sampler, SamplingParams, iter_batches
 
-# CPU decode throughput stops improving well before memory runs out (cpu-tiers.md: SmolLM2 batch
-# 8 ~80 tok/s, 32 ~150 tok/s); larger batches mostly wait for their longest row.
-MAX_AUTO_BATCH = 64
+# Rows that stop leave the decode batch (HFSampler._decode), so a bigger batch no longer waits on its
+# longest row; SmolLM2-135M on 2 AMD EPYC cores, 256 rows of 48 tokens: 27.6 s in calls of 64 rows,
+# 22.3 s of 128, 19.4 s of 256 (a decode step streams all weights: ~60 ms at 1 row, ~2 ms a row more).
+MAX_AUTO_BATCH = 256
 SMALL_MODEL_PARAMS = 20_000_000
+# a decode step keeps at least this many rows per intra-op thread (see HFSampler._decode): MKL's
+# fp32 GEMM gave each row bitwise the same result at 6+ rows per thread on 2 AMD EPYC cores
+ROWS_PER_THREAD = 8
+DECODE_LOOPS = ("rows-leave", "transformers")
 _DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
 
 
@@ -79,9 +88,14 @@ class _RowGumbel:
         self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
 
     def __call__(self, input_ids, scores):
+        return self.draw(scores)
+
+    def draw(self, scores, rows: Sequence[int] | None = None):
+        """``rows``: which rows' generators the rows of ``scores`` use (default: all, in order)."""
         torch = self.torch
+        gens = self.gens if rows is None else [self.gens[i] for i in rows]
         u = torch.stack([torch.rand(scores.shape[-1], generator=g, dtype=torch.float32)
-                         for g in self.gens]).to(scores.device)
+                         for g in gens]).to(scores.device)
         gumbel = -torch.log(-torch.log(u.clamp_(min=1e-20, max=1 - 1e-7)))
         return scores.float() + gumbel
 
@@ -93,7 +107,7 @@ class HFSampler(Sampler):
                  batch_size: int | str = "auto", memory_budget_gb: float = 4.0,
                  rope_scaling: Mapping | None = None, max_position_embeddings: int | None = None,
                  device: str | None = None, progress: bool = True, max_auto_batch: int = MAX_AUTO_BATCH,
-                 threads: int | None = None):
+                 threads: int | None = None, loop: str = "rows-leave"):
         super().__init__(model_path, thinking=thinking, rope_scaling=rope_scaling,
                          max_position_embeddings=max_position_embeddings, progress=progress)
         import torch
@@ -106,6 +120,11 @@ class HFSampler(Sampler):
             raise ValueError(f"sampling.batch_size: expected a positive int or 'auto', got {batch_size!r}")
         if not isinstance(memory_budget_gb, (int, float)) or memory_budget_gb <= 0:
             raise ValueError(f"sampling.memory_budget_gb: expected a positive number, got {memory_budget_gb!r}")
+        if loop not in DECODE_LOOPS:
+            raise ValueError(f"HFSampler loop: expected one of {DECODE_LOOPS}, got {loop!r}")
+        # "transformers": transformers' generate, every row to the end (the baseline of the test
+        # and of benchmarks/bench_sampling.py; the same tokens)
+        self.loop = loop
         self.torch = torch
         self.dtype_bytes = _DTYPE_BYTES[dtype]
         self.batch_size = batch_size
@@ -183,24 +202,92 @@ class HFSampler(Sampler):
         for row, x in enumerate(inputs):       # left padding
             ids[row, width - len(x):] = torch.tensor(list(x), dtype=torch.long)
             mask[row, width - len(x):] = 1
-        # decoding is always the argmax of the processed scores; sampling comes from the
-        # processors (no transformers sampling defaults such as top_k=50 apply)
-        gen = self._GenerationConfig(
-            max_new_tokens=params.max_new_tokens, do_sample=False,
-            eos_token_id=list(self.stop_token_ids), pad_token_id=self.pad_token_id,
-            use_cache=True, num_return_sequences=1)
-        procs = None if params.greedy else self._logits_processors(params, seeds)
         old_threads = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
-                out = self.model.generate(input_ids=ids.to(self.device),
-                                          attention_mask=mask.to(self.device), generation_config=gen,
-                                          logits_processor=procs)
+                decode = self._decode if self.loop == "rows-leave" else self._decode_with_generate
+                out = decode(ids.to(self.device), mask.to(self.device), params, seeds)
         finally:
             torch.set_num_threads(old_threads)
-        return out[:, width:].tolist()
+        return out.tolist()
+
+    def _decode_with_generate(self, ids, mask, params: SamplingParams, seeds: Sequence[int]):
+        gen = self._GenerationConfig(
+            max_new_tokens=params.max_new_tokens, do_sample=False,
+            eos_token_id=list(self.stop_token_ids), pad_token_id=self.pad_token_id,
+            use_cache=True, num_return_sequences=1)
+        procs = None if params.greedy else self._logits_processors(params, seeds)
+        out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=gen,
+                                  logits_processor=procs)
+        return out[:, ids.shape[1]:]
+
+    def min_decode_rows(self, rows: int) -> int:
+        """The fewest of ``rows`` a decode step runs while any are unfinished (see ``_decode``):
+        ``ROWS_PER_THREAD`` per intra-op thread on a CPU; all of them on a GPU, whose GEMM kernels
+        depend on the row count at any size."""
+        if self.torch.device(self.device).type != "cpu":
+            return rows
+        return min(rows, ROWS_PER_THREAD * self.torch.get_num_threads())
+
+    def _decode(self, ids, mask, params: SamplingParams, seeds: Sequence[int]):
+        """What transformers' ``generate`` does with these inputs and processors (left-padded
+        prefill, KV cache, one token per row per step, pad after a stop token), except that rows
+        that stopped leave the batch, so stragglers do not pay for them. Returns the new tokens,
+        [rows, steps], pad after each row's stop token.
+
+        The batch never shrinks below ``min_decode_rows()`` (finished rows stay as filler): a CPU
+        GEMM's result for one row depends on how many rows it shares the call with only below a few
+        rows per thread (MKL takes other kernels there), so above that floor every row gets the
+        logits -- and so the samples -- it would get in the full batch (tested against
+        ``generate``)."""
+        from transformers import DynamicCache
+
+        torch, model = self.torch, self.model
+        n = ids.shape[0]
+        procs = None if params.greedy else self._logits_processors(params, seeds)
+        warpers, gumbel = (type(procs)(procs[:-1]), procs[-1]) if procs is not None else (None, None)
+        stops = torch.tensor(sorted(set(self.stop_token_ids)), dtype=torch.long, device=ids.device)
+        floor = self.min_decode_rows(n)
+        tokens = torch.full((n, params.max_new_tokens), self.pad_token_id, dtype=torch.long,
+                            device=ids.device)
+        alive = torch.ones(n, dtype=torch.bool, device=ids.device)     # per original row
+        batch = torch.arange(n, device=ids.device)                    # original row of each running row
+        pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        cache = DynamicCache(config=model.config)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                    use_cache=True, logits_to_keep=1)
+        next_pos = pos[:, -1:] + 1
+        steps = 0
+        while True:
+            logits = out.logits[:, -1, :].to(dtype=torch.float32, copy=True)
+            live = alive[batch]
+            rows = batch[live]
+            scores = logits[live]
+            if warpers is not None:
+                scores = warpers(None, scores)
+                scores = gumbel.draw(scores, rows.tolist())
+            step_tokens = scores.argmax(dim=-1)
+            tokens[rows, steps] = step_tokens
+            alive[rows] = ~torch.isin(step_tokens, stops)
+            steps += 1
+            if steps == params.max_new_tokens or not bool(alive.any()):
+                break
+            live = alive[batch]
+            if int(live.sum()) < len(batch) and len(batch) > floor:
+                keep = live.nonzero().squeeze(1)
+                if len(keep) < floor:       # fill up to the floor with finished rows
+                    filler = (~live).nonzero().squeeze(1)[:floor - len(keep)]
+                    keep = torch.cat([keep, filler]).sort().values
+                cache.batch_select_indices(keep)
+                batch, mask, next_pos = batch[keep], mask[keep], next_pos[keep]
+            step_in = torch.where(alive[batch], tokens[batch, steps - 1], self.pad_token_id)
+            mask = torch.cat([mask, mask.new_ones((len(batch), 1))], dim=1)
+            out = model(input_ids=step_in[:, None], attention_mask=mask, position_ids=next_pos,
+                        past_key_values=cache, use_cache=True, logits_to_keep=1)
+            next_pos = next_pos + 1
+        return tokens[:, :steps]
 
     def close(self) -> None:
         self.model = None
