@@ -20,7 +20,7 @@ from verl.utils import tensordict_utils as tu
 from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 from verl.workers.utils.padding import left_right_2_no_padding
 
-from polaris_repro.models import resolve_model_path
+from toy_batches import rollout_batch, tiny_model
 
 PROMPT, RESPONSE = 12, 9  # the rollout's padded widths (max_prompt_length, max_response_length)
 ROWS = [(7, 3), (12, 4), (9, 2), (5, 4)]  # (prompt, response) lengths of one micro-batch
@@ -28,26 +28,14 @@ ROWS = [(7, 3), (12, 4), (9, 2), (5, 4)]  # (prompt, response) lengths of one mi
 
 @pytest.fixture(scope="module")
 def model():
-    from transformers import AutoModelForCausalLM
-
-    m = AutoModelForCausalLM.from_pretrained(resolve_model_path("builtin:tiny"), dtype=torch.float32,
-                                             attn_implementation="sdpa")
+    m = tiny_model(attn_implementation="sdpa")
     m.train()
     return m
 
 
 def _rollout_batch(vocab: int):
     """A batch as verl's rollout leaves it: prompts left-padded to PROMPT, responses right-padded to RESPONSE."""
-    g = torch.Generator().manual_seed(0)
-    B = len(ROWS)
-    ids = torch.zeros(B, PROMPT + RESPONSE, dtype=torch.long)
-    att = torch.zeros_like(ids)
-    for i, (p, r) in enumerate(ROWS):
-        ids[i, PROMPT - p:PROMPT] = torch.randint(5, vocab, (p,), generator=g)
-        ids[i, PROMPT:PROMPT + r] = torch.randint(5, vocab, (r,), generator=g)
-        att[i, PROMPT - p:PROMPT + r] = 1
-    pos = (att.cumsum(-1) - 1).clamp(min=0)
-    return ids, att, pos
+    return rollout_batch(ROWS, PROMPT, RESPONSE, vocab)[:3]
 
 
 def _padded_logprobs(model, ids, att, pos):

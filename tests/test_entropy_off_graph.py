@@ -14,7 +14,7 @@ from verl.workers.config import FSDPActorConfig
 from verl.workers.utils import losses as L
 from verl.workers.utils.padding import left_right_2_no_padding
 
-from polaris_repro.models import resolve_model_path
+from toy_batches import rollout_batch, tiny_model
 from polaris_repro.verl_cpu.patches import entropy_off_the_graph
 
 PROMPT, RESPONSE = 6, 5
@@ -23,21 +23,13 @@ ROWS = [(4, 3), (6, 5), (5, 2)]  # (prompt, response) lengths
 
 @pytest.fixture(scope="module")
 def model():
-    from transformers import AutoModelForCausalLM
-
-    return AutoModelForCausalLM.from_pretrained(resolve_model_path("builtin:tiny"), dtype=torch.float32)
+    return tiny_model()
 
 
 def _batch(vocab: int):
-    g = torch.Generator().manual_seed(0)
+    ids, att, pos, g = rollout_batch(ROWS, PROMPT, RESPONSE, vocab)
     B = len(ROWS)
-    ids = torch.zeros(B, PROMPT + RESPONSE, dtype=torch.long)
-    att = torch.zeros_like(ids)
-    for i, (p, r) in enumerate(ROWS):
-        ids[i, PROMPT - p:PROMPT] = torch.randint(5, vocab, (p,), generator=g)
-        ids[i, PROMPT:PROMPT + r] = torch.randint(5, vocab, (r,), generator=g)
-        att[i, PROMPT - p:PROMPT + r] = 1
-    td = TensorDict({"input_ids": ids, "attention_mask": att, "position_ids": (att.cumsum(-1) - 1).clamp(min=0),
+    td = TensorDict({"input_ids": ids, "attention_mask": att, "position_ids": pos,
                      "prompts": ids[:, :PROMPT], "response_mask": att[:, PROMPT:].float(),
                      "responses": ids[:, PROMPT:], "old_log_probs": -torch.rand(B, RESPONSE, generator=g),
                      "advantages": torch.randn(B, RESPONSE, generator=g)}, batch_size=B)

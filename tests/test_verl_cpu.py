@@ -253,6 +253,37 @@ def test_generate_batch_per_request_params(tiny):
         GenRequest([1, 2], max_new_tokens=4, top_p=0.0)
 
 
+def test_generate_batch_prefills_each_distinct_prompt_once_with_the_same_rollouts(tiny, monkeypatch):
+    """A GRPO group's n requests share their prompt: the decoder prefills each distinct prompt once
+    and the rollouts (tokens and log-probs, drawn from the server's one generator) are bitwise what
+    the prefill of every row gives."""
+    import torch
+
+    from polaris_repro.sampling import prefill as P
+    from polaris_repro.verl_cpu.hf_generate import GenRequest, generate_batch
+
+    _, model, tok, prompts = tiny
+    reqs = [GenRequest(p, max_new_tokens=16, temperature=1.0) for p in prompts[:3] for _ in range(4)]
+    kw = dict(eos_token_ids=[tok.eos_token_id], pad_token_id=tok.pad_token_id)
+    prefill_rows: list[int] = []
+    decoder = model.model.forward
+
+    def counting(*args, **kwargs):
+        prefill_rows.append(int(kwargs["input_ids"].shape[0]))
+        return decoder(*args, **kwargs)
+
+    monkeypatch.setattr(model.model, "forward", counting)
+    shared = generate_batch(model, reqs, generator=torch.Generator().manual_seed(5), **kw)
+    assert prefill_rows[0] == 3
+    monkeypatch.setattr(P, "SPLITTABLE", ())            # every row prefilled, as before
+    prefill_rows.clear()
+    every = generate_batch(model, reqs, generator=torch.Generator().manual_seed(5), **kw)
+    assert prefill_rows[0] == 12
+    assert [(r.token_ids, r.log_probs, r.finish_reason) for r in shared] == \
+        [(r.token_ids, r.log_probs, r.finish_reason) for r in every]
+    assert len({tuple(r.token_ids) for r in shared}) > 3     # the copies sampled different rollouts
+
+
 def test_seeded_requests_sample_the_same_whatever_shares_the_batch(tiny):
     """A request with a seed draws from its own generator: alone, in a batch with others, or in
     another position of the batch, it samples the same completion; another seed samples another."""

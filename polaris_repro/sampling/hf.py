@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from .base import Completion, Sampler, SamplingParams, iter_batches
+from .prefill import prefill
 
 # Rows that stop leave the decode batch (HFSampler._decode), so a bigger batch no longer waits on its
 # longest row; SmolLM2-135M on 2 AMD EPYC cores, 256 rows of 48 tokens: 27.6 s in calls of 64 rows,
@@ -233,8 +234,9 @@ class HFSampler(Sampler):
 
     def _decode(self, ids, mask, params: SamplingParams, seeds: Sequence[int]):
         """What transformers' ``generate`` does with these inputs and processors (left-padded
-        prefill, KV cache, one token per row per step, pad after a stop token), except that rows
-        that stopped leave the batch, so stragglers do not pay for them. Returns the new tokens,
+        prefill, KV cache, one token per row per step, pad after a stop token), except that identical
+        prompts are prefilled once and rows that stopped leave the batch, so stragglers do not pay
+        for them. Returns the new tokens,
         [rows, steps], pad after each row's stop token.
 
         The batch never shrinks below ``min_decode_rows()`` (finished rows stay as filler): a CPU
@@ -256,12 +258,11 @@ class HFSampler(Sampler):
         batch = torch.arange(n, device=ids.device)                    # original row of each running row
         pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
         cache = DynamicCache(config=model.config)
-        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                    use_cache=True, logits_to_keep=1)
+        logits = prefill(model, ids, mask, pos, cache)     # each distinct prompt once
         next_pos = pos[:, -1:] + 1
         steps = 0
         while True:
-            logits = out.logits[:, -1, :].to(dtype=torch.float32, copy=True)
+            logits = logits.to(dtype=torch.float32, copy=True)
             live = alive[batch]
             rows = batch[live]
             scores = logits[live]
@@ -284,8 +285,8 @@ class HFSampler(Sampler):
                 batch, mask, next_pos = batch[keep], mask[keep], next_pos[keep]
             step_in = torch.where(alive[batch], tokens[batch, steps - 1], self.pad_token_id)
             mask = torch.cat([mask, mask.new_ones((len(batch), 1))], dim=1)
-            out = model(input_ids=step_in[:, None], attention_mask=mask, position_ids=next_pos,
-                        past_key_values=cache, use_cache=True, logits_to_keep=1)
+            logits = model(input_ids=step_in[:, None], attention_mask=mask, position_ids=next_pos,
+                           past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
             next_pos = next_pos + 1
         return tokens[:, :steps]
 

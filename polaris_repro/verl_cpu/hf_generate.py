@@ -3,8 +3,9 @@
 This is the compute core of the ``hf`` rollout server. verl's agent loop sends one request per
 rollout; decoding them one at a time runs at batch 1 (about 15 tok/s for SmolLM2-135M on two
 cores, verl-on-cpu.md §8). The server therefore gathers concurrent requests and hands them here
-as one batch: prompts are left-padded, one prefill fills a ``DynamicCache``, then every decode step
-runs the whole batch at once. Each row keeps its own temperature, top-k, top-p, min-p,
+as one batch: prompts are left-padded, one prefill fills a ``DynamicCache`` (each distinct prompt
+once: a GRPO group's n requests share their prompt), then every decode step runs the whole batch at
+once. Each row keeps its own temperature, top-k, top-p, min-p,
 repetition penalty, token budget and stop tokens; rows that finish are dropped from the batch (and
 from the KV cache) so long stragglers do not pay for finished rows.
 
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 import torch
+
+from ..sampling.prefill import prefill
 
 
 @dataclass
@@ -167,9 +170,8 @@ def generate_batch(model, requests: Sequence[GenRequest], *, eos_token_ids: Iter
         s.update(int(t) for t in r.stop_token_ids)
 
     cache = DynamicCache(config=model.config)
-    out = model(input_ids=input_ids, attention_mask=attn, position_ids=position_ids,
-                past_key_values=cache, use_cache=True)
-    logits = out.logits[:, -1, :]
+    # a GRPO group's n requests share their prompt: each distinct prompt is prefilled once
+    logits = prefill(model, input_ids, attn, position_ids, cache, last_only=False)
     vocab = logits.shape[-1]
     seen = None
     if use_penalty:
