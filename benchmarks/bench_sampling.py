@@ -10,7 +10,7 @@ memory budget).
 Workload: synthetic arithmetic chats, temperature 0.6, the smoke tier's difficulty budget of new
 tokens. Prints completions/s and tokens/s and the ratios (targets: batched >= 4x batch 1; the
 engine's loop at least as fast as generate's, with the same completions). 2 AMD EPYC cores, 16 x 8
-rows of 48 tokens: generate in calls of 64 rows 33.5 s, the engine 14.6 s (2.3x).
+rows of 48 tokens: generate in calls of 64 rows 31.1 s, the engine 18.5 s (1.69x).
 Wrap in `flock /tmp/polaris-heavy.lock` on a shared machine.
 """
 from __future__ import annotations

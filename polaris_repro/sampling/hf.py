@@ -5,7 +5,7 @@
   decodes one row per prompt and copies it n times: the n samples would be identical anyway.
 * Batch size: an int, or "auto" = as many rows as fit the memory budget (weights + per-row KV cache,
   logits and sampling buffers, prefill activations, estimated from the model config and the
-  longest prompt + max_new_tokens), capped at ``MAX_AUTO_BATCH`` where CPU throughput stops rising.
+  longest prompt + max_new_tokens), capped at ``MAX_AUTO_BATCH``.
 * Sampling: temperature / top-p / top-k exactly as asked; the model's own generation_config
   defaults are not applied (transformers would otherwise add top_k=50 or a model's preferred
   temperature); top_k -1 = off.
@@ -29,7 +29,8 @@ from .prefill import prefill
 
 # Rows that stop leave the decode batch (HFSampler._decode), so a bigger batch no longer waits on its
 # longest row; SmolLM2-135M on 2 AMD EPYC cores, 256 rows of 48 tokens: 27.6 s in calls of 64 rows,
-# 22.3 s of 128, 19.4 s of 256 (a decode step streams all weights: ~60 ms at 1 row, ~2 ms a row more).
+# 22.3 s of 128, 19.4 s of 256 (a decode step streams all weights: ~60 ms at 1 row, ~2 ms a row more;
+# measured before prompts shared their prefill).
 MAX_AUTO_BATCH = 256
 SMALL_MODEL_PARAMS = 20_000_000
 # a decode step keeps at least this many rows per intra-op thread (see HFSampler._decode): MKL's
