@@ -29,23 +29,21 @@ TARGET = 4.0
 
 
 PREVIOUS_BATCH = 64      # the engine's cap before rows left the batch
-LAST: list = []
 
 
-def measure(sampler, prompts, *, n, max_new_tokens, batch_size, seed=0, loop="rows-leave") -> dict:
+def measure(sampler, prompts, *, n, max_new_tokens, batch_size, seed=0, loop="rows-leave"):
+    """(figures of one ``generate`` call, its completions)."""
     sampler.batch_size = batch_size
     sampler.loop = loop
     t = time.perf_counter()
     res = sampler.generate(prompts, n=n, temperature=0.6, max_new_tokens=max_new_tokens, seed=seed)
     dt = time.perf_counter() - t
-    global LAST
-    LAST = res
     comps = [c for g in res for c in g]
     tokens = sum(c.num_tokens for c in comps)
     return {"batch_size": min(sampler.last_batch_size, len(prompts) * n), "prompts": len(prompts), "n": n,
             "completions": len(comps), "tokens": tokens, "seconds": round(dt, 2),
             "completions_per_s": len(comps) / dt, "tokens_per_s": tokens / dt,
-            "stopped": sum(c.finish_reason == "stop" for c in comps)}
+            "stopped": sum(c.finish_reason == "stop" for c in comps)}, res
 
 
 def main(argv=None) -> int:
@@ -72,12 +70,11 @@ def main(argv=None) -> int:
     auto = sampler.rows_per_call(max(len(sampler.encode(p)) for p in prompts), max_new)
     # warm-up (first-call allocations, thread pools) on both paths
     measure(sampler, prompts[:1], n=1, max_new_tokens=4, batch_size=1)
-    one = measure(sampler, prompts[:1], n=n, max_new_tokens=max_new, batch_size=1)
-    before = measure(sampler, prompts, n=n, max_new_tokens=max_new, batch_size=PREVIOUS_BATCH,
-                     loop="transformers")
-    before_res = LAST
-    many = measure(sampler, prompts, n=n, max_new_tokens=max_new, batch_size="auto")
-    same = LAST == before_res
+    one, _ = measure(sampler, prompts[:1], n=n, max_new_tokens=max_new, batch_size=1)
+    before, before_res = measure(sampler, prompts, n=n, max_new_tokens=max_new,
+                                 batch_size=PREVIOUS_BATCH, loop="transformers")
+    many, many_res = measure(sampler, prompts, n=n, max_new_tokens=max_new, batch_size="auto")
+    same = many_res == before_res
     sampler.close()
 
     ratio_c = many["completions_per_s"] / one["completions_per_s"]

@@ -28,9 +28,9 @@ from .base import Completion, Sampler, SamplingParams, iter_batches
 from .prefill import prefill
 
 # Rows that stop leave the decode batch (HFSampler._decode), so a bigger batch no longer waits on its
-# longest row; SmolLM2-135M on 2 AMD EPYC cores, 256 rows of 48 tokens: 27.6 s in calls of 64 rows,
-# 22.3 s of 128, 19.4 s of 256 (a decode step streams all weights: ~60 ms at 1 row, ~2 ms a row more;
-# measured before prompts shared their prefill).
+# longest row; SmolLM2-135M on 2 AMD EPYC cores, the same completions either way: 64 problems x 4
+# samples of 64 tokens 68.4 s in calls of 64 rows, 52.8 s in one of 256; 16 x 8 of 48 tokens 22.4 s vs
+# 20.4 s (a decode step streams all weights: ~60 ms at 1 row, ~2 ms a row more).
 MAX_AUTO_BATCH = 256
 SMALL_MODEL_PARAMS = 20_000_000
 # a decode step keeps at least this many rows per intra-op thread (see HFSampler._decode): MKL's
@@ -237,10 +237,9 @@ class HFSampler(Sampler):
         """What transformers' ``generate`` does with these inputs and processors (left-padded
         prefill, KV cache, one token per row per step, pad after a stop token), except that identical
         prompts are prefilled once and rows that stopped leave the batch, so stragglers do not pay
-        for them. Returns the new tokens,
-        [rows, steps], pad after each row's stop token.
+        for them. Returns the new tokens, [rows, steps], pad after each row's stop token.
 
-        The batch never shrinks below ``min_decode_rows()`` (finished rows stay as filler): a CPU
+        The batch never shrinks below ``min_decode_rows(rows)`` (finished rows stay as filler): a CPU
         GEMM's result for one row depends on how many rows it shares the call with only below a few
         rows per thread (MKL takes other kernels there), so above that floor every row gets the
         logits -- and so the samples -- it would get in the full batch (tested against

@@ -6,7 +6,7 @@ copied to every row and the output layer runs on all rows, exactly as it does in
 CPU GEMM's result for a row depends on how many rows share the call only below a few rows
 (``hf.ROWS_PER_THREAD``); the decoder's GEMMs see rows x prompt length rows, the output layer sees
 the same rows as before, so every row's logits are bitwise those of the plain forward
-(tests/test_sampling.py, tests/test_hf_rollout.py check the tokens against the unshared paths).
+(tests/test_sampling.py and tests/test_verl_cpu.py check the tokens against the unshared paths).
 """
 from __future__ import annotations
 
