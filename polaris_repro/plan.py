@@ -28,8 +28,8 @@ The throughput model (every constant stated here, each with the figure it comes 
   (1 when ``training.old_log_prob: recompute``). MFU fitted to the 7B's 300 s of update (issue #16).
 * **validation** -- every ``test_freq`` steps, ``val_n`` samples of each validation problem at the
   stage's cap (same generation model), spread over the steps.
-* **CPU tiers** -- measured on the 2-core development machine (README, ``benchmarks/
-  bench_grpo_step.py``, smoke, 2026-12-02): a rollout decode step of all ``prompts x n`` sequences at
+* **CPU tiers** -- measured on the 2-core development machine (a smoke run's logged step timings,
+  AMD EPYC in bf16, 2026-12-07): a rollout decode step of all ``prompts x n`` sequences at
   :data:`CPU_DECODE_FLOPS`, the padded update at :data:`CPU_TRAIN_FLOPS`, :data:`CPU_STEP_OTHER_S`
   per step for rewards, POLARIS's per-batch work and verl's bookkeeping, and
   :data:`CPU_STAGE_START_S` per stage for the verl launch and the checkpoint merge.
@@ -69,13 +69,15 @@ VAL_PROBLEMS_DEFAULT = 30                   # AIME24 when data.val.num_problems 
 DEFAULT_GPU = {"paper-4b": "H800", "paper-7b": "H800", "paper-1.7b": "H800"}   # the authors' GPUs
 FALLBACK_GPU = "H100"
 
-# CPU tiers, measured (smoke, 2 cores, bf16 autocast update, fp32 rollout; bench_grpo_step.py 2026-12-02:
-# 53.1 s per step = rollout 18-21 s + update 25-26 s + the rest; stage launch 41 s, merge 9 s)
-CPU_SMOKE_STEP_S = 53.1
-CPU_SMOKE_GEN_S = 19.5
-CPU_SMOKE_UPDATE_S = 25.5
+# CPU tiers, measured (smoke stage 1, 2 AMD EPYC cores, bf16 autocast update, fp32 rollout; run
+# 20261207-104641 at commit 0eda316, seed 10, verl's timing_s/* of its 5 steps: 31.5 s per step = rollout
+# 11.3 s + update 17.0 s + the rest; each stage's launch, final checkpoint and shut-down beyond its steps
+# 34.3 s (34.1-34.5 over the three stages), its merge 6.4 s)
+CPU_SMOKE_STEP_S = 31.5
+CPU_SMOKE_GEN_S = 11.3
+CPU_SMOKE_UPDATE_S = 17.0
 CPU_STEP_OTHER_S = CPU_SMOKE_STEP_S - CPU_SMOKE_GEN_S - CPU_SMOKE_UPDATE_S
-CPU_STAGE_START_S = 41.0 + 9.0
+CPU_STAGE_START_S = 34.3 + 6.4
 CPU_DECODE_FLOPS = None                     # set below from the smoke rollout
 CPU_TRAIN_FLOPS = None                      # set below from the smoke update
 
@@ -289,7 +291,7 @@ REPORTED = (
     ("1.7B stage 1, 2 x A100 80GB, step", "paper-1.7b", "stage1", 2, "A100", "s/step", 3600.0, "issue #4",
      "Qwen3-1.7B natural length"),
     ("smoke, 2 CPU cores, step", "smoke", "stage1", 1, None, "s/step", CPU_SMOKE_STEP_S,
-     "README, benchmarks/bench_grpo_step.py", "the CPU constants"),
+     "run 20261207-104641 (AMD EPYC, bf16; stage 1's 5 steps)", "the CPU constants"),
     # the only tiny step after a launch's first (which carries the start-up): verl's timing_s/step
     ("tiny, 2 CPU cores, step", "tiny", "stage1", 1, None, "s/step", 4.17,
      "tiny run 20261202-193023 (stage 1 step 2; machine shared)", "nothing (out of sample)"),
