@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from .base import Completion, Sampler, SamplingParams, iter_batches
-from .prefill import prefill
+from .prefill import decode_step, keep_rows, prefill
 
 # Rows that stop leave the decode batch (HFSampler._decode), so a bigger batch no longer waits on its
 # longest row; SmolLM2-135M on 2 AMD EPYC cores, the same completions either way: 64 problems x 4
@@ -259,7 +259,7 @@ class HFSampler(Sampler):
         pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
         cache = DynamicCache(config=model.config)
         logits = prefill(model, ids, mask, pos, cache)     # each distinct prompt once
-        next_pos = pos[:, -1:] + 1
+        next_pos = pos[:, -1] + 1
         steps = 0
         while True:
             logits = logits.to(dtype=torch.float32, copy=True)
@@ -281,13 +281,9 @@ class HFSampler(Sampler):
                 if len(keep) < floor:       # fill up to the floor with finished rows
                     filler = (~live).nonzero().squeeze(1)[:floor - len(keep)]
                     keep = torch.cat([keep, filler]).sort().values
-                cache.batch_select_indices(keep)
-                batch, mask, next_pos = batch[keep], mask[keep], next_pos[keep]
+                batch, mask, next_pos = keep_rows(cache, keep, batch, mask, next_pos)
             step_in = torch.where(alive[batch], tokens[batch, steps - 1], self.pad_token_id)
-            mask = torch.cat([mask, mask.new_ones((len(batch), 1))], dim=1)
-            logits = model(input_ids=step_in[:, None], attention_mask=mask, position_ids=next_pos,
-                           past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
-            next_pos = next_pos + 1
+            logits, mask, next_pos = decode_step(model, step_in, mask, next_pos, cache)
         return tokens[:, :steps]
 
     def close(self) -> None:

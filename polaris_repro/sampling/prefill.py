@@ -7,6 +7,10 @@ CPU GEMM's result for a row depends on how many rows share the call only below a
 (``hf.ROWS_PER_THREAD``); the decoder's GEMMs see rows x prompt length rows, the output layer sees
 the same rows as before, so every row's logits are bitwise those of the plain forward
 (tests/test_sampling.py and tests/test_verl_cpu.py check the tokens against the unshared paths).
+
+The two decode loops that follow a prefill (the sampler's, ``hf.HFSampler._decode``, and the rollout
+server's, ``verl_cpu.hf_generate.generate_batch``) share :func:`decode_step` and :func:`keep_rows`;
+each keeps its own rule for which rows stay in the batch.
 """
 from __future__ import annotations
 
@@ -52,3 +56,23 @@ def prefill(model, input_ids, attention_mask, position_ids, cache, *, last_only:
     cache.batch_select_indices(copies)
     hidden = hidden[copies]
     return model.lm_head(hidden[:, slice(-keep, None), :])[:, -1, :]
+
+
+def keep_rows(cache, keep, *per_row):
+    """Keep only the rows ``keep`` (indices into the running batch) of ``cache`` and of each
+    per-row tensor in ``per_row``, which are returned in order."""
+    cache.batch_select_indices(keep)
+    return tuple(t[keep] for t in per_row)
+
+
+def decode_step(model, step_ids, attention_mask, next_pos, cache):
+    """Feed one token per row (``step_ids`` [rows]) at positions ``next_pos`` [rows] on ``cache``.
+    Returns the logits of that position [rows, vocab], the mask extended by one column, and the
+    next positions."""
+    import torch
+
+    attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(step_ids), 1))], dim=1)
+    out = model(input_ids=step_ids[:, None], attention_mask=attention_mask,
+                position_ids=next_pos[:, None], past_key_values=cache, use_cache=True,
+                logits_to_keep=1)
+    return out.logits[:, -1, :], attention_mask, next_pos + 1

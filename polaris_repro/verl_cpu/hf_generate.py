@@ -25,7 +25,7 @@ from typing import Iterable, Optional, Sequence
 
 import torch
 
-from ..sampling.prefill import prefill
+from ..sampling.prefill import decode_step, keep_rows, prefill
 
 
 @dataclass
@@ -213,17 +213,12 @@ def generate_batch(model, requests: Sequence[GenRequest], *, eos_token_ids: Iter
             break
         if len(keep) < len(active):
             idx = torch.tensor(keep, dtype=torch.long, device=device)
-            cache.batch_select_indices(idx)
-            attn, next_pos, tok = attn[idx], next_pos[idx], tok[idx]
+            attn, next_pos, tok = keep_rows(cache, idx, attn, next_pos, tok)
             if seen is not None:
                 seen = seen[idx]
             active = [active[j] for j in keep]
         if seen is not None:
             seen[torch.arange(len(active)), tok] = True
-        attn = torch.cat([attn, torch.ones((len(active), 1), dtype=attn.dtype, device=device)], dim=1)
-        out = model(input_ids=tok[:, None], attention_mask=attn, position_ids=next_pos[:, None],
-                    past_key_values=cache, use_cache=True)
-        logits = out.logits[:, -1, :]
-        next_pos = next_pos + 1
+        logits, attn, next_pos = decode_step(model, tok, attn, next_pos, cache)
 
     return [GenResult(t, l, f or "length") for t, l, f in zip(tokens_out, logps_out, finish)]
