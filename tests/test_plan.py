@@ -81,8 +81,8 @@ def test_cpu_tier_uses_the_measured_rates():
     e = P.estimate("smoke")
     assert e.iloc[0]["s/step"] == pytest.approx(P.CPU_SMOKE_STEP_S, rel=0.01)
     assert e.iloc[-1]["steps"] == 13
-    # ~13 GRPO steps of ~30 s plus 3 launches and merges: the 10.4 min of training of the run the
-    # constants come from (seed 10, docs/quickstart.md), less its two temperature searches (~1.3 min)
+    # ~13 GRPO steps of ~30 s plus 3 launches and merges: the 9.8 min of training of the run the
+    # constants come from (seed 10, docs/results.md), less its two temperature searches (~1.1 min)
     assert 7 < e.iloc[-1]["hours"] * 60 < 12
     with pytest.raises(ValueError, match="CPU tier"):
         P.estimate("smoke", gpu_type="H100")
