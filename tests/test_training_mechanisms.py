@@ -242,3 +242,58 @@ def test_merge_attempt_logs(tmp_path):
     b.write_text("".join(json.dumps({"step": s, "data": {"x": 10 * s}}) + "\n" for s in (3, 4)))
     merged = M.merge_attempt_logs([a, b])
     assert [(r["step"], r["data"]["x"]) for r in merged] == [(1, 1), (2, 2), (3, 30), (4, 40)]
+
+
+# ---------------------------------------------------------------------------------------------
+# canonical row order: the same completions in the same rows whatever order they arrived in
+
+def _permuted_within_groups(tensors, nt, rng):
+    """The batch with each group's rows shuffled inside the group's positions (what a different
+    arrival order at the rollout server does) and the permutation used."""
+    perm = np.arange(len(nt["uid"]))
+    for g in M.group_rows(nt["uid"]):
+        perm[g] = rng.permutation(g)
+    return {k: v[perm] for k, v in tensors.items()}, {k: v[perm] for k, v in nt.items()}, perm
+
+
+def test_canonical_row_order_undoes_any_arrival_order():
+    tensors, nt = make_batch([[1, 2, 1, 3], [5, 5, 4, 6], [9, 9, 9, 9]], gts=[1, 5, 9])
+    tensors["rollout_log_probs"] = torch.randn(len(nt["uid"]), R)
+    perm0 = M.canonical_row_order(nt["uid"], tensors)
+    ref = {k: v[perm0] for k, v in tensors.items()}
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(20):
+        t2, nt2, p = _permuted_within_groups(tensors, nt, rng)
+        seen.add(tuple(p))
+        perm = M.canonical_row_order(nt2["uid"], t2)
+        for k in ref:
+            assert torch.equal(t2[k][perm], ref[k]), k
+        assert list(nt2["uid"][perm]) == list(nt["uid"])   # groups keep their positions
+    assert len(seen) > 5   # the arrival orders really differed
+
+
+def test_canonical_row_order_sorts_inside_groups_only():
+    tensors, nt = make_batch([[3, 1, 2], [2, 1]], gts=[1, 2])
+    perm = M.canonical_row_order(nt["uid"], tensors)
+    # group 0 holds rows 0-2 (answers 3, 1, 2), group 1 rows 3-4 (answers 2, 1)
+    assert perm.tolist() == [1, 2, 0, 4, 3]
+    assert sorted(perm.tolist()) == list(range(5))
+
+
+def test_canonical_row_order_breaks_ties_by_log_probs():
+    """Identical tokens drawn with different seeds: the rollout log-probs decide, so a tie never
+    falls back to arrival order."""
+    tensors, nt = make_batch([[4, 4, 4]], gts=[4])
+    lp = torch.tensor([[-0.3, -1.0, 0, 0], [-0.1, -1.0, 0, 0], [-0.2, -1.0, 0, 0]])
+    tensors["rollout_log_probs"] = lp
+    perm = M.canonical_row_order(nt["uid"], tensors)
+    got = lp[perm]
+    for p in ([2, 0, 1], [1, 2, 0]):
+        assert torch.equal(lp[p][M.canonical_row_order(nt["uid"], {**tensors, "rollout_log_probs": lp[p]})],
+                           got)
+
+
+def test_canonical_row_order_needs_a_response_field():
+    with pytest.raises(KeyError, match="responses"):
+        M.canonical_row_order(np.array(["a", "a"], dtype=object), {"rm_scores": torch.zeros(2, 3)})

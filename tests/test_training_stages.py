@@ -224,6 +224,41 @@ def test_trainer_hook_skips_by_resampling_within_the_step(tmp_path):
     assert recs[-1]["skip_unavailable"] is True and metrics2["polaris/skip_unavailable"] == 1
 
 
+def test_trainer_hook_trains_on_the_same_rows_whatever_the_arrival_order(tmp_path):
+    """The rollout server gives a prompt's n indistinguishable requests their n seeds in arrival
+    order, which varies between runs: the hook puts each group's rows in a fixed order before the
+    mechanisms run, so two runs whose completions arrived in other orders go on with the same batch,
+    row for row (substitution included), and the update sums the same numbers in the same order."""
+    import verl  # noqa: F401  (a required dependency: a broken install fails, never skips)
+    import numpy as np
+    import torch
+
+    from polaris_repro.training import mechanisms as M
+    from polaris_repro.training.trainer import PolarisTrainer
+
+    def trainer(name):
+        tr = object.__new__(PolarisTrainer)
+        tr.polaris = {"substitution": "polaris", "max_resample": None, "threshold": 0.5}
+        tr.pol_rng, tr.pol_rescue, tr.pol_batch_no = np.random.default_rng(3), None, 0
+        tr.pol_log = M.AccuracyLog(tmp_path / f"{name}.jsonl")
+        tr.global_steps = 1
+        return tr
+
+    groups = [[1, 4, 1, 5], [9, 9, 9, 9], [2, 1, 6, 1], [1, 1, 1, 1]]   # two dead groups get donors
+    a, b = _proto(groups, [1] * 4, 0), _proto(groups, [1] * 4, 0)
+    arrival = torch.tensor([2, 0, 3, 1, 4, 5, 6, 7, 11, 9, 8, 10, 12, 13, 14, 15])  # other seeds, other rows
+    b.reorder(arrival)
+    assert not torch.equal(a.batch["responses"], b.batch["responses"])
+    ma, mb = {}, {}
+    trainer("a")._polaris_process(a, ma)
+    trainer("b")._polaris_process(b, mb)
+    assert ma["polaris/substituted"] == mb["polaris/substituted"] == 2
+    for k in a.batch.keys():
+        assert torch.equal(a.batch[k], b.batch[k]), k
+    for k in ("extra_info", "reward_model", "data_source"):
+        assert list(a.non_tensor_batch[k]) == list(b.non_tensor_batch[k]), k
+
+
 def test_trainer_checkpoint_carries_the_rescue_buffer_and_rng(tmp_path, monkeypatch):
     """A checkpoint holds polaris_state.pt (rescue buffer, substitution rng, batch counter); a
     resumed trainer rescues exactly as the uninterrupted one would."""

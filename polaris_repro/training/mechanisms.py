@@ -68,6 +68,34 @@ def group_rows(uids: Sequence) -> list[np.ndarray]:
     return [np.asarray(v, dtype=np.int64) for v in order.values()]
 
 
+# the row fields that tell a group's rollouts apart, in the order the canonical sort compares them
+CANONICAL_KEYS = ("responses", "rollout_log_probs")
+
+
+def canonical_row_order(uids: Sequence, tensors: Mapping[str, Any]) -> np.ndarray:
+    """A permutation that puts each group's rows, inside the positions the group already holds, in
+    a fixed order: by response tokens, then by the rollout's log-probs (bytes). Groups keep their
+    places; ``perm[p]`` is the row that goes to position ``p``.
+
+    Why: the n rollouts of a prompt are n requests the rollout server cannot tell apart; it hands
+    them their n seeds in the order they arrive, and that order varies from run to run (the agent
+    loop tokenises in a thread pool). The same completions then sit in other rows, the update sums
+    the same numbers in another order, and the trajectory drifts (gradient norms differ in the
+    fourth digit from step 1). Sorted, a rerun of a seed trains on the same batch, row for row."""
+    n = len(uids)
+    cols = [_np(tensors[k]).reshape(n, -1) for k in CANONICAL_KEYS if k in tensors]
+    if not cols:
+        raise KeyError(f"batch has none of {CANONICAL_KEYS} to order a group's rows by")
+    perm = np.arange(n, dtype=np.int64)
+    for g in group_rows(uids):
+        if len(g) < 2:
+            continue
+        keys = {int(i): tuple(c[i].tobytes() if c.dtype.kind == "f" else tuple(c[i].tolist()) for c in cols)
+                for i in g}
+        perm[g] = sorted(keys, key=keys.__getitem__)
+    return perm
+
+
 def row_rewards(tensors: Mapping[str, Any]) -> np.ndarray:
     """Scalar reward of every row: ``rm_scores`` summed over the response."""
     if "rm_scores" not in tensors:

@@ -310,6 +310,12 @@ class PolarisTrainer(RayPPOTrainer):
         skipped, t0, fallback = 0, time.time(), 0
         max_resample = self.polaris["max_resample"]
         while True:
+            # the rollouts of each prompt in a fixed row order, whatever order they arrived in
+            # (M.canonical_row_order): a rerun of a seed trains on the same batch, row for row
+            perm = M.canonical_row_order(batch.non_tensor_batch[M.GROUP_KEY],
+                                         {k: batch.batch[k] for k in M.CANONICAL_KEYS if k in batch.batch.keys()})
+            if not np.array_equal(perm, np.arange(len(perm))):
+                batch.reorder(torch.as_tensor(perm))
             self.pol_batch_no += 1
             tensors = {k: batch.batch[k] for k in batch.batch.keys()}
             res = M.process_batch(tensors, dict(batch.non_tensor_batch), step=self.pol_batch_no,

@@ -16,7 +16,9 @@ This module supplies the three pieces for a plain transformers model:
   brings, or (verl's agent loop sends none) one derived from ``rollout.seed``, the global step, the
   prompt and how many requests with that prompt the step has seen. So the n rollouts of a prompt
   are the same n completions whatever order they arrive in or batch they share, and a rerun or a
-  resumed stage samples what the first run did (``tests/test_training_e2e_on_cpu.py``).
+  resumed stage samples what the first run did (``tests/test_training_e2e_on_cpu.py``). Which
+  request (row) gets which of the n seeds is arrival order, which varies between runs; the
+  trainer puts each group's rows back in a fixed order (``mechanisms.canonical_row_order``).
 - :class:`HFReplica` (``RolloutReplica``): starts the named server actor for a replica.
 - :class:`HFServerAdapter` (``BaseRollout``): lives in verl's ``ActorRolloutRefWorker``;
   ``update_weights`` gathers the actor's full tensors (every rank iterates the generator, as FSDP
@@ -306,7 +308,8 @@ class HFServer:
         rollout.seed, the replica, the global step, the prompt, and how many requests with this
         prompt this step has already seen. The n rollouts of a prompt thus get n fixed seeds
         whatever order they arrive in, so a rerun (or a resumed stage) samples the same completions
-        for every prompt."""
+        for every prompt (in other rows when they arrive in another order: the trainer sorts them,
+        ``mechanisms.canonical_row_order``)."""
         step = self.global_steps
         if step != self._seed_step:
             self._seed_step, self._occurrences = step, {}
