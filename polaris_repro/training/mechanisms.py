@@ -31,9 +31,13 @@ Per training batch, :func:`process_batch` runs, in the order of the recipe (refe
 
 ``correct`` means reward >= ``correct_threshold`` (0.5; POLARIS rewards are 0/1).
 
+Before them, :func:`canonical_row_order` puts each group's rollouts in a fixed row order (they come
+back from the rollout server in an order that varies between runs).
+
 Every POLARIS mechanism is here as pure functions, so that the trainer, the CPU plugin's forced
 outcomes and the tests all call the same code without Ray or verl; the accuracy log's writer and
-reader are in :mod:`.accuracy_log`.
+reader are in :mod:`.accuracy_log`. The module is longer than 500 lines because of that: the
+mechanisms share the batch helpers above them and are read as one sequence (5.2-5.5).
 """
 from __future__ import annotations
 
