@@ -85,7 +85,8 @@ def canonical_row_order(uids: Sequence, tensors: Mapping[str, Any]) -> np.ndarra
     them their n seeds in the order they arrive, and that order varies from run to run (the agent
     loop tokenises in a thread pool). The same completions then sit in other rows, the update sums
     the same numbers in another order, and the trajectory drifts (gradient norms differ in the
-    fourth digit from step 1). Sorted, a rerun of a seed trains on the same batch, row for row."""
+    fifth significant digit from step 1). Sorted, a rerun of a seed trains on the same batch, row
+    for row."""
     n = len(uids)
     cols = [_np(tensors[k]).reshape(n, -1) for k in CANONICAL_KEYS if k in tensors]
     if not cols:
