@@ -115,7 +115,8 @@ def _major(version: str) -> int | None:
 # (docs/quickstart.md; kept in step with it by tests/test_doctor.py)
 SMOKE_MINUTES = {"AMX": "14-17 min on 2 AMX cores in bf16 with the models cached",
                  "AVX512-BF16": "17.4-21.6 min from a fresh clone on 2 AMD EPYC (AVX-512 BF16) cores in bf16",
-                 "fp32": "20.9-23.8 min from a fresh clone on 2 cores under a full AVX2 cap in fp32"}
+                 "fp32": ("20.9-33.3 min from a fresh clone on 2 cores in fp32 (20.9-23.8 on AMD Zen 4 under "
+                          "a full AVX2 cap, 33.3 on AMD Zen 3, which has AVX2 only)")}
 
 
 def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
