@@ -116,7 +116,7 @@ def _major(version: str) -> int | None:
 SMOKE_MINUTES = {"AMX": "14-17 min on 2 AMX cores in bf16 with the models cached",
                  "AVX512-BF16": "17.4-21.6 min from a fresh clone on 2 AMD EPYC (AVX-512 BF16) cores in bf16",
                  "fp32": ("20.9-33.3 min from a fresh clone on 2 cores in fp32 (20.9-23.8 on AMD Zen 4 under "
-                          "a full AVX2 cap, 33.3 on AMD Zen 3, which has AVX2 only)")}
+                          "a full AVX2 cap, 33.0-33.3 on AMD Zen 3, which has AVX2 only)")}
 
 
 def check_cpu_precision(cfg: dict, hw: Hardware) -> list[Row]:
