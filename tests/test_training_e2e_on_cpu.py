@@ -255,6 +255,9 @@ def test_stage1_killed_mid_step_then_resumed(run):
     # which skips that pass) from the update pass
     ent = "actor/entropy" if "actor/entropy" in m.columns else "actor/entropy_loss"
     assert ent in m.columns and m[ent].notna().all() and (m[ent] > 0).all(), list(m.columns)
+    # every rollout's seed number crossed verl's agent loop to the hook (which logs how many groups
+    # shared a prompt only when it has them); the data's prompts are distinct
+    assert "polaris/pooled_groups" in m.columns and (m["polaris/pooled_groups"] == 0).all(), list(m.columns)
     info["stage1_reward"] = m["polaris/score_pre_substitution"].tolist()
 
 

@@ -297,3 +297,77 @@ def test_canonical_row_order_breaks_ties_by_log_probs():
 def test_canonical_row_order_needs_a_response_field():
     with pytest.raises(KeyError, match="responses"):
         M.canonical_row_order(np.array(["a", "a"], dtype=object), {"rm_scores": torch.zeros(2, 3)})
+
+
+# ---------------------------------------------------------------------------------------------
+# groups that share a prompt: the same split of its rollouts whatever order they arrived in
+
+def _shared_prompt_batch(seeds_per_group, prompt_of_group, gts, completions):
+    """Rows of group g carry the completions the server draws for seed numbers
+    ``seeds_per_group[g]`` of their prompt (``completions[prompt][k]`` = response tokens)."""
+    rows = [(g, k) for g, ks in enumerate(seeds_per_group) for k in ks]
+    resp = torch.tensor([completions[prompt_of_group[g]][k] for g, k in rows])
+    prompts = torch.tensor([[0, 50 + prompt_of_group[g], 60 + prompt_of_group[g]] for g, _ in rows])
+    rm = torch.zeros(len(rows), resp.shape[1])
+    rm[:, 1] = torch.tensor([float(int(r[0]) == gts[g]) for r, (g, _) in zip(resp.tolist(), rows)])
+    tensors = {"prompts": prompts, "responses": resp, "input_ids": torch.cat([prompts, resp], 1),
+               "rm_scores": rm}
+    nt = {"uid": np.array([f"u{g}" for g, _ in rows], dtype=object),
+          "extra_info": np.array([{"index": 100 + g} for g, _ in rows], dtype=object),
+          "reward_model": np.array([{"ground_truth": str(gts[g])} for g, _ in rows], dtype=object),
+          "data_source": np.array(["synthetic"] * len(rows), dtype=object),
+          "acc": np.array([bool(rm[i, 1]) for i in range(len(rows))], dtype=object),
+          M.SEED_INDEX_KEY: np.array([k for _, k in rows], dtype=object)}
+    return tensors, nt
+
+
+GROUP_FIELDS = ("uid", "extra_info", "reward_model", "data_source")
+
+
+def _pooled(tensors, nt):
+    perm = M.pool_duplicate_prompts(nt["uid"], M.prompt_pool_keys(tensors, nt), nt[M.SEED_INDEX_KEY])
+    return M.move_rollouts(tensors, nt, perm, GROUP_FIELDS)
+
+
+def test_groups_sharing_a_prompt_get_the_same_rollouts_whatever_the_arrival_order():
+    """Groups 0 and 2 hold one problem (prompt 7, answer 1); the server numbered its 8 requests in
+    arrival order. Pooled, the group first in the batch gets seeds 0-3 in every run, its rewards
+    follow its rollouts, and every group keeps its own uid and dataset index."""
+    comp = {7: [[1, 10 + k, 0] if k < 4 else [9, 10 + k, 0] for k in range(8)],   # seeds 0-3 solve it
+            8: [[2, 20 + k, 0] for k in range(4)]}
+    prompt_of, gts = [7, 8, 7], [1, 2, 1]
+    ref_t, ref_nt = _pooled(*_shared_prompt_batch([[0, 1, 2, 3], [0, 1, 2, 3], [4, 5, 6, 7]], prompt_of, gts, comp))
+    assert [int(k) for k in ref_nt[M.SEED_INDEX_KEY]] == [0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert M.row_rewards(ref_t).reshape(3, 4).sum(1).tolist() == [4, 4, 0]
+    rng = np.random.default_rng(0)
+    splits = set()
+    for _ in range(20):
+        shared = rng.permutation(8).tolist()          # an arrival order of prompt 7's requests
+        t, nt = _shared_prompt_batch([shared[:4], rng.permutation(4).tolist(), shared[4:]], prompt_of, gts, comp)
+        splits.add(tuple(sorted(shared[:4])))
+        t, nt = _pooled(t, nt)
+        perm = M.canonical_row_order(nt["uid"], t)
+        for k in ref_t:
+            assert torch.equal(t[k][perm], ref_t[k]), k
+        for k in nt:
+            assert list(nt[k][perm]) == list(ref_nt[k]), k
+        assert [e["index"] for e in nt["extra_info"]] == [100] * 4 + [101] * 4 + [102] * 4
+        assert all(bool(a) == bool(r) for a, r in zip(nt["acc"], M.row_rewards(t)))   # extras moved with them
+    assert len(splits) > 5    # the unpooled splits really differed
+
+
+def test_pooling_leaves_groups_with_their_own_prompt_or_answer_alone():
+    comp = {7: [[1, 10 + k, 0] for k in range(8)], 8: [[2, 20 + k, 0] for k in range(4)]}
+    # the same prompt with another ground truth is graded differently: never pooled
+    t, nt = _shared_prompt_batch([[5, 1, 6, 3], [0, 1, 2, 3], [0, 4, 2, 7]], [7, 8, 7], [1, 2, 3], comp)
+    perm = M.pool_duplicate_prompts(nt["uid"], M.prompt_pool_keys(t, nt), nt[M.SEED_INDEX_KEY])
+    assert perm.tolist() == list(range(12))
+    # a shared prompt whose rows carry no seed number cannot be split by it
+    t, nt = _shared_prompt_batch([[5, 1, 6, 3], [0, 4, 2, 7]], [7, 7], [1, 1], comp)
+    nt[M.SEED_INDEX_KEY][2] = None
+    with pytest.raises(ValueError, match=M.SEED_INDEX_KEY):
+        M.pool_duplicate_prompts(nt["uid"], M.prompt_pool_keys(t, nt), nt[M.SEED_INDEX_KEY])
+    with pytest.raises(ValueError, match="different prompts"):
+        M.pool_duplicate_prompts(np.array(["a", "a"], dtype=object), [b"x", b"y"], [0, 1])
+    with pytest.raises(ValueError, match="2 uids, 1 pool keys"):
+        M.pool_duplicate_prompts(np.array(["a", "a"], dtype=object), [b"x"], [0, 1])

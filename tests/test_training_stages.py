@@ -259,6 +259,53 @@ def test_trainer_hook_trains_on_the_same_rows_whatever_the_arrival_order(tmp_pat
         assert list(a.non_tensor_batch[k]) == list(b.non_tensor_batch[k]), k
 
 
+def test_trainer_hook_splits_a_shared_prompts_rollouts_by_seed_number(tmp_path):
+    """A batch drew one problem twice (groups 0 and 2): the hf server numbers the prompt's 8
+    requests in arrival order, so which completions each group gets moved with machine load. The
+    hook hands them out by seed number on verl's DataProto: two runs whose requests arrived in other
+    orders go on with the same batch, rewards and accuracy-log line; each group keeps the fields the
+    data set gave it (uid, index, ground truth), learnt from the batches the dataloader handed out."""
+    import verl  # noqa: F401  (a required dependency: a broken install fails, never skips)
+    import numpy as np
+    import torch
+    from verl import DataProto
+
+    from polaris_repro.training import mechanisms as M
+    from polaris_repro.training.trainer import PolarisTrainer, SharedIterLoader
+    from polaris_repro.verl_cpu import hf_rollout
+    from test_training_mechanisms import _shared_prompt_batch
+
+    assert hf_rollout.SEED_INDEX_KEY == M.SEED_INDEX_KEY    # what the server sends is what the hook reads
+    comp = {7: [[1, 10 + k, 0] if k < 4 else [9, 10 + k, 0] for k in range(8)], 8: [[2, 20 + k, 0] for k in range(4)]}
+
+    def run(name, seeds):
+        tr = object.__new__(PolarisTrainer)
+        tr.polaris = {"substitution": "off", "max_resample": None, "threshold": 0.5}
+        tr.pol_rng, tr.pol_rescue, tr.pol_batch_no = np.random.default_rng(3), None, 0
+        tr.pol_log = M.AccuracyLog(tmp_path / f"{name}.jsonl")
+        tr.global_steps = 1
+        tr.train_dataloader = SharedIterLoader([{"extra_info": [], "reward_model": [], "data_source": []}])
+        next(tr.train_dataloader)                  # fit's loop drew the batch
+        t, nt = _shared_prompt_batch(seeds, [7, 8, 7], [1, 2, 1], comp)
+        batch, metrics = DataProto.from_dict(tensors=t, non_tensors=nt), {}
+        tr._polaris_process(batch, metrics)
+        return batch, metrics, tr.pol_log.read()
+
+    a, ma, la = run("a", [[0, 1, 2, 3], [0, 1, 2, 3], [4, 5, 6, 7]])
+    b, mb, lb = run("b", [[6, 1, 4, 3], [2, 0, 3, 1], [0, 5, 2, 7]])
+    assert ma["polaris/pooled_groups"] == mb["polaris/pooled_groups"] == 2
+    for k in a.batch.keys():
+        assert torch.equal(a.batch[k], b.batch[k]), k
+    for k in a.non_tensor_batch:
+        assert list(a.non_tensor_batch[k]) == list(b.non_tensor_batch[k]), k
+    assert la[0]["index"] == lb[0]["index"] == [100, 101, 102]
+    assert la[0]["score"] == lb[0]["score"] == [1.0, 1.0, 0.0]     # group 0 holds seeds 0-3
+    assert list(b.non_tensor_batch["uid"]) == ["u0"] * 4 + ["u1"] * 4 + ["u2"] * 4
+    # unpooled, run b's groups 0 and 2 would have scored 0.5 each
+    t, nt = _shared_prompt_batch([[6, 1, 4, 3], [2, 0, 3, 1], [0, 5, 2, 7]], [7, 8, 7], [1, 2, 1], comp)
+    assert M.row_rewards(t).reshape(3, 4).mean(1).tolist() == [0.5, 1.0, 0.5]
+
+
 def test_trainer_checkpoint_carries_the_rescue_buffer_and_rng(tmp_path, monkeypatch):
     """A checkpoint holds polaris_state.pt (rescue buffer, substitution rng, batch counter); a
     resumed trainer rescues exactly as the uninterrupted one would."""

@@ -311,7 +311,7 @@ def test_server_seeds_each_prompts_rollouts_independently_of_arrival_order(tiny)
     from each other, and change with the global step."""
     from verl.workers.config import HFModelConfig, RolloutConfig
 
-    from polaris_repro.verl_cpu.hf_rollout import HFServer
+    from polaris_repro.verl_cpu.hf_rollout import SEED_INDEX_KEY, HFServer
 
     path, _, tok, prompts = tiny
     server = HFServer(RolloutConfig(name="hf", prompt_length=64, response_length=12),
@@ -321,10 +321,10 @@ def test_server_seeds_each_prompts_rollouts_independently_of_arrival_order(tiny)
     async def burst(order):
         outs = await asyncio.gather(*[server.generate(prompt_ids=prompts[j], sampling_params=dict(sp),
                                                       request_id=str(i)) for i, j in enumerate(order)])
-        by_prompt: dict[int, list] = {}
+        by_prompt: dict[int, dict] = {}
         for j, o in zip(order, outs):
-            by_prompt.setdefault(j, []).append(tuple(o.token_ids))
-        return {j: sorted(v) for j, v in by_prompt.items()}
+            by_prompt.setdefault(j, {})[o.extra_fields[SEED_INDEX_KEY]] = tuple(o.token_ids)
+        return by_prompt
 
     order = [0, 1, 0, 2, 1, 0, 2, 0]
     asyncio.run(server.set_global_steps(5))
@@ -333,13 +333,16 @@ def test_server_seeds_each_prompts_rollouts_independently_of_arrival_order(tiny)
     c = asyncio.run(burst(order))
     asyncio.run(server.set_global_steps(5))
     b = asyncio.run(burst(order[::-1]))
+    # each rollout reports its seed's number; number k of a prompt is the same completion in any order
+    assert {j: sorted(v) for j, v in a.items()} == {0: [0, 1, 2, 3], 1: [0, 1], 2: [0, 1]}
     assert a == b
-    assert len(set(a[0])) > 1      # the 4 rollouts of prompt 0 are not copies of one another
+    assert len(set(a[0].values())) > 1      # the 4 rollouts of prompt 0 are not copies of one another
     assert a != c                  # another step, other seeds
     # an explicit per-request seed is honoured
     one = asyncio.run(server.generate(prompt_ids=prompts[1], sampling_params={**sp, "seed": 99}, request_id="x"))
     two = asyncio.run(server.generate(prompt_ids=prompts[1], sampling_params={**sp, "seed": 99}, request_id="y"))
     assert one.token_ids == two.token_ids
+    assert one.extra_fields[SEED_INDEX_KEY] is None     # a seed it was given is not one of its numbers
 
 
 def test_sampling_filters_respect_top_k_and_top_p():

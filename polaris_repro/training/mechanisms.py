@@ -31,8 +31,10 @@ Per training batch, :func:`process_batch` runs, in the order of the recipe (refe
 
 ``correct`` means reward >= ``correct_threshold`` (0.5; POLARIS rewards are 0/1).
 
-Before them, :func:`canonical_row_order` puts each group's rollouts in a fixed row order (they come
-back from the rollout server in an order that varies between runs).
+Before them, :func:`pool_duplicate_prompts` gives groups that share a prompt their rollouts in a
+fixed split (the first group by position the lowest seed numbers), and :func:`canonical_row_order`
+puts each group's rollouts in a fixed row order (they come back from the rollout server in an order
+that varies between runs).
 
 Every POLARIS mechanism is here as pure functions, so that the trainer, the CPU plugin's forced
 outcomes and the tests all call the same code without Ray or verl; the accuracy log's writer and
@@ -59,6 +61,9 @@ TOKEN_FIELDS = ("responses", "input_ids", "attention_mask", "position_ids", "pro
                 "rollout_log_probs", "loss_mask")
 REWARD_FIELDS = ("rm_scores", "token_level_scores", "token_level_rewards")
 GROUP_KEY = "uid"
+# the CPU rollout server's number of each row's seed among the rollouts of its prompt in the step
+# (polaris_repro.verl_cpu.hf_rollout); absent from other rollout backends
+SEED_INDEX_KEY = "rollout_seed_index"
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,6 +104,67 @@ def canonical_row_order(uids: Sequence, tensors: Mapping[str, Any]) -> np.ndarra
                 for i in g}
         perm[g] = sorted(keys, key=keys.__getitem__)
     return perm
+
+
+def prompt_pool_keys(tensors: Mapping[str, Any], non_tensors: Mapping[str, np.ndarray]) -> list[bytes]:
+    """A key per row that is equal for rows whose rollouts are interchangeable: the same prompt
+    tokens, data source and ground truth (rows graded against other answers never share a key)."""
+    prompts = _np(tensors["prompts"])
+    n = len(prompts)
+    ds = non_tensors.get("data_source", np.full(n, None, dtype=object))
+    rm = non_tensors.get("reward_model", np.full(n, None, dtype=object))
+    return [prompts[i].tobytes() + b"\0" + repr(ds[i]).encode() + b"\0" + repr(_ground_truth(rm[i])).encode()
+            for i in range(n)]
+
+
+def _ground_truth(reward_model: Any) -> Any:
+    return reward_model.get("ground_truth") if isinstance(reward_model, Mapping) else reward_model
+
+
+def pool_duplicate_prompts(uids: Sequence, pool_keys: Sequence, seed_index: Sequence) -> np.ndarray:
+    """A permutation of the rollouts (``perm[p]``: the row whose rollout goes to position ``p``)
+    that splits the rollouts of groups sharing a prompt the same way in every run: the groups'
+    rollouts are pooled and handed out by seed number, the lowest to the group that comes first in
+    the batch. Groups with a prompt of their own are left alone.
+
+    Why: the rollout server cannot tell two groups with one prompt apart (a batch may draw two
+    dataset rows with the same problem); it numbers the prompt's 2n requests in the order they
+    arrive, so which n completions a group gets depends on arrival order, i.e. on machine load, and
+    so do the group's rewards, its advantages and the update (a held-out seed moved 0.4 points that
+    way). Rollouts of one pool are interchangeable (same prompt, same ground truth,
+    :func:`prompt_pool_keys`), so moving them between the groups keeps every reward valid; the
+    caller moves the rollout fields and leaves the groups' own fields (uid, dataset index, ground
+    truth) in place (:func:`move_rollouts`)."""
+    n = len(uids)
+    if len(pool_keys) != n or len(seed_index) != n:
+        raise ValueError(f"pool_duplicate_prompts: {n} uids, {len(pool_keys)} pool keys and "
+                         f"{len(seed_index)} seed numbers")
+    perm = np.arange(n, dtype=np.int64)
+    pools: dict[Any, list[np.ndarray]] = {}
+    for g in group_rows(uids):
+        if len({pool_keys[int(i)] for i in g}) != 1:
+            raise ValueError(f"pool_duplicate_prompts: group {uids[int(g[0])]!r} holds rows of different prompts")
+        pools.setdefault(pool_keys[int(g[0])], []).append(g)
+    for groups in pools.values():
+        if len(groups) < 2:
+            continue
+        rows = np.concatenate(groups)          # positions, groups in batch order
+        if any(seed_index[int(i)] is None for i in rows):
+            raise ValueError("pool_duplicate_prompts: a row of a shared prompt has no seed number "
+                             f"({SEED_INDEX_KEY}); its split cannot be made independent of arrival order")
+        perm[rows] = sorted(rows.tolist(), key=lambda i: (int(seed_index[i]), i))
+    return perm
+
+
+def move_rollouts(tensors: Mapping[str, Any], non_tensors: Mapping[str, np.ndarray], perm: np.ndarray,
+                  group_fields: Sequence[str]) -> tuple[dict, dict]:
+    """Apply a rollout permutation: every tensor and every non-tensor field moves with its rollout
+    except ``group_fields`` (the group's own: uid and what the dataset row carried), which stay at
+    their positions. Returns new dicts; the inputs are not modified."""
+    keep = set(group_fields)
+    t = {k: (v if k in keep else _gather(v, perm)) for k, v in tensors.items()}
+    nt = {k: (v if k in keep else _gather(v, perm)) for k, v in non_tensors.items()}
+    return t, nt
 
 
 def row_rewards(tensors: Mapping[str, Any]) -> np.ndarray:

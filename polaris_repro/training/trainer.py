@@ -43,6 +43,7 @@ always has it) and restored with the checkpoint: a resumed stage rescues from th
 """
 from __future__ import annotations
 
+import collections
 import os
 import time
 import uuid
@@ -65,11 +66,14 @@ POLARIS_STATE = "polaris_state.pt"
 class SharedIterLoader:
     """Wraps the train dataloader so that ``fit``'s ``for batch in loader`` and the skip rule
     draw from one iterator (a skipped batch is consumed, as in the released code). State dict,
-    length and attributes are the wrapped ``StatefulDataLoader``'s."""
+    length and attributes are the wrapped ``StatefulDataLoader``'s. ``fields`` collects the names a
+    batch of the data set carries (the per-prompt fields that stay with a group when rollouts move
+    between groups of one prompt, ``M.move_rollouts``)."""
 
     def __init__(self, loader):
         self._loader = loader
         self._it = None
+        self.fields: set[str] = set()
 
     def __iter__(self):
         self._it = iter(self._loader)
@@ -78,7 +82,10 @@ class SharedIterLoader:
     def __next__(self):
         if self._it is None:
             self._it = iter(self._loader)
-        return next(self._it)
+        batch = next(self._it)
+        if isinstance(batch, dict):
+            self.fields.update(batch)
+        return batch
 
     def next_batch(self):
         """The next batch of the current epoch (``StopIteration`` at its end)."""
@@ -310,6 +317,10 @@ class PolarisTrainer(RayPPOTrainer):
         skipped, t0, fallback = 0, time.time(), 0
         max_resample = self.polaris["max_resample"]
         while True:
+            # groups sharing a prompt split its rollouts by seed number, whatever order they arrived in
+            pooled = self._pool_duplicate_prompts(batch)
+            if pooled is not None:
+                metrics["polaris/pooled_groups"] = pooled
             # the rollouts of each prompt in a fixed row order, whatever order they arrived in
             # (M.canonical_row_order): a rerun of a seed trains on the same batch, row for row
             perm = M.canonical_row_order(batch.non_tensor_batch[M.GROUP_KEY],
@@ -369,6 +380,33 @@ class PolarisTrainer(RayPPOTrainer):
                                (now - t_fit) / self._pol_steps_timed, details), flush=True)
 
     # ------------------------------------------------------------------ helpers
+    def _pool_duplicate_prompts(self, batch: DataProto) -> int | None:
+        """Give groups that share a prompt fixed rollouts (``M.pool_duplicate_prompts``): the
+        rollout fields move, the groups' own fields (uid and the data set's) stay. Returns how many
+        groups shared their prompt with another (0: the batch is unchanged), or None where the
+        rollout backend does not number its seeds (vLLM): the batch is left as it is."""
+        nt = batch.non_tensor_batch
+        if M.SEED_INDEX_KEY not in nt:
+            return None
+        uids = nt[M.GROUP_KEY]
+        tensors = {k: batch.batch[k] for k in batch.batch.keys()}
+        keys = M.prompt_pool_keys(tensors, nt)
+        perm = M.pool_duplicate_prompts(uids, keys, nt[M.SEED_INDEX_KEY])
+        counts = collections.Counter(keys[int(g[0])] for g in M.group_rows(uids))
+        shared = sum(c for c in counts.values() if c > 1)
+        if not shared:
+            return 0
+        if not self.train_dataloader.fields:
+            raise RuntimeError("cannot move rollouts between groups of one prompt: the data set's fields "
+                               "are unknown (no batch came through the train dataloader)")
+        fields = self.train_dataloader.fields | {M.GROUP_KEY}
+        t, moved = M.move_rollouts(tensors, nt, perm, fields)
+        for k in batch.batch.keys():
+            if k not in fields:
+                batch.batch[k] = t[k]
+        for k in nt:
+            nt[k] = moved[k]
+        return shared
     def _polaris_generate(self, batch_dict) -> DataProto:
         """Generate rollouts for a replacement batch, as ``fit`` does for its own batches."""
         # fit put the rollout replicas to sleep after its generation; wake them with the current

@@ -17,8 +17,10 @@ This module supplies the three pieces for a plain transformers model:
   prompt and how many requests with that prompt the step has seen. So the n rollouts of a prompt
   are the same n completions whatever order they arrive in or batch they share, and a rerun or a
   resumed stage samples what the first run did (``tests/test_training_e2e_on_cpu.py``). Which
-  request (row) gets which of the n seeds is arrival order, which varies between runs; the
-  trainer puts each group's rows back in a fixed order (``mechanisms.canonical_row_order``).
+  request (row) gets which of the n seeds is arrival order, which varies between runs; each
+  rollout reports its seed's number (``rollout_seed_index``), the trainer splits the rollouts of
+  groups that share a prompt by it (``mechanisms.pool_duplicate_prompts``) and puts each group's
+  rows back in a fixed order (``mechanisms.canonical_row_order``).
 - :class:`HFReplica` (``RolloutReplica``): starts the named server actor for a replica.
 - :class:`HFServerAdapter` (``BaseRollout``): lives in verl's ``ActorRolloutRefWorker``;
   ``update_weights`` gathers the actor's full tensors (every rank iterates the generator, as FSDP
@@ -57,6 +59,7 @@ logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "INFO"))
 
 SKIP_SYNC_ENV = "VERL_HF_ROLLOUT_SKIP_SYNC"
+SEED_INDEX_KEY = "rollout_seed_index"   # = polaris_repro.training.mechanisms.SEED_INDEX_KEY (tested)
 SERVER_PREFIX = "hf_server_"
 
 # sampling_params keys the server understands; others are ignored with one warning each
@@ -112,12 +115,14 @@ def _from_wire(arr: np.ndarray) -> torch.Tensor:
 
 
 class _Pending:
-    __slots__ = ("request", "future", "want_logprobs", "arrived")
+    __slots__ = ("request", "future", "want_logprobs", "seed_index", "arrived")
 
-    def __init__(self, request: GenRequest, future: asyncio.Future, want_logprobs: bool):
+    def __init__(self, request: GenRequest, future: asyncio.Future, want_logprobs: bool,
+                 seed_index: Optional[int] = None):
         self.request = request
         self.future = future
         self.want_logprobs = want_logprobs
+        self.seed_index = seed_index
         self.arrived = time.monotonic()
 
 
@@ -303,13 +308,16 @@ class HFServer:
             self._warned.add(key)
             logger.warning(msg, *args)
 
-    def _derived_seed(self, prompt_ids: list[int]) -> int:
+    def _derived_seed(self, prompt_ids: list[int]) -> tuple[int, int]:
         """A seed for a request that brings none (verl's agent loop sends none): a hash of
         rollout.seed, the replica, the global step, the prompt, and how many requests with this
         prompt this step has already seen. The n rollouts of a prompt thus get n fixed seeds
         whatever order they arrive in, so a rerun (or a resumed stage) samples the same completions
         for every prompt (in other rows when they arrive in another order: the trainer sorts them,
-        ``mechanisms.canonical_row_order``)."""
+        ``mechanisms.canonical_row_order``). Returns the seed and its number k among the prompt's
+        requests this step; the number goes back with the rollout (``rollout_seed_index``) so that
+        the trainer can split the rollouts of two groups with one prompt by it
+        (``mechanisms.pool_duplicate_prompts``)."""
         step = self.global_steps
         if step != self._seed_step:
             self._seed_step, self._occurrences = step, {}
@@ -317,9 +325,9 @@ class HFServer:
         k = self._occurrences.get(key, 0)
         self._occurrences[key] = k + 1
         blob = f"{int(self.config.seed)}:{self.replica_rank}:{step}:{key}:{k}".encode()
-        return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") >> 1
+        return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") >> 1, k
 
-    def _make_request(self, prompt_ids: list[int], sp: dict[str, Any]) -> tuple[GenRequest, bool]:
+    def _make_request(self, prompt_ids: list[int], sp: dict[str, Any]) -> tuple[GenRequest, bool, Optional[int]]:
         for key in sp:
             if key not in _KNOWN_PARAMS:
                 self._warn_once(f"param:{key}", "hf rollout ignores sampling param %r=%r", key, sp[key])
@@ -339,6 +347,7 @@ class HFServer:
         max_new = max(1, min(max_new, room))
         top_k = sp.get("top_k", -1)
         top_k = -1 if top_k is None or int(top_k) <= 0 else int(top_k)
+        seed, seed_index = (int(sp["seed"]), None) if sp.get("seed") is not None else self._derived_seed(prompt_ids)
         req = GenRequest(
             prompt_ids=[int(t) for t in prompt_ids], max_new_tokens=max_new,
             temperature=float(sp.get("temperature", 1.0) if sp.get("temperature") is not None else 1.0),
@@ -347,11 +356,11 @@ class HFServer:
             repetition_penalty=float(sp.get("repetition_penalty", 1.0) or 1.0),
             stop_token_ids=frozenset(int(t) for t in (sp.get("stop_token_ids") or [])),
             ignore_eos=bool(sp.get("ignore_eos", False)),
-            seed=int(sp["seed"]) if sp.get("seed") is not None else self._derived_seed(prompt_ids))
+            seed=seed)
         if self._forced is not None:
             req.forced_ids = self._forced.response_ids(prompt_ids)
         want = sp.get("logprobs", True)
-        return req, bool(want is not None and want is not False)
+        return req, bool(want is not None and want is not False), seed_index
 
     async def generate(self, prompt_ids: list[int], sampling_params: dict[str, Any], request_id: str = "",
                        image_data=None, video_data=None, audio_data=None, **kwargs) -> TokenOutput:
@@ -359,9 +368,9 @@ class HFServer:
             raise NotImplementedError("hf rollout is text-only (image/video/audio data given)")
         from verl.utils import normalize_token_ids
 
-        req, want_lp = self._make_request(normalize_token_ids(prompt_ids), dict(sampling_params or {}))
+        req, want_lp, seed_index = self._make_request(normalize_token_ids(prompt_ids), dict(sampling_params or {}))
         fut = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(req, fut, want_lp))
+        self._pending.append(_Pending(req, fut, want_lp, seed_index))
         self._last_arrival = time.monotonic()
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._batch_loop())
@@ -421,7 +430,7 @@ class HFServer:
                         continue
                     p.future.set_result(TokenOutput(
                         token_ids=r.token_ids, log_probs=r.log_probs if p.want_logprobs else None,
-                        stop_reason="completed", extra_fields=dict(extra)))
+                        stop_reason="completed", extra_fields={**extra, SEED_INDEX_KEY: p.seed_index}))
         finally:
             self._loop_task = None
 
