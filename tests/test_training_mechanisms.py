@@ -325,7 +325,8 @@ GROUP_FIELDS = ("uid", "extra_info", "reward_model", "data_source")
 
 
 def _pooled(tensors, nt):
-    perm = M.pool_duplicate_prompts(nt["uid"], M.prompt_pool_keys(tensors, nt), nt[M.SEED_INDEX_KEY])
+    perm, shared = M.pool_duplicate_prompts(nt["uid"], M.prompt_pool_keys(tensors, nt), nt[M.SEED_INDEX_KEY])
+    assert shared == 2
     return M.move_rollouts(tensors, nt, perm, GROUP_FIELDS)
 
 
@@ -360,8 +361,8 @@ def test_pooling_leaves_groups_with_their_own_prompt_or_answer_alone():
     comp = {7: [[1, 10 + k, 0] for k in range(8)], 8: [[2, 20 + k, 0] for k in range(4)]}
     # the same prompt with another ground truth is graded differently: never pooled
     t, nt = _shared_prompt_batch([[5, 1, 6, 3], [0, 1, 2, 3], [0, 4, 2, 7]], [7, 8, 7], [1, 2, 3], comp)
-    perm = M.pool_duplicate_prompts(nt["uid"], M.prompt_pool_keys(t, nt), nt[M.SEED_INDEX_KEY])
-    assert perm.tolist() == list(range(12))
+    perm, shared = M.pool_duplicate_prompts(nt["uid"], M.prompt_pool_keys(t, nt), nt[M.SEED_INDEX_KEY])
+    assert perm.tolist() == list(range(12)) and shared == 0
     # a shared prompt whose rows carry no seed number cannot be split by it
     t, nt = _shared_prompt_batch([[5, 1, 6, 3], [0, 4, 2, 7]], [7, 7], [1, 1], comp)
     nt[M.SEED_INDEX_KEY][2] = None

@@ -121,9 +121,9 @@ def _ground_truth(reward_model: Any) -> Any:
     return reward_model.get("ground_truth") if isinstance(reward_model, Mapping) else reward_model
 
 
-def pool_duplicate_prompts(uids: Sequence, pool_keys: Sequence, seed_index: Sequence) -> np.ndarray:
+def pool_duplicate_prompts(uids: Sequence, pool_keys: Sequence, seed_index: Sequence) -> tuple[np.ndarray, int]:
     """A permutation of the rollouts (``perm[p]``: the row whose rollout goes to position ``p``)
-    that splits the rollouts of groups sharing a prompt the same way in every run: the groups'
+    and how many groups share their prompt with another (0: the permutation is the identity). It splits the rollouts of groups sharing a prompt the same way in every run: the groups'
     rollouts are pooled and handed out by seed number, the lowest to the group that comes first in
     the batch. Groups with a prompt of their own are left alone.
 
@@ -139,7 +139,7 @@ def pool_duplicate_prompts(uids: Sequence, pool_keys: Sequence, seed_index: Sequ
     if len(pool_keys) != n or len(seed_index) != n:
         raise ValueError(f"pool_duplicate_prompts: {n} uids, {len(pool_keys)} pool keys and "
                          f"{len(seed_index)} seed numbers")
-    perm = np.arange(n, dtype=np.int64)
+    perm, shared = np.arange(n, dtype=np.int64), 0
     pools: dict[Any, list[np.ndarray]] = {}
     for g in group_rows(uids):
         if len({pool_keys[int(i)] for i in g}) != 1:
@@ -148,12 +148,13 @@ def pool_duplicate_prompts(uids: Sequence, pool_keys: Sequence, seed_index: Sequ
     for groups in pools.values():
         if len(groups) < 2:
             continue
+        shared += len(groups)
         rows = np.concatenate(groups)          # positions, groups in batch order
         if any(seed_index[int(i)] is None for i in rows):
             raise ValueError("pool_duplicate_prompts: a row of a shared prompt has no seed number "
                              f"({SEED_INDEX_KEY}); its split cannot be made independent of arrival order")
         perm[rows] = sorted(rows.tolist(), key=lambda i: (int(seed_index[i]), i))
-    return perm
+    return perm, shared
 
 
 def move_rollouts(tensors: Mapping[str, Any], non_tensors: Mapping[str, np.ndarray], perm: np.ndarray,

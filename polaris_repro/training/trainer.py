@@ -43,7 +43,6 @@ always has it) and restored with the checkpoint: a resumed stage rescues from th
 """
 from __future__ import annotations
 
-import collections
 import os
 import time
 import uuid
@@ -388,12 +387,9 @@ class PolarisTrainer(RayPPOTrainer):
         nt = batch.non_tensor_batch
         if M.SEED_INDEX_KEY not in nt:
             return None
-        uids = nt[M.GROUP_KEY]
         tensors = {k: batch.batch[k] for k in batch.batch.keys()}
-        keys = M.prompt_pool_keys(tensors, nt)
-        perm = M.pool_duplicate_prompts(uids, keys, nt[M.SEED_INDEX_KEY])
-        counts = collections.Counter(keys[int(g[0])] for g in M.group_rows(uids))
-        shared = sum(c for c in counts.values() if c > 1)
+        perm, shared = M.pool_duplicate_prompts(nt[M.GROUP_KEY], M.prompt_pool_keys(tensors, nt),
+                                                nt[M.SEED_INDEX_KEY])
         if not shared:
             return 0
         if not self.train_dataloader.fields:
@@ -407,6 +403,7 @@ class PolarisTrainer(RayPPOTrainer):
         for k in nt:
             nt[k] = moved[k]
         return shared
+
     def _polaris_generate(self, batch_dict) -> DataProto:
         """Generate rollouts for a replacement batch, as ``fit`` does for its own batches."""
         # fit put the rollout replicas to sleep after its generation; wake them with the current

@@ -52,6 +52,7 @@ import torch
 from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
+from ..training.mechanisms import SEED_INDEX_KEY
 from .forced import prompt_key
 from .hf_generate import GenRequest, generate_batch
 
@@ -59,7 +60,6 @@ logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "INFO"))
 
 SKIP_SYNC_ENV = "VERL_HF_ROLLOUT_SKIP_SYNC"
-SEED_INDEX_KEY = "rollout_seed_index"   # = polaris_repro.training.mechanisms.SEED_INDEX_KEY (tested)
 SERVER_PREFIX = "hf_server_"
 
 # sampling_params keys the server understands; others are ignored with one warning each
